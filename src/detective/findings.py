@@ -1,0 +1,102 @@
+"""Typed results of a check: the verdict, its evidence and the hypotheses it moved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+Cell = str | float | int | bool | None
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    NOT_APPLICABLE = "not_applicable"
+    ERROR = "error"
+
+
+class Direction(StrEnum):
+    SUPPORTS = "supports"
+    REFUTES = "refutes"
+
+
+class Strength(StrEnum):
+    """How much a piece of evidence should move a hypothesis.
+
+    STRONG is reserved for evidence an expert would act on; only STRONG support can make a
+    hypothesis `supported`.
+    """
+
+    WEAK = "weak"
+    MODERATE = "moderate"
+    STRONG = "strong"
+
+    @property
+    def weight(self) -> float:
+        return {"weak": 0.25, "moderate": 0.5, "strong": 1.0}[self.value]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    unit: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file the check wrote; `path` is relative to the session's artifact folder."""
+
+    name: str
+    path: str
+    caption: str = ""
+    media_type: str = "image/png"
+
+
+@dataclass(frozen=True)
+class Effect:
+    hypothesis: str
+    direction: Direction
+    strength: Strength
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    verdict: Verdict
+    summary: str
+    metrics: tuple[Metric, ...] = ()
+    tables: tuple[Table, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    next_step: str = ""
+    duration_s: float = 0.0
+    error: str = ""  # traceback text when verdict is ERROR
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def metric(self, name: str) -> float:
+        for m in self.metrics:
+            if m.name == name:
+                return m.value
+        raise KeyError(name)
+
+    def effect_on(self, hypothesis: str) -> Effect | None:
+        return next((e for e in self.effects if e.hypothesis == hypothesis), None)
+
+
+def supports(hypothesis: str, strength: Strength, reason: str) -> Effect:
+    return Effect(hypothesis, Direction.SUPPORTS, strength, reason)
+
+
+def refutes(hypothesis: str, strength: Strength, reason: str) -> Effect:
+    return Effect(hypothesis, Direction.REFUTES, strength, reason)

@@ -1,0 +1,176 @@
+"""The fixed vocabulary of hypotheses that checks move and reports name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    INTAKE = "intake"
+    PIPELINE = "pipeline"
+    LEARNING = "learning"
+    ERROR_ANALYSIS = "error_analysis"
+    CAPACITY = "capacity"
+    EVALUATION_INTEGRITY = "evaluation_integrity"
+
+
+@dataclass(frozen=True)
+class HypothesisInfo:
+    id: str
+    title: str
+    explanation: str
+    stage: Stage
+
+
+def _h(id_: str, stage: Stage, title: str, explanation: str) -> HypothesisInfo:
+    return HypothesisInfo(id_, title, explanation, stage)
+
+
+_ALL = (
+    _h(
+        "normalization_mismatch",
+        Stage.PIPELINE,
+        "Inputs are not normalized the way the model expects",
+        "The tensors reaching the model have a mean/std or value range that differs from what it was "
+        "trained with or what its pretrained backbone expects (missing, doubled or wrong constants, "
+        "[0,255] inputs, swapped channels).",
+    ),
+    _h(
+        "preprocessing_parity",
+        Stage.PIPELINE,
+        "Training and evaluation preprocess images differently",
+        "The same raw image becomes a different tensor at train time and at eval time (resolution, "
+        "value range, channel order, normalization), so the model is evaluated on inputs it never saw.",
+    ),
+    _h(
+        "label_misalignment",
+        Stage.PIPELINE,
+        "Labels do not belong to their images",
+        "Images and labels were shuffled, sorted or indexed separately, so item i's label describes "
+        "another image; the model cannot learn beyond chance on the affected part.",
+    ),
+    _h(
+        "train_val_leakage",
+        Stage.PIPELINE,
+        "Validation images also appear in training",
+        "Exact or near-duplicate images are shared between the splits, so validation overstates "
+        "generalisation (or disagrees with itself when the duplicates carry different labels).",
+    ),
+    _h(
+        "label_noise",
+        Stage.ERROR_ANALYSIS,
+        "A share of the labels is wrong",
+        "Some given labels are wrong; the model is penalised for being right and learns the noise.",
+    ),
+    _h(
+        "class_imbalance",
+        Stage.PIPELINE,
+        "Classes are imbalanced enough to distort training or metrics",
+        "Some classes have far fewer examples; accuracy hides poor recall on them.",
+    ),
+    _h(
+        "augmentation_breaks_labels",
+        Stage.PIPELINE,
+        "An augmentation changes what the label means",
+        "A transform (a vertical flip of a 6, a crop that removes the object) produces images whose "
+        "correct label is no longer the given one.",
+    ),
+    _h(
+        "corrupt_inputs",
+        Stage.PIPELINE,
+        "Some inputs are corrupt or malformed",
+        "Unreadable or truncated files, odd image modes, NaN/Inf tensors or wrong shapes reach the model.",
+    ),
+    _h(
+        "lr_too_high",
+        Stage.LEARNING,
+        "The learning rate is too high",
+        "Updates are too large: the loss oscillates, diverges or plateaus high; weights grow quickly.",
+    ),
+    _h(
+        "lr_too_low",
+        Stage.LEARNING,
+        "The learning rate is too low",
+        "Updates are too small: the loss barely moves within the training budget.",
+    ),
+    _h(
+        "wrong_loss",
+        Stage.LEARNING,
+        "The loss does not fit the task or the model's outputs",
+        "E.g. softmax before a loss that expects logits, MSE on class indices, mismatched class weights.",
+    ),
+    _h(
+        "vanishing_gradients",
+        Stage.LEARNING,
+        "Gradients vanish before reaching the early layers",
+        "Early layers receive gradients orders of magnitude smaller than late layers and barely learn.",
+    ),
+    _h(
+        "exploding_gradients",
+        Stage.LEARNING,
+        "Gradients explode",
+        "Gradient norms grow without bound or become NaN/Inf, destabilising training.",
+    ),
+    _h(
+        "dead_units",
+        Stage.LEARNING,
+        "Many units are dead or saturated",
+        "A large fraction of ReLU units never activate (or sigmoid/tanh units saturate), wasting capacity.",
+    ),
+    _h(
+        "frozen_parameters",
+        Stage.LEARNING,
+        "Parameters that should train are frozen",
+        "Layers have requires_grad=False or receive no gradient, so part of the model never learns.",
+    ),
+    _h(
+        "underfitting",
+        Stage.CAPACITY,
+        "The model underfits",
+        "Training accuracy is low: too little capacity, too little training, or an optimisation problem.",
+    ),
+    _h(
+        "overfitting",
+        Stage.CAPACITY,
+        "The model overfits",
+        "Training accuracy far exceeds validation accuracy beyond what the task explains.",
+    ),
+    _h(
+        "eval_mode_bug",
+        Stage.EVALUATION_INTEGRITY,
+        "The model is evaluated in training mode",
+        "Dropout or batch-norm behave as in training during evaluation, so predictions are noisy.",
+    ),
+    _h(
+        "metric_bug",
+        Stage.EVALUATION_INTEGRITY,
+        "The reported metric is computed wrongly",
+        "The number the user reports does not match what the predictions give, or the metric hides the "
+        "failure (accuracy on an imbalanced set).",
+    ),
+    _h(
+        "distribution_shift",
+        Stage.EVALUATION_INTEGRITY,
+        "Validation data differs from training data",
+        "Class balance or image properties (brightness, contrast, size) shift between the splits.",
+    ),
+    _h(
+        "slice_failure",
+        Stage.ERROR_ANALYSIS,
+        "The model fails on an identifiable slice",
+        "Errors concentrate in a slice of the data (a class, dark images, small objects) far above the "
+        "overall error rate.",
+    ),
+)
+
+VOCABULARY: dict[str, HypothesisInfo] = {h.id: h for h in _ALL}
+
+USER_PREFIX = "user:"
+
+
+def describe(hypothesis_id: str) -> HypothesisInfo:
+    """The vocabulary entry, or a neutral entry for a user's own hypothesis."""
+    if hypothesis_id in VOCABULARY:
+        return VOCABULARY[hypothesis_id]
+    return HypothesisInfo(hypothesis_id, hypothesis_id.removeprefix(USER_PREFIX), "", Stage.INTAKE)

@@ -1,0 +1,90 @@
+"""The findings report as one typed value, built from a session; renderers live in `export/`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from detective import __version__
+from detective.findings import Finding
+from detective.hypotheses import describe
+from detective.ledger import LedgerEntry, session_ledger
+from detective.session import Experiment, Review, Session
+
+REPORT_SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class ReportSession:
+    name: str
+    case_path: str
+    case_hash: str
+    symptom: str | None
+    playbook: str
+    created_at: str
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class ReportFinding:
+    id: int
+    title: str
+    stage: str
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class Report:
+    schema_version: str
+    generated_at: str
+    detective_version: str
+    session: ReportSession
+    hypotheses: tuple[LedgerEntry, ...]
+    findings: tuple[ReportFinding, ...]
+    experiments: tuple[Experiment, ...]
+    reviews: tuple[Review, ...]
+
+    @property
+    def supported(self) -> tuple[LedgerEntry, ...]:
+        return tuple(h for h in self.hypotheses if h.status.value == "supported")
+
+
+def build_report(session: Session) -> Report:
+    from detective.registry import all_checks
+
+    checks = all_checks()
+    info = session.info
+    fingerprint = session.latest_fingerprint()
+    findings = []
+    for stored in session.findings(fingerprint=fingerprint):
+        cls = checks.get(stored.check_id)
+        findings.append(
+            ReportFinding(
+                stored.id,
+                cls.title if cls else stored.check_id,
+                cls.stage.value if cls else "",
+                stored.finding,
+            )
+        )
+    return Report(
+        schema_version=REPORT_SCHEMA_VERSION,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        detective_version=__version__,
+        session=ReportSession(
+            info.name,
+            info.case_path,
+            info.case_hash,
+            info.symptom,
+            info.playbook,
+            dt.datetime.fromtimestamp(info.created_at, dt.UTC).isoformat(timespec="seconds"),
+            fingerprint,
+        ),
+        hypotheses=tuple(session_ledger(session)),
+        findings=tuple(findings),
+        experiments=tuple(session.experiments()),
+        reviews=tuple(session.reviews()),
+    )
+
+
+def hypothesis_title(hypothesis_id: str) -> str:
+    return describe(hypothesis_id).title

@@ -1,0 +1,79 @@
+"""Small torch helpers shared by checks. Import this module only inside functions that run checks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class DeviceError(Exception):
+    pass
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"--device {name} was asked for, but no CUDA device is available here")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise DeviceError(f"unknown device {name!r} (use auto, cpu or cuda)") from e
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
+    """torch.load with weights_only=True: a checkpoint cannot run code.
+
+    A checkpoint that needs arbitrary pickles is refused; the error names the opt-out
+    (DETECTIVE_UNSAFE_LOAD=1, only for files you trust).
+    """
+    unsafe = os.environ.get("DETECTIVE_UNSAFE_LOAD") == "1"
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not unsafe)
+    except Exception as e:
+        if unsafe or "weights_only" not in str(e) and "Unsupported global" not in str(e):
+            raise
+        raise RuntimeError(
+            f"{path}: refused to load a checkpoint that contains arbitrary Python objects "
+            "(torch.load weights_only=True). Save a state_dict instead, or, only for a file you "
+            "trust, set DETECTIVE_UNSAFE_LOAD=1."
+        ) from e
+
+
+def model_hash(model: torch.nn.Module) -> str:
+    """A content hash of the weights: cheap enough to key caches on."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(str(t.dtype).encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def reset_parameters(model: torch.nn.Module) -> torch.nn.Module:
+    """Re-initialise every submodule that knows how (the usual 'fresh model' of an architecture)."""
+    for module in model.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    return model

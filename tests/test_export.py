@@ -1,0 +1,91 @@
+import json
+import re
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from detective.context import RunOptions
+from detective.export import Format, render
+from detective.export.json import schema
+from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
+from detective.report import build_report
+from detective.session import Experiment, ReviewVerdict, Session, SessionInfo
+
+EVIL = "<script>alert(1)</script> **bold** [x](javascript:alert(1)) \x1b[31mred\x1b[0m | pipe"
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    info = SessionInfo(
+        EVIL,
+        f"/cases/{EVIL}.py",
+        "abc",
+        "one_class_bad",
+        "vision-classification",
+        RunOptions(),
+        time.time(),
+    )
+    s = Session.create(tmp_path / "s", info)
+    s.artifacts_dir.mkdir(parents=True)
+    png = s.artifacts_dir / "grid.png"
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(png)
+    s.save_finding(
+        Finding(
+            "preprocessing_parity",
+            Verdict.FAIL,
+            f"class {EVIL} is bad",
+            metrics=(Metric("shift", 0.39, "σ"), Metric("nan metric", float("nan"))),
+            tables=(Table("t", ("class", "n"), ((EVIL, 3), ("ok", None))),),
+            artifacts=(Artifact("grid", "grid.png", EVIL), Artifact("escape", "../../etc/passwd")),
+            effects=(supports("preprocessing_parity", Strength.STRONG, EVIL),),
+            next_step=EVIL,
+            error=f"Traceback {EVIL}\n```\nmore",
+        ),
+        "fp",
+    )
+    s.add_experiment(Experiment("fix", (EVIL,), "val_acc", 0.9, 0.95, confounded=False))
+    s.add_review("hypothesis", "preprocessing_parity", ReviewVerdict.AGREE, EVIL)
+    s.add_note("preprocessing_parity", EVIL)
+    yield s
+    s.close()
+
+
+def test_json_export_validates_against_its_schema(session: Session) -> None:
+    data = json.loads(render(build_report(session), Format.JSON, session.artifacts_dir))
+    jsonschema.validate(data, schema())
+    assert data["ranking"][0] == "preprocessing_parity"
+    assert data["hypotheses"][0]["status"] == "supported"
+    assert data["experiments"][0]["after"] == 0.95
+    assert data["findings"][0]["finding"]["metrics"][1]["value"] is None  # NaN → null
+
+
+def test_html_is_self_contained_and_escaped(session: Session) -> None:
+    out = render(build_report(session), Format.HTML, session.artifacts_dir)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "\x1b" not in out
+    assert "data:image/png;base64," in out  # embedded, no external file needed
+    assert "missing artifact ../../etc/passwd" in out  # never reads outside the session
+
+
+def test_markdown_is_escaped(session: Session, tmp_path: Path) -> None:
+    out = render(build_report(session), Format.MD, session.artifacts_dir, tmp_path / "out" / "r.md")
+    assert "\x1b" not in out
+    prose = re.sub(r"```.*?```", "", out, flags=re.S)  # code blocks render literally
+    assert "<script>" not in prose
+    assert out.count("```") == 2, "a user string must not close the code fence"
+    assert "\\*\\*bold\\*\\*" in out and "\\[x\\]\\(javascript" in out
+    assert "(../s/artifacts/grid.png)" in out  # relative to where the report is written
+    assert "| class \\<script" in out or "\\<script\\>" in out
+
+
+def test_cli_export_writes_all_formats(session: Session, tmp_path: Path) -> None:
+    from detective.cli import main
+
+    for fmt in ("md", "html", "json"):
+        out = tmp_path / f"r.{fmt}"
+        assert main(["export", str(session.path), "--format", fmt, "-o", str(out)]) == 0
+        assert out.stat().st_size > 500

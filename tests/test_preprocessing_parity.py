@@ -1,0 +1,24 @@
+from pathlib import Path
+
+from helpers import CASES, run_check
+
+from detective.demo import DEMO_CASE
+from detective.findings import Direction, Strength, Verdict
+
+
+def test_catches_eval_normalization_copied_from_another_project(tmp_path: Path) -> None:
+    m, f = run_check("preprocessing_parity", DEMO_CASE, tmp_path)
+    assert f.verdict is Verdict.FAIL
+    effect = f.effect_on("preprocessing_parity")
+    assert effect.direction is Direction.SUPPORTS and effect.strength is Strength.STRONG
+    assert abs(f.metric("max mean shift") - 0.813) < 0.05  # (0.5-0.305)/0.375 ÷ ... see below
+    assert abs(f.metric("std ratio (eval/train)") - 0.75) < 0.01  # 0.375 / 0.5 exactly
+    assert m.augmentation_removed
+
+
+def test_clean_case_passes(tmp_path: Path) -> None:
+    _, f = run_check("preprocessing_parity", CASES / "digits_clean.py", tmp_path)
+    assert f.verdict is Verdict.PASS, f.summary
+    assert f.metric("max mean shift") < 0.01
+    assert f.metric("prediction disagreement") == 0
+    assert f.effect_on("preprocessing_parity").direction is Direction.REFUTES

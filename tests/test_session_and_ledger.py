@@ -1,0 +1,153 @@
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from detective.context import RunOptions
+from detective.findings import Finding, Strength, Verdict, refutes, supports
+from detective.ledger import build_ledger, session_ledger
+from detective.session import (
+    Experiment,
+    HypothesisStatus,
+    ReviewVerdict,
+    Session,
+    SessionError,
+    SessionInfo,
+)
+
+
+def new_session(path: Path) -> Session:
+    info = SessionInfo(
+        "s",
+        "/x/case.py",
+        "abc",
+        "train_high_val_low",
+        "vision-classification",
+        RunOptions(device="cpu", sample=10),
+        time.time(),
+    )
+    return Session.create(path, info)
+
+
+def finding(check: str, *effects, verdict: Verdict = Verdict.FAIL) -> Finding:
+    return Finding(check, verdict, "summary", effects=tuple(effects))
+
+
+def test_roundtrip_and_latest_per_check(tmp_path: Path) -> None:
+    with new_session(tmp_path / "s") as s:
+        s.save_finding(finding("a", supports("overfitting", Strength.WEAK, "r")), "fp")
+        s.save_finding(
+            finding("a", supports("overfitting", Strength.STRONG, "r2")), "fp", {"gap": 0.3}
+        )
+        s.save_finding(finding("b"), "other-fp")
+    with Session.open(tmp_path / "s") as s:
+        assert s.info.options.sample == 10 and s.info.symptom == "train_high_val_low"
+        latest = s.findings(fingerprint="fp")
+        assert [f.check_id for f in latest] == ["a"]
+        assert latest[0].finding.effects[0].strength is Strength.STRONG
+        assert latest[0].measurement == {"gap": 0.3}
+        assert s.done_checks("fp") == {"a"}
+        assert len(s.findings(latest=False)) == 3
+
+
+def test_status_rules_are_honest() -> None:
+    from detective.session import StoredFinding
+
+    def stored(i, f):
+        return StoredFinding(i, f.check_id, "fp", f, None, 0.0)
+
+    entries = build_ledger(
+        [
+            stored(1, finding("a", supports("label_noise", Strength.STRONG, "12% flagged"))),
+            stored(2, finding("b", supports("overfitting", Strength.MODERATE, "gap 8 pts"))),
+            stored(3, finding("c", refutes("dead_units", Strength.MODERATE, "0% dead"))),
+            stored(
+                4,
+                finding(
+                    "d",
+                    supports("lr_too_high", Strength.STRONG, "x"),
+                    refutes("lr_too_high", Strength.STRONG, "y"),
+                    refutes("lr_too_high", Strength.WEAK, "z"),
+                ),
+            ),
+            stored(
+                5,
+                finding(
+                    "e",
+                    supports("slice_failure", Strength.STRONG, "crashed"),
+                    verdict=Verdict.ERROR,
+                ),
+            ),
+        ]
+    )
+    by = {e.hypothesis_id: e for e in entries}
+    assert by["label_noise"].status is HypothesisStatus.SUPPORTED
+    assert (
+        by["overfitting"].status is HypothesisStatus.INCONCLUSIVE
+    )  # moderate alone never supports
+    assert by["dead_units"].status is HypothesisStatus.REFUTED
+    assert by["lr_too_high"].status is HypothesisStatus.INCONCLUSIVE  # conflicting evidence
+    assert by["slice_failure"].status is HypothesisStatus.OPEN  # an error is never evidence
+    assert entries[0].hypothesis_id == "label_noise"
+
+
+def test_manual_status_notes_user_hypotheses_and_reviews(tmp_path: Path) -> None:
+    with new_session(tmp_path / "s") as s:
+        s.save_finding(finding("a", supports("label_noise", Strength.STRONG, "r")), "fp")
+        s.save_finding(finding("b", supports("overfitting", Strength.STRONG, "r")), "fp")
+        hid = s.add_hypothesis("Camera 3 is miscalibrated", "images from camera 3 are darker")
+        s.set_status(hid, HypothesisStatus.SUPPORTED, "checked by hand")
+        s.add_note("label_noise", "confirmed 5 of them")
+        ledger = {e.hypothesis_id: e for e in session_ledger(s)}
+        assert ledger[hid].manual and ledger[hid].status is HypothesisStatus.SUPPORTED
+        assert ledger["label_noise"].notes == ("confirmed 5 of them",)
+        top_before = [e.hypothesis_id for e in session_ledger(s)][:2]
+        assert top_before[0] == "label_noise"
+        s.add_review("hypothesis", "label_noise", ReviewVerdict.DISAGREE, "these are hard cases")
+        order = [e.hypothesis_id for e in session_ledger(s) if e.status.value == "supported"]
+        assert order.index("label_noise") > order.index("overfitting")
+
+
+def test_experiments_roundtrip(tmp_path: Path) -> None:
+    with new_session(tmp_path / "s") as s:
+        s.add_experiment(
+            Experiment(
+                "fix eval norm",
+                ("eval Normalize constants",),
+                "val_acc",
+                0.951,
+                0.984,
+                seeds=(0, 1),
+            )
+        )
+        (e,) = s.experiments()
+        assert e.id == 1 and e.delta == pytest.approx(0.033) and e.seeds == (0, 1)
+
+
+def test_refuses_newer_schema(tmp_path: Path) -> None:
+    new_session(tmp_path / "s").close()
+    conn = sqlite3.connect(tmp_path / "s" / "session.sqlite")
+    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SessionError, match="newer detective.*schema 99"):
+        Session.open(tmp_path / "s")
+
+
+def test_corrupt_database_gives_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "session.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SessionError, match="not a readable session database"):
+        Session.open(tmp_path / "s")
+
+
+def test_missing_session(tmp_path: Path) -> None:
+    with pytest.raises(SessionError, match="no session at"):
+        Session.open(tmp_path / "nothing")
+
+
+def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
+    new_session(tmp_path / "s").close()
+    with pytest.raises(SessionError, match="already exists"):
+        new_session(tmp_path / "s")
