@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 from helpers import CASES, run_check
 
 from detective.demo import DEMO_CASE
@@ -7,13 +8,17 @@ from detective.findings import Direction, Strength, Verdict
 
 
 def test_catches_eval_normalization_copied_from_another_project(tmp_path: Path) -> None:
-    m, f = run_check("preprocessing_parity", DEMO_CASE, tmp_path)
+    measurement, f = run_check("preprocessing_parity", DEMO_CASE, tmp_path)
     assert f.verdict is Verdict.FAIL
     effect = f.effect_on("preprocessing_parity")
     assert effect.direction is Direction.SUPPORTS and effect.strength is Strength.STRONG
-    assert abs(f.metric("max mean shift") - 0.813) < 0.05  # (0.5-0.305)/0.375 ÷ ... see below
+    # Exact expectation from the raw pixels: train (x-0.305)/0.375 vs eval (x-0.5)/0.5.
+    x = np.concatenate([np.asarray(im, dtype=np.float64).ravel() / 255 for im, _ in _val_images()])
+    m, s = x.mean(), x.std()
+    expected = abs((m - 0.5) / 0.5 - (m - 0.305) / 0.375) / (s / 0.375)
+    assert abs(f.metric("max mean shift") - expected) < 0.03
     assert abs(f.metric("std ratio (eval/train)") - 0.75) < 0.01  # 0.375 / 0.5 exactly
-    assert m.augmentation_removed
+    assert measurement.augmentation_removed
 
 
 def test_clean_case_passes(tmp_path: Path) -> None:
@@ -22,3 +27,9 @@ def test_clean_case_passes(tmp_path: Path) -> None:
     assert f.metric("max mean shift") < 0.01
     assert f.metric("prediction disagreement") == 0
     assert f.effect_on("preprocessing_parity").direction is Direction.REFUTES
+
+
+def _val_images():
+    from detective.case import load_case
+
+    return load_case(DEMO_CASE).raw_datasets()["val"]
