@@ -215,6 +215,26 @@ class RunContext:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             yield Batch(ids, x, y)
 
+    def tensors(self, split: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(x, y, kept indices) for a bounded sample, on the device, loaded once per run.
+
+        For checks that pass over the same sample many times (short training probes): the
+        case's transforms run once, so random augmentation is frozen to one draw.
+        """
+        import torch
+
+        key = f"tensors:{split}:{hash(tuple(indices))}"
+        if key not in self.memo:
+            xs, ys, kept = [], [], []
+            for batch in self.batches(split, indices):
+                xs.append(batch.x)
+                ys.append(batch.y)
+                kept.extend(batch.indices.tolist())
+            if not xs:
+                raise CaseError(f"no usable item among the {len(indices)} sampled from {split!r}")
+            self.memo[key] = (torch.cat(xs), torch.cat(ys), kept)
+        return self.memo[key]
+
     # --- files ------------------------------------------------------------------------------
     def artifact(self, check_id: str, name: str) -> tuple[Path, str]:
         """(absolute path to write, path relative to the artifacts folder for the Artifact)."""
