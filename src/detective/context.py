@@ -45,7 +45,7 @@ _BAD = object()
 
 
 class _SafeItems:
-    """Wraps a dataset: items that raise or misbehave become a recorded problem, not an exception."""
+    """Wraps a dataset: an item that raises or misbehaves becomes a recorded problem."""
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
         self.dataset = dataset
@@ -215,7 +215,9 @@ class RunContext:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             yield Batch(ids, x, y)
 
-    def tensors(self, split: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def tensors(
+        self, split: str, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """(x, y, kept indices) for a bounded sample, on the device, loaded once per run.
 
         For checks that pass over the same sample many times (short training probes): the

@@ -32,8 +32,10 @@ _ALL = (
         "normalization_mismatch",
         Stage.PIPELINE,
         "Inputs are not normalized the way the model expects",
-        "The tensors reaching the model have a mean/std or value range that differs from what it was "
-        "trained with or what its pretrained backbone expects (missing, doubled or wrong constants, "
+        "The tensors reaching the model have a mean/std or value range that differs from what it "
+        "was "
+        "trained with or what its pretrained backbone expects (missing, doubled or wrong "
+        "constants, "
         "[0,255] inputs, swapped channels).",
     ),
     _h(
@@ -41,13 +43,15 @@ _ALL = (
         Stage.PIPELINE,
         "Training and evaluation preprocess images differently",
         "The same raw image becomes a different tensor at train time and at eval time (resolution, "
-        "value range, channel order, normalization), so the model is evaluated on inputs it never saw.",
+        "value range, channel order, normalization), so the model is evaluated on inputs it never "
+        "saw.",
     ),
     _h(
         "label_misalignment",
         Stage.PIPELINE,
         "Labels do not belong to their images",
-        "Images and labels were shuffled, sorted or indexed separately, so item i's label describes "
+        "Images and labels were shuffled, sorted or indexed separately, so item i's label "
+        "describes "
         "another image; the model cannot learn beyond chance on the affected part.",
     ),
     _h(
@@ -73,20 +77,23 @@ _ALL = (
         "augmentation_breaks_labels",
         Stage.PIPELINE,
         "An augmentation changes what the label means",
-        "A transform (a vertical flip of a 6, a crop that removes the object) produces images whose "
+        "A transform (a vertical flip of a 6, a crop that removes the object) produces images "
+        "whose "
         "correct label is no longer the given one.",
     ),
     _h(
         "corrupt_inputs",
         Stage.PIPELINE,
         "Some inputs are corrupt or malformed",
-        "Unreadable or truncated files, odd image modes, NaN/Inf tensors or wrong shapes reach the model.",
+        "Unreadable or truncated files, odd image modes, NaN/Inf tensors or wrong shapes reach "
+        "the model.",
     ),
     _h(
         "lr_too_high",
         Stage.LEARNING,
         "The learning rate is too high",
-        "Updates are too large: the loss oscillates, diverges or plateaus high; weights grow quickly.",
+        "Updates are too large: the loss oscillates, diverges or plateaus high; weights grow "
+        "quickly.",
     ),
     _h(
         "lr_too_low",
@@ -98,13 +105,15 @@ _ALL = (
         "wrong_loss",
         Stage.LEARNING,
         "The loss does not fit the task or the model's outputs",
-        "E.g. softmax before a loss that expects logits, MSE on class indices, mismatched class weights.",
+        "E.g. softmax before a loss that expects logits, MSE on class indices, mismatched class "
+        "weights.",
     ),
     _h(
         "vanishing_gradients",
         Stage.LEARNING,
         "Gradients vanish before reaching the early layers",
-        "Early layers receive gradients orders of magnitude smaller than late layers and barely learn.",
+        "Early layers receive gradients orders of magnitude smaller than late layers and barely "
+        "learn.",
     ),
     _h(
         "exploding_gradients",
@@ -116,19 +125,22 @@ _ALL = (
         "dead_units",
         Stage.LEARNING,
         "Many units are dead or saturated",
-        "A large fraction of ReLU units never activate (or sigmoid/tanh units saturate), wasting capacity.",
+        "A large fraction of ReLU units never activate (or sigmoid/tanh units saturate), wasting "
+        "capacity.",
     ),
     _h(
         "frozen_parameters",
         Stage.LEARNING,
         "Parameters that should train are frozen",
-        "Layers have requires_grad=False or receive no gradient, so part of the model never learns.",
+        "Layers have requires_grad=False or receive no gradient, so part of the model never "
+        "learns.",
     ),
     _h(
         "underfitting",
         Stage.CAPACITY,
         "The model underfits",
-        "Training accuracy is low: too little capacity, too little training, or an optimisation problem.",
+        "Training accuracy is low: too little capacity, too little training, or an optimisation "
+        "problem.",
     ),
     _h(
         "overfitting",
@@ -146,7 +158,8 @@ _ALL = (
         "metric_bug",
         Stage.EVALUATION_INTEGRITY,
         "The reported metric is computed wrongly",
-        "The number the user reports does not match what the predictions give, or the metric hides the "
+        "The number the user reports does not match what the predictions give, or the metric "
+        "hides the "
         "failure (accuracy on an imbalanced set).",
     ),
     _h(
@@ -159,7 +172,8 @@ _ALL = (
         "slice_failure",
         Stage.ERROR_ANALYSIS,
         "The model fails on an identifiable slice",
-        "Errors concentrate in a slice of the data (a class, dark images, small objects) far above the "
+        "Errors concentrate in a slice of the data (a class, dark images, small objects) far "
+        "above the "
         "overall error rate.",
     ),
 )

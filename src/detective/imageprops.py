@@ -58,7 +58,8 @@ def tensor_properties(x: torch.Tensor, normalization: Normalization | None = Non
             saturation = torch.zeros(px.shape[0], device=px.device)
         brightness = lum.mean((1, 2))
         contrast = lum.flatten(1).std(1)
-        kernel = lum.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+        laplacian = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
+        kernel = lum.new_tensor(laplacian).view(1, 1, 3, 3)
         lap = F.conv2d(lum.unsqueeze(1), kernel)
         sharpness = lap.flatten(1).var(1) if lap.shape[-1] > 0 else torch.zeros_like(brightness)
     return PropertyBatch(

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS user_hypotheses (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, explanation TEXT NOT NULL, created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS status_overrides (
-    hypothesis_id TEXT PRIMARY KEY, status TEXT NOT NULL, reason TEXT NOT NULL, created_at REAL NOT NULL
+    hypothesis_id TEXT PRIMARY KEY, status TEXT NOT NULL, reason TEXT NOT NULL,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, hypothesis_id TEXT NOT NULL, text TEXT NOT NULL,
@@ -252,7 +253,8 @@ class Session:
     def save_finding(self, finding: Finding, fingerprint: str, measurement: Any = None) -> int:
         with self._tx() as c:
             cur = c.execute(
-                "INSERT INTO findings (check_id, fingerprint, verdict, finding, measurement, created_at)"
+                "INSERT INTO findings (check_id, fingerprint, verdict, finding, measurement, "
+                "created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     finding.check_id,
@@ -385,7 +387,8 @@ class Session:
     ) -> int:
         with self._tx() as c:
             cur = c.execute(
-                "INSERT INTO reviews (target_kind, target_id, verdict, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO reviews (target_kind, target_id, verdict, note, created_at) VALUES "
+                "(?, ?, ?, ?, ?)",
                 (target_kind, target_id, ReviewVerdict(verdict).value, note, time.time()),
             )
             return int(cur.lastrowid or 0)
@@ -394,7 +397,8 @@ class Session:
         """Every review; a later review of the same target supersedes earlier ones."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, target_kind, target_id, verdict, note, created_at FROM reviews ORDER BY id"
+                "SELECT id, target_kind, target_id, verdict, note, created_at FROM reviews ORDER "
+                "BY id"
             ).fetchall()
         latest = {
             (r[1], r[2]): Review(r[0], r[1], r[2], ReviewVerdict(r[3]), r[4], r[5]) for r in rows

@@ -1,4 +1,4 @@
-"""Small torch helpers shared by checks. Import this module only inside functions that run checks."""
+"""Small torch helpers shared by checks; import this module only inside functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""A clean, well-trained case: the demo without its flaw (eval = train transform minus augmentation)."""
+"""A clean, well-trained case: the demo without its flaw.
+
+The eval transform is the train transform minus augmentation.
+"""
 
 from torchvision import transforms as T  # noqa: N812
 

@@ -84,7 +84,8 @@ class CaseContract(Check[ContractMeasurement]):
                 out_shape = tuple(out.shape)
                 if out.ndim != 2 or out.shape[1] != ctx.case.num_classes:
                     model_problem = (
-                        f"the model returns shape {out_shape}; expected [batch, {ctx.case.num_classes}]"
+                        f"the model returns shape {out_shape}; expected [batch, "
+                        f"{ctx.case.num_classes}]"
                         " (one logit per class in CLASSES)"
                     )
                 elif not torch.isfinite(out).all():
@@ -127,7 +128,8 @@ class CaseContract(Check[ContractMeasurement]):
                 metrics=metrics,
                 tables=(table,),
                 notes=tuple(problems),
-                next_step="Fix the case so items are (float tensor [C,H,W], int label) and the model "
+                next_step="Fix the case so items are (float tensor [C,H,W], int label) and the "
+                "model "
                 "returns one logit per class; then run again.",
             )
         sizes = ", ".join(f"{s.name} {s.size}" for s in m.splits)

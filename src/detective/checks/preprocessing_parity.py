@@ -170,7 +170,8 @@ class PreprocessingParity(Check[ParityMeasurement]):
                         f"shape {list(m.train_shape)} at train time, {list(m.eval_shape)} at eval",
                     ),
                 ),
-                next_step="Make the eval transform produce the resolution and channels training uses.",
+                next_step="Make the eval transform produce the resolution and channels training "
+                "uses.",
                 notes=m.problems,
             )
         if not m.images:
@@ -264,7 +265,8 @@ class PreprocessingParity(Check[ParityMeasurement]):
         return Finding(
             self.id,
             Verdict.PASS,
-            f"Train-time and eval-time preprocessing agree (max shift {worst_shift:.2f} σ, std ratio "
+            f"Train-time and eval-time preprocessing agree (max shift {worst_shift:.2f} σ, std "
+            f"ratio "
             f"{worst_ratio:.2f}, {m.prediction_disagreement:.1%} of predictions change).",
             metrics=metrics,
             tables=(table,),

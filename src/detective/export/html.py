@@ -21,6 +21,10 @@ img{max-width:100%;border:1px solid #ddd} .muted{color:#666}
 """
 
 
+def _cell(v: object) -> object:
+    return fmt_number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
 def e(text: object) -> str:
     return html.escape(strip_control(str(text)), quote=True)
 
@@ -41,7 +45,8 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Findings: {e(s.name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Findings: {e(s.name)}</h1>",
-        f"<p class='muted'>Case <code>{e(s.case_path)}</code> · symptom {e(s.symptom or 'not given')}"
+        f"<p class='muted'>Case <code>{e(s.case_path)}</code> · "
+        f"symptom {e(s.symptom or 'not given')}"
         f" · playbook {e(s.playbook)} · generated {e(report.generated_at)} by detective "
         f"{e(report.detective_version)}</p>",
         "<h2>Verdict</h2>",
@@ -118,14 +123,7 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
                 + "</tr>"
             )
             for row in t.rows[:200]:
-                parts.append(
-                    "<tr>"
-                    + "".join(
-                        f"<td>{e(fmt_number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)}</td>"
-                        for v in row
-                    )
-                    + "</tr>"
-                )
+                parts.append("<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in row) + "</tr>")
             parts.append("</table>")
         for a in f.artifacts:
             parts.append(

@@ -74,7 +74,8 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
             if e.confounded:
                 change += " (confounded: more than one change)"
             out.append(
-                f"| {md_escape(e.name)} | {change} | {md_escape(e.metric)} | {fmt_number(e.before)} | "
+                f"| {md_escape(e.name)} | {change} | {md_escape(e.metric)} | "
+                f"{fmt_number(e.before)} | "
                 f"{fmt_number(e.after)} | {e.delta:+.4g} | {md_escape(e.verdict)} |"
             )
 
