@@ -26,7 +26,8 @@ def write_huge_png(path: Path, side: int = 10_000) -> None:
     """A valid side x side grayscale PNG (100 MP), written in streamed chunks, never in memory."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     comp = zlib.compressobj(9)
     row = b"\x00" * (side + 1)  # filter byte + pixels
