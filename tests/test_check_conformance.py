@@ -1,4 +1,4 @@
-"""One conformance test run against every registered check (cf. sklearn's parametrize_with_checks)."""
+"""One conformance test for every registered check (cf. sklearn parametrize_with_checks)."""
 
 from __future__ import annotations
 
