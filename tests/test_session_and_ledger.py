@@ -151,3 +151,22 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
     new_session(tmp_path / "s").close()
     with pytest.raises(SessionError, match="already exists"):
         new_session(tmp_path / "s")
+
+
+def test_rejudge_applies_current_thresholds_without_the_model(tmp_path: Path) -> None:
+    from detective.checks.preprocessing_parity import ChannelStats, ParityMeasurement
+    from detective.rejudge import rejudge
+
+    m = ParityMeasurement(
+        images=100, augmentation_removed=True, train_shape=(1, 8, 8), eval_shape=(1, 8, 8),
+        channels=(ChannelStats(0, 0.0, 1.0, -0.39, 0.75),), train_range=(-1.0, 2.0),
+        eval_range=(-1.0, 1.0), channel_swap_fits_better=False, prediction_disagreement=0.03,
+        train_tf_accuracy=0.98, eval_tf_accuracy=0.95, problems=(),
+    )
+    with new_session(tmp_path / "s") as s:
+        stale = Finding("preprocessing_parity", Verdict.PASS, "judged by an older version")
+        s.save_finding(stale, "fp", m)
+        (r,) = rejudge(s)
+        assert r.changed and r.after is Verdict.FAIL
+        assert s.findings()[0].finding.verdict is Verdict.FAIL
+        assert not rejudge(s)[0].changed  # idempotent

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("checks", help="list every check")
     checks.add_argument("--json", action="store_true")
 
+    rejudge = sub.add_parser(
+        "rejudge", help="re-judge stored measurements with the current thresholds (no model needed)"
+    )
+    rejudge.add_argument("session")
+
     ledger = sub.add_parser("ledger", help="print a session's ranked hypotheses")
     ledger.add_argument("session")
 
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "checks": cmd_checks,
         "ledger": cmd_ledger,
+        "rejudge": cmd_rejudge,
     }.get(args.command)
     if handler is None:
         return _open_tui(args.session, parser)
@@ -341,6 +347,25 @@ def cmd_ledger(args: argparse.Namespace) -> ExitCode:
     try:
         with Session.open(args.session) as s:
             print_ledger(_console(), session_ledger(s), limit=50)
+    except SessionError as e:
+        return _err(str(e), ExitCode.SESSION_ERROR)
+    return ExitCode.OK
+
+
+def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
+    from detective.headless import print_ledger
+    from detective.ledger import session_ledger
+    from detective.rejudge import rejudge
+    from detective.session import Session, SessionError
+
+    console = _console()
+    try:
+        with Session.open(args.session) as s:
+            results = rejudge(s)
+            for r in results:
+                mark = f"{r.before.value} → {r.after.value}" if r.changed else "unchanged"
+                console.print(f"{r.check_id}: {mark}", markup=False)
+            print_ledger(console, session_ledger(s))
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
     return ExitCode.OK
