@@ -175,8 +175,8 @@ class RunContext:
         dataset = self.dataset(split)
         idx = list(range(len(dataset))) if indices is None else list(indices)
         bs = batch_size or self.case.eval_settings.batch_size
-        loader = DataLoader(
-            _SafeItems(dataset, idx),
+        loader: DataLoader[Any] = DataLoader(
+            _SafeItems(dataset, idx),  # type: ignore[arg-type]  # map-style, duck-typed
             batch_size=bs,
             shuffle=False,
             num_workers=self.options.num_workers,

@@ -22,7 +22,7 @@ from detective.context import RunContext
 from detective.findings import Finding, Verdict
 from detective.playbook import Playbook
 from detective.progress import Cancelled, Progress, ProgressUpdate
-from detective.registry import all_checks
+from detective.registry import Check, all_checks
 from detective.session import Session
 
 
@@ -96,7 +96,9 @@ Event = (
 BLOCKING_CHECKS = ("case_contract",)  # when these fail, the rest cannot give meaningful evidence
 
 
-def run_one(check_cls: type, ctx: RunContext, progress: Progress) -> tuple[Any, Finding]:
+def run_one(
+    check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
+) -> tuple[Any, Finding]:
     """Run a single check, turning missing needs and exceptions into findings (never raising,
     except `Cancelled`)."""
     start = time.monotonic()

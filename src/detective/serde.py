@@ -54,7 +54,7 @@ def from_jsonable(tp: Any, data: Any) -> Any:
             except (TypeError, ValueError, KeyError) as e:
                 last_error = e
         raise TypeError(f"{data!r} matches none of {args}") from last_error
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise TypeError(f"expected an object for {tp.__name__}, got {type(data).__name__}")
         hints = _hints(tp)
@@ -66,12 +66,12 @@ def from_jsonable(tp: Any, data: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
     if origin in (tuple, list):
-        args = get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return tuple(from_jsonable(a, v) for a, v in zip(args, data, strict=False))
-        item = args[0] if args else Any
+        targs = get_args(tp)
+        if origin is tuple and targs and targs[-1] is not Ellipsis:
+            return tuple(from_jsonable(a, v) for a, v in zip(targs, data, strict=False))
+        item = targs[0] if targs else Any
         values = [from_jsonable(item, v) for v in data]
-        return tuple(values) if origin is tuple else values
+        return tuple(values) if origin is tuple else list(values)
     if origin is dict:
         _, vt = get_args(tp) or (str, Any)
         return {k: from_jsonable(vt, v) for k, v in data.items()}
