@@ -4,7 +4,8 @@ API (stable; other checks build on it)::
 
     from detective.collect import collect
     col = collect(ctx, "val", progress)        # memoized in ctx.memo, cached in ctx.cache_dir
-    col.label, col.pred, col.confidence, col.probs, col.loss, col.correct   # [N] / [N, K]
+    col.label, col.pred, col.confidence, col.loss, col.correct                # [N]
+    col.log_probs, col.probs                                                  # [N, K]
     col.topk_classes, col.topk_probs                                          # [N, 3]
     col.properties["brightness"]  # also contrast, sharpness, saturation; width/height/aspect
                                   # (raw size, NaN where unknown) when the case has raw_datasets
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     from detective.context import RunContext
     from detective.progress import Progress
 
-COLLECT_VERSION = 1  # bump when the stored format or what is recorded changes
+COLLECT_VERSION = 2  # bump when the stored format or what is recorded changes
 TOP_K = 3
 FEATURE_SAMPLE = 2048  # uniform sample of rows whose features are kept besides the failures
 SIZE_SAMPLE = 2048  # rows whose raw image is re-read for its width/height (it costs a decode)
@@ -99,7 +100,7 @@ class Collection:
     label: np.ndarray  # [N] int64 given labels
     topk_classes: np.ndarray  # [N, k] int64, k = min(3, K)
     topk_probs: np.ndarray  # [N, k] float32
-    probs: np.ndarray  # [N, K] float32 softmax probabilities
+    log_probs: np.ndarray  # [N, K] float32 log-softmax (logits up to a per-row constant)
     loss: np.ndarray  # [N] float32 cross-entropy of the given label
     properties: dict[str, np.ndarray]  # name -> [N] float32 (see imageprops)
     feature_rows: np.ndarray  # [F] int64 row positions (into the [N] arrays)
@@ -117,6 +118,13 @@ class Collection:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """[N, K] softmax probabilities."""
+        import numpy as np
+
+        return np.exp(self.log_probs)
 
     @property
     def pred(self) -> np.ndarray:
@@ -213,7 +221,7 @@ def _update_index(root: Path, key: str, entry: dict[str, Any]) -> None:
     _atomic_write(root / "index.json", lambda f: f.write(json.dumps(index, indent=1).encode()))
 
 
-_ARRAYS = ("index", "label", "topk_classes", "topk_probs", "probs", "loss")
+_ARRAYS = ("index", "label", "topk_classes", "topk_probs", "log_probs", "loss")
 
 
 def _save_shard(path: Path, part: dict[str, Any]) -> None:
@@ -299,7 +307,7 @@ def _merge(ctx: RunContext, split: str, key: str, parts: list[dict[str, Any]]) -
         label=cat("label")[order],
         topk_classes=cat("topk_classes")[order],
         topk_probs=cat("topk_probs")[order],
-        probs=cat("probs")[order].reshape(-1, k),
+        log_probs=cat("log_probs")[order].reshape(-1, k),
         loss=cat("loss")[order],
         properties=props,
         feature_rows=np.searchsorted(index, f_index).astype(np.int64),
@@ -423,7 +431,7 @@ def _run_pass(
                 out["label"].append(batch.y.cpu().numpy())
                 out["topk_classes"].append(tc.cpu().numpy().astype(np.int64))
                 out["topk_probs"].append(tp.cpu().numpy())
-                out["probs"].append(p.cpu().numpy())
+                out["log_probs"].append(logp.cpu().numpy())
                 out["loss"].append(loss.cpu().numpy())
                 for name, values in pr.as_dict().items():
                     props[name].append(values.astype(np.float32))
@@ -445,7 +453,7 @@ def _run_pass(
         "label": cat("label", np.int64),
         "topk_classes": cat("topk_classes", np.int64, (0, top)),
         "topk_probs": cat("topk_probs", np.float32, (0, top)),
-        "probs": cat("probs", np.float32, (0, k)),
+        "log_probs": cat("log_probs", np.float32, (0, k)),
         "loss": cat("loss", np.float32),
         "properties": {
             n: np.concatenate(v) if v else np.zeros(0, np.float32) for n, v in props.items()
