@@ -31,8 +31,10 @@ GREY = """
 
 PLANTED = {
     # PILToTensor keeps 0..255; the float cast forgets the /255.
-    "[0,255]": ("T.PILToTensor(), T.ConvertImageDtype(torch.float32), T.Lambda(lambda x: x * 255)",
-                "not normalized, [0, 255]"),
+    "[0,255]": (
+        "T.PILToTensor(), T.ConvertImageDtype(torch.float32), T.Lambda(lambda x: x * 255)",
+        "not normalized, [0, 255]",
+    ),
     "doubled": ("T.ToTensor(), norm, norm", "normalized twice"),
     "missing": ("T.ToTensor()", "not normalized, [0, 1]"),
 }

@@ -93,7 +93,11 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             conflicting += int(v_lab[row] != t_lab[j])
             pairs.append(
                 DuplicatePair(
-                    int(v_ids[row]), int(t_ids[j]), round(sim, 5), is_exact, int(v_lab[row]),
+                    int(v_ids[row]),
+                    int(t_ids[j]),
+                    round(sim, 5),
+                    is_exact,
+                    int(v_lab[row]),
                     int(t_lab[j]),
                 )
             )
@@ -163,7 +167,10 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             )
         if m.val_checked == 0:
             return Finding(
-                self.id, Verdict.ERROR, "No val image could be read.", notes=tuple(notes),
+                self.id,
+                Verdict.ERROR,
+                "No val image could be read.",
+                notes=tuple(notes),
                 error="\n".join(m.problems),
             )
         if dup == 0:

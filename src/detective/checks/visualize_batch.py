@@ -1,0 +1,192 @@
+"""The batch as the model sees it: a captioned grid of real training inputs after all transforms,
+de-normalized with the declared NORMALIZATION, beside the same images raw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detective.findings import Artifact, Finding, Metric, Verdict
+from detective.hypotheses import Stage
+from detective.registry import Check, register
+
+TILE = 72  # pixels per tile side in the PNG
+
+
+@dataclass(frozen=True)
+class BatchThresholds:
+    images: int = 32
+    blank_std: float = 1e-3  # an image whose pixel std is below this shows nothing
+    blank_share: float = 0.5  # the batch "looks blank" when this share of its images does
+
+
+@dataclass(frozen=True)
+class BatchMeasurement:
+    images: int
+    indices: tuple[int, ...]
+    labels: tuple[str, ...]
+    blank_images: int
+    pixel_range: tuple[float, float]  # after de-normalization
+    denormalized: bool
+    grid: str  # artifact paths relative to the session's artifact folder ("" when not written)
+    raw_grid: str
+    problems: tuple[str, ...]
+
+
+@register
+class VisualizeBatch(Check[BatchMeasurement]):
+    id = "visualize_batch"
+    title = "Batch as the model sees it"
+    stage = Stage.PIPELINE
+    description = (
+        "A grid of real training inputs after all transforms, de-normalized with the declared "
+        "NORMALIZATION and captioned with class names, beside the raw images: look before "
+        "blaming the model."
+    )
+    needs = ("model", "datasets")
+    hypotheses = ()
+    measurement_type = BatchMeasurement
+    thresholds_type = BatchThresholds
+
+    def measure(self, ctx, progress) -> BatchMeasurement:
+        import torch
+
+        from detective.imageprops import denormalize
+        from detective.rawimages import resized, to_unit_tensor
+
+        th = self.thresholds
+        indices = ctx.sample_indices("train", min(ctx.options.sample, th.images))
+        xs, ids, ys = [], [], []
+        for batch in ctx.batches("train", indices, progress=progress.span(0, 0.6)):
+            xs.append(batch.x.cpu())
+            ids.extend(batch.indices.tolist())
+            ys.extend(batch.y.tolist())
+        problems = [
+            f"train item {i}: {why}"
+            for i, why in sorted(ctx.item_problems.get("train", {}).items())
+            if i in set(indices)
+        ]
+        if not xs:
+            return BatchMeasurement(0, (), (), 0, (0.0, 0.0), False, "", "", tuple(problems))
+        x = torch.cat(xs).float()
+        norm = ctx.case.normalization
+        px = denormalize(x, norm)
+        denormalized = norm is not None and len(norm.mean) == x.shape[1]
+        blank = int((px.flatten(1).std(1) < th.blank_std).sum())
+        lo, hi = float(px.min()), float(px.max())
+        names = tuple(ctx.case.classes[y] for y in ys)
+        progress.update(0.7, None, "drawing the grid")
+        path, rel = ctx.artifact(self.id, "batch.png")
+        _grid(_displayable(px), names, path)
+        raw_rel = ""
+        if ctx.case.has("raw_datasets"):
+            raw = ctx.raw_dataset("train")
+            tiles = []
+            for i in ids:
+                try:
+                    tiles.append(resized(_rgb(to_unit_tensor(raw[i][0])), px.shape[-1]))
+                except Exception as e:  # one unreadable raw image leaves a black tile
+                    problems.append(f"raw train item {i}: {type(e).__name__}: {e}")
+                    tiles.append(torch.zeros(3, px.shape[-2], px.shape[-1]))
+            raw_path, raw_rel = ctx.artifact(self.id, "raw.png")
+            _grid(torch.stack(tiles).clamp(0, 1), names, raw_path)
+        progress.update(1.0)
+        return BatchMeasurement(
+            images=len(ids),
+            indices=tuple(ids),
+            labels=names,
+            blank_images=blank,
+            pixel_range=(round(lo, 4), round(hi, 4)),
+            denormalized=denormalized,
+            grid=rel,
+            raw_grid=raw_rel,
+            problems=tuple(problems[:20]),
+        )
+
+    def judge(self, m: BatchMeasurement) -> Finding:
+        th = self.thresholds
+        if not m.images:
+            return Finding(
+                self.id,
+                Verdict.ERROR,
+                "No training item could be read.",
+                notes=m.problems,
+                error="\n".join(m.problems),
+            )
+        artifacts = [
+            Artifact(
+                "batch",
+                m.grid,
+                f"{m.images} training inputs after all transforms"
+                + (", de-normalized with the declared NORMALIZATION" if m.denormalized else ""),
+            )
+        ]
+        if m.raw_grid:
+            artifacts.append(Artifact("raw", m.raw_grid, "the same images from raw_datasets()"))
+        metrics = (
+            Metric("images shown", m.images),
+            Metric("blank images", m.blank_images),
+            Metric("min pixel (de-normalized)", m.pixel_range[0]),
+            Metric("max pixel (de-normalized)", m.pixel_range[1]),
+        )
+        notes = list(m.problems)
+        if not m.denormalized:
+            notes.append("No usable NORMALIZATION declared: tiles are shown min-max scaled.")
+        if m.blank_images >= th.blank_share * m.images:
+            return Finding(
+                self.id,
+                Verdict.WARN,
+                f"{m.blank_images} of {m.images} training inputs are blank (constant): the "
+                "transforms may erase the images (a crop outside the object, a wrong scale).",
+                metrics=metrics,
+                artifacts=tuple(artifacts),
+                notes=tuple(notes),
+                next_step="Open the grid, then check the training transform step by step.",
+            )
+        return Finding(
+            self.id,
+            Verdict.PASS,
+            f"{m.images} training inputs drawn as the model sees them"
+            + (" beside the raw images" if m.raw_grid else "")
+            + f" (de-normalized range [{m.pixel_range[0]:.2f}, {m.pixel_range[1]:.2f}]).",
+            metrics=metrics,
+            artifacts=tuple(artifacts),
+            notes=tuple(notes),
+        )
+
+
+def _rgb(x):  # noqa: ANN001, ANN202
+    """[C, H, W] → 3 channels for display (grey repeated, alpha dropped)."""
+    if x.shape[0] == 1:
+        return x.expand(3, -1, -1)
+    return x[:3] if x.shape[0] >= 3 else x[:1].expand(3, -1, -1)
+
+
+def _displayable(px):  # noqa: ANN001, ANN202
+    """[B, C, H, W] in about [0, 1] → RGB in [0, 1]; min-max scaled when far outside [0, 1]."""
+    import torch
+
+    if float(px.min()) < -0.5 or float(px.max()) > 1.5:
+        lo = px.flatten(1).min(1).values.view(-1, 1, 1, 1)
+        hi = px.flatten(1).max(1).values.view(-1, 1, 1, 1)
+        px = (px - lo) / (hi - lo).clamp_min(1e-6)
+    return torch.stack([_rgb(t) for t in px]).clamp(0, 1)
+
+
+def _grid(images, captions, path) -> None:  # noqa: ANN001
+    """A PNG of captioned tiles, 8 per row (PIL only)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    cols = min(8, len(images))
+    rows = (len(images) + cols - 1) // cols
+    caption_h = 14
+    sheet = Image.new("RGB", (cols * (TILE + 4) + 4, rows * (TILE + caption_h + 4) + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (img, caption) in enumerate(zip(images, captions, strict=True)):
+        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        tile = Image.fromarray(arr, "RGB").resize((TILE, TILE), Image.NEAREST)
+        x0 = 4 + (k % cols) * (TILE + 4)
+        y0 = 4 + (k // cols) * (TILE + caption_h + 4)
+        sheet.paste(tile, (x0, y0))
+        draw.text((x0 + 2, y0 + TILE + 1), caption[:12], fill="black")
+    sheet.save(path)
