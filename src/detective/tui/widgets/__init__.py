@@ -1,0 +1,1 @@
+"""Widgets of the TUI; each declares the messages it posts."""
