@@ -236,6 +236,9 @@ def _execute_inner(
             events.put(RunFinished(RunStatus.INTERRUPTED, f"cancelled during {check_id}", errors))
             return
         finding_id = session.save_finding(finding, fingerprint, measurement)
+        from detective.experiments import flush  # experiments the check ran, linked to it
+
+        flush(session, ctx, finding_id)
         errors += finding.verdict is Verdict.ERROR
         events.put(CheckFinished(check_id, finding, finding_id))
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):

@@ -140,6 +140,9 @@ class Experiment:
     notes: str = ""
     id: int = 0
     created_at: float = 0.0
+    before_spread: float | None = None  # std of `before` over seeds
+    gap_before: float | None = None  # train − val accuracy of the probes, before / after
+    gap_after: float | None = None
 
     @property
     def delta(self) -> float:

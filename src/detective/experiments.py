@@ -1,0 +1,591 @@
+"""The experiment log's engine: change one thing in the case's recipe, re-measure, record.
+
+An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
+`model.width=64`, `model.dropout=0.5`, `model.freeze=backbone`, `aug.shift=1`,
+`transform.train=deterministic`, `hook.optimizer=default`) to a copy of the case's recipe,
+trains the baseline and the changed recipe side by side with the same seeds and budget on a
+bounded sample, and records the metric before and after. Two changes at once are refused unless
+the caller insists (then the record says confounded). With several seeds the paired spread
+decides whether the delta is real or "within noise".
+
+Probes train on tensors loaded once (`ctx.tensors`) with the case's optimizer/loss hooks (or
+AdamW/cross-entropy); a case's own `train()` hook is not used for these short runs. Nothing is
+written to the session until an experiment has finished, so cancelling never leaves half a
+record. Checks queue records with `record(ctx, ...)`; the engine saves them beside the finding.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from detective.case import CaseError
+from detective.session import Experiment
+
+if TYPE_CHECKING:
+    import torch
+
+    from detective.context import RunContext
+    from detective.progress import Progress
+    from detective.session import Session
+
+PENDING_KEY = "experiments:pending"
+
+
+class ExperimentError(Exception):
+    """The experiment cannot run as asked; the message says why, for the user."""
+
+
+class Target(StrEnum):
+    TRAIN = "train"  # a TRAIN setting: lr, weight_decay, epochs, batch_size
+    MODEL = "model"  # a keyword of fresh_model()/model(); dropout/freeze have fallbacks
+    AUG = "aug"  # tensor-level augmentation added in the probe: shift=N pixels
+    TRANSFORM = "transform"  # transform.train=deterministic (the case's augmentation removed)
+    HOOK = "hook"  # hook.optimizer=default / hook.loss=default: bypass the case's hook
+
+
+_TRAIN_KEYS = ("lr", "weight_decay", "epochs", "batch_size")
+
+
+@dataclass(frozen=True)
+class Change:
+    target: Target
+    key: str
+    value: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.target.value}.{self.key}={self.value}"
+
+
+def parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_change(text: str) -> Change:
+    """`target.key=value`, e.g. `train.lr=1e-3`, `model.width=64`, `aug.shift=1`."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ExperimentError(f"{text!r}: a change is target.key=value, e.g. train.lr=1e-3")
+    lhs, value = text.split("=", 1)
+    target, key = lhs.strip().split(".", 1)
+    try:
+        t = Target(target)
+    except ValueError:
+        known = ", ".join(t.value for t in Target)
+        raise ExperimentError(f"{text!r}: unknown target {target!r}; known: {known}") from None
+    v = parse_value(value)
+    if t is Target.TRAIN and key not in _TRAIN_KEYS:
+        raise ExperimentError(f"{text!r}: train.{key} is not one of {', '.join(_TRAIN_KEYS)}")
+    if t is Target.TRAIN and not isinstance(v, int | float):
+        raise ExperimentError(f"{text!r}: train.{key} needs a number")
+    if t is Target.AUG and (key != "shift" or not isinstance(v, int) or v < 0):
+        raise ExperimentError(f"{text!r}: the augmentation change is aug.shift=N (pixels, N ≥ 0)")
+    if t is Target.TRANSFORM and (key != "train" or v != "deterministic"):
+        raise ExperimentError(f"{text!r}: the transform change is transform.train=deterministic")
+    if t is Target.HOOK and (key not in ("optimizer", "loss") or v != "default"):
+        raise ExperimentError(
+            f"{text!r}: hook changes are hook.optimizer=default, hook.loss=default"
+        )
+    return Change(t, key, v)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a probe trains with: the case's TRAIN settings (epochs bounded) and the overrides."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    model_kwargs: tuple[tuple[str, Any], ...] = ()
+    shift: int = 0
+    deterministic_train: bool = False
+    default_hooks: tuple[str, ...] = ()
+    freeze_backbone: bool = False
+    dropout: float | None = None  # set on existing nn.Dropout modules when no kwarg exists
+
+    def apply(self, change: Change, ctx: RunContext) -> Recipe:
+        if change.target is Target.TRAIN:
+            value = int(change.value) if change.key in ("epochs", "batch_size") else change.value
+            return replace(self, **{change.key: value})
+        if change.target is Target.AUG:
+            return replace(self, shift=int(change.value))
+        if change.target is Target.TRANSFORM:
+            return replace(self, deterministic_train=True)
+        if change.target is Target.HOOK:
+            return replace(self, default_hooks=(*self.default_hooks, change.key))
+        if change.key == "freeze":
+            if change.value not in ("backbone", "none"):
+                raise ExperimentError("model.freeze is 'backbone' or 'none'")
+            return replace(self, freeze_backbone=change.value == "backbone")
+        accepted = model_keywords(ctx)
+        if change.key in accepted:
+            kwargs = dict(self.model_kwargs)
+            kwargs[change.key] = change.value
+            return replace(self, model_kwargs=tuple(sorted(kwargs.items())))
+        if change.key == "dropout":
+            return replace(self, dropout=float(change.value))
+        raise ExperimentError(
+            f"the case's fresh_model()/model() accepts no {change.key!r} keyword "
+            f"(accepts: {', '.join(sorted(accepted)) or 'none'})"
+        )
+
+
+def base_recipe(ctx: RunContext, max_epochs: int) -> Recipe:
+    s = ctx.case.train_settings
+    return Recipe(max(1, min(s.epochs, max_epochs)), s.batch_size, s.lr, s.weight_decay)
+
+
+def model_hook(ctx: RunContext) -> str:
+    return "fresh_model" if ctx.case.has("fresh_model") else "model"
+
+
+def model_keywords(ctx: RunContext) -> dict[str, Any]:
+    """Keyword parameters (name → default) of the hook that builds the model."""
+    fn = getattr(ctx.case.module, model_hook(ctx), None)
+    try:
+        params = inspect.signature(fn).parameters.values() if fn else ()
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+    }
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int
+    train_samples: int
+    val_samples: int
+    runs: int
+    max_seconds: float
+
+    def describe(self) -> str:
+        return (
+            f"budget: {self.runs} run(s) × {self.epochs} epoch(s) on {self.train_samples} train "
+            f"images, evaluated on {self.val_samples} val images; wall-time cap "
+            f"{self.max_seconds:.0f} s"
+        )
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    train_acc: float  # on the images it trained on
+    heldout_acc: float  # held-out images of the train split (train pipeline); nan if none
+    val_acc: float
+    val_loss: float
+    parameters: int
+    seconds: float
+    stopped_early: bool = False  # the wall-time cap cut training short
+
+    @property
+    def gap(self) -> float:
+        return self.train_acc - self.val_acc
+
+    def metric(self, name: str) -> float:
+        return {
+            "val_acc": self.val_acc,
+            "train_acc": self.train_acc,
+            "gap": self.gap,
+            "val_loss": self.val_loss,
+            "heldout_acc": self.heldout_acc,
+        }[name]
+
+
+@dataclass
+class ProbeData:
+    """A bounded sample, on the device: train (fit + held-out part of the train split) and val."""
+
+    x_fit: torch.Tensor
+    y_fit: torch.Tensor
+    x_held: torch.Tensor
+    y_held: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    fit_indices: list[int] = field(default_factory=list)
+
+
+def probe_data(
+    ctx: RunContext, train_n: int, val_n: int, heldout: float = 0.2, min_heldout: int = 30
+) -> ProbeData:
+    """Load (once per run) a train sample split into fit/held-out, and a val sample."""
+    import torch
+
+    key = f"probe_data:{train_n}:{val_n}:{heldout}"
+    if key in ctx.memo:
+        return ctx.memo[key]
+    x, y, kept = ctx.tensors("train", ctx.sample_indices("train", train_n))
+    xv, yv, _ = ctx.tensors("val", ctx.sample_indices("val", val_n))
+    n_held = int(len(y) * heldout)
+    if n_held < min_heldout or len(y) - n_held < 10:
+        n_held = 0
+    g = torch.Generator().manual_seed(ctx.options.seed)
+    order = torch.randperm(len(y), generator=g).to(y.device)
+    held, fit = order[:n_held], order[n_held:]
+    data = ProbeData(x[fit], y[fit], x[held], y[held], xv, yv, [kept[i] for i in fit.tolist()])
+    ctx.memo[key] = data
+    return data
+
+
+def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fit images again, through the train transform with its augmentation switched off."""
+    import torch
+
+    from detective.augment import deterministic
+
+    if not (ctx.case.has("raw_datasets") and ctx.case.has("transforms")):
+        raise ExperimentError("transform.train=deterministic needs raw_datasets() and transforms()")
+    key = f"probe_det:{hash(tuple(data.fit_indices))}"
+    if key not in ctx.memo:
+        tf, _ = deterministic(ctx.case.transforms()["train"])
+        raw = ctx.raw_dataset("train")
+        xs = [tf(raw[i][0]) for i in data.fit_indices]
+        ctx.memo[key] = torch.stack(xs).float().to(ctx.device)
+    return ctx.memo[key], data.y_fit
+
+
+def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
+    import torch
+
+    from detective.torchutil import reset_parameters
+
+    torch.manual_seed(seed)
+    kwargs = dict(recipe.model_kwargs)
+    hook = model_hook(ctx)
+    if hook == "fresh_model":
+        model = ctx.case.call("fresh_model", **kwargs) if kwargs else ctx.fresh_model()
+    else:
+        model = reset_parameters(ctx.case.call("model", **kwargs)) if kwargs else ctx.fresh_model()
+    if not isinstance(model, torch.nn.Module):
+        raise CaseError(f"{hook}() returned {type(model).__name__}, expected torch.nn.Module")
+    model = model.to(ctx.device)
+    if recipe.dropout is not None:
+        drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+        if not drops:
+            raise ExperimentError("the model has no Dropout layer and no dropout keyword")
+        for m in drops:
+            m.p = recipe.dropout
+    if recipe.freeze_backbone:
+        head = last_linear(model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+    return model
+
+
+def last_linear(model: torch.nn.Module) -> torch.nn.Module:
+    import torch
+
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ExperimentError("the model has no nn.Linear head")
+    return linears[-1]
+
+
+def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    import torch
+
+    settings = ctx.case.train_settings
+    if ctx.case.has("optimizer") and "optimizer" not in recipe.default_hooks:
+        opt = ctx.case.call("optimizer", model)
+        for group in opt.param_groups:  # only the values the experiment changed
+            if recipe.lr != settings.lr:
+                group["lr"] = recipe.lr
+            if recipe.weight_decay != settings.weight_decay:
+                group["weight_decay"] = recipe.weight_decay
+        return opt
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def _shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
+    """Random translation by up to ±pixels (replicate padding), one offset per image."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    if pixels <= 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode="replicate")
+    dy = torch.randint(0, 2 * pixels + 1, (b,), generator=gen).tolist()
+    dx = torch.randint(0, 2 * pixels + 1, (b,), generator=gen).tolist()
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+
+
+def accuracy(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512
+) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) in eval mode; (nan, nan) on an empty set."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    if len(y) == 0:
+        return math.nan, math.nan
+    model.eval()
+    correct, loss = 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            logits = model(x[i : i + batch]).float()
+            correct += int((logits.argmax(1) == y[i : i + batch]).sum())
+            loss += float(F.cross_entropy(logits, y[i : i + batch], reduction="sum"))
+    return correct / len(y), loss / len(y)
+
+
+def train_probe(
+    ctx: RunContext,
+    recipe: Recipe,
+    data: ProbeData,
+    seed: int,
+    progress: Progress | None = None,
+    fraction: float = 1.0,
+    max_seconds: float = math.inf,
+    min_steps: int = 0,
+) -> ProbeResult:
+    """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it."""
+    import torch
+
+    from detective.training import make_loss
+
+    start = time.monotonic()
+    model = build_model(ctx, recipe, seed)
+    opt = _optimizer(ctx, model, recipe)
+    loss_fn = (
+        torch.nn.CrossEntropyLoss() if "loss" in recipe.default_hooks else make_loss(ctx)
+    )
+    x, y = (
+        _deterministic_train(ctx, data) if recipe.deterministic_train else (data.x_fit, data.y_fit)
+    )
+    gen = torch.Generator().manual_seed(seed)
+    n = max(2, int(round(len(y) * fraction)))
+    subset = torch.randperm(len(y), generator=gen)[:n].to(y.device)
+    x, y = x[subset], y[subset]
+    bs = max(2, min(recipe.batch_size, n))
+    steps_per_epoch = math.ceil(n / bs)
+    # Probes on small subsets still get `min_steps` updates (a learning curve compares sizes at
+    # a comparable optimisation budget, not at a handful of steps).
+    epochs = max(recipe.epochs, math.ceil(min_steps / steps_per_epoch))
+    total = epochs * steps_per_epoch
+    step, stopped = 0, False
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen).to(y.device)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            if len(idx) < 2:  # batch-norm cannot train on one image
+                continue
+            xb = _shift(x[idx], recipe.shift, gen)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), y[idx])
+            loss.backward()
+            opt.step()
+            step += 1
+            if progress is not None:
+                progress.update(step, total)
+            if time.monotonic() - start > max_seconds:
+                stopped = True
+                break
+        if stopped:
+            break
+    train_acc, _ = accuracy(model, x, y)
+    held_acc, _ = accuracy(model, data.x_held, data.y_held)
+    val_acc, val_loss = accuracy(model, data.x_val, data.y_val)
+    params = sum(p.numel() for p in model.parameters())
+    return ProbeResult(
+        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, stopped
+    )
+
+
+# --- the user's model on the probe sample ---------------------------------------------------
+@dataclass(frozen=True)
+class ModelFit:
+    train_acc: float
+    val_acc: float
+    train_n: int
+    val_n: int
+
+    @property
+    def gap(self) -> float:
+        return self.train_acc - self.val_acc
+
+
+def model_fit(ctx: RunContext, data: ProbeData) -> ModelFit:
+    """The user's trained model's accuracy on the train sample (all of it) and the val sample."""
+    import torch
+
+    key = f"model_fit:{id(data)}"
+    if key not in ctx.memo:
+        model = ctx.model()
+        x = torch.cat([data.x_fit, data.x_held])
+        y = torch.cat([data.y_fit, data.y_held])
+        tr, _ = accuracy(model, x, y)
+        va, _ = accuracy(model, data.x_val, data.y_val)
+        ctx.memo[key] = ModelFit(tr, va, len(y), len(data.y_val))
+    return ctx.memo[key]
+
+
+# --- experiments ------------------------------------------------------------------------------
+class Outcome(StrEnum):
+    IMPROVED = "improved"
+    WORSE = "worse"
+    WITHIN_NOISE = "within noise"
+
+
+def binomial_noise(p: float, n: int) -> float:
+    """Sampling standard error of an accuracy p measured on n items (floored at one item).
+
+    Used as the noise floor of a paired comparison on the same n items: a smaller difference
+    cannot be told from which items happened to be in the sample."""
+    if n <= 0 or math.isnan(p):
+        return math.nan
+    return math.sqrt(max(p * (1 - p), 1.0 / n) / n)
+
+
+def outcome(deltas: Sequence[float], p: float, n_eval: int, higher_is_better: bool = True) -> str:
+    """A paired delta is real when it exceeds 2× its noise: the seed spread of the paired
+    deltas (standard error) when there are several seeds, and never less than the binomial
+    sampling error of an accuracy on n_eval items."""
+    mean = statistics.fmean(deltas)
+    noise = binomial_noise(p, n_eval)
+    if len(deltas) > 1:
+        noise = max(noise, statistics.stdev(deltas) / math.sqrt(len(deltas)))
+    if abs(mean) <= 2 * noise:
+        return Outcome.WITHIN_NOISE.value
+    better = mean > 0 if higher_is_better else mean < 0
+    return (Outcome.IMPROVED if better else Outcome.WORSE).value
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    """A finished experiment: the log record plus every probe, for the check that asked."""
+
+    experiment: Experiment
+    before: tuple[ProbeResult, ...]
+    after: tuple[ProbeResult, ...]
+
+
+def run_experiment(
+    ctx: RunContext,
+    changes: Sequence[str | Change],
+    *,
+    name: str | None = None,
+    seeds: Sequence[int] = (0,),
+    metric: str = "val_acc",
+    max_epochs: int = 5,
+    train_samples: int = 1000,
+    val_samples: int = 1000,
+    max_seconds: float = 120.0,
+    min_steps: int = 0,
+    allow_confounded: bool = False,
+    baseline: Recipe | None = None,
+    baseline_results: Sequence[ProbeResult] | None = None,
+    progress: Progress | None = None,
+) -> ExperimentRun:
+    """Train the case's recipe and the changed recipe with the same seeds; compare `metric`.
+
+    Refuses more than one change unless `allow_confounded`. `baseline_results` reuses already
+    measured baseline probes (same seeds, same order). Raises `Cancelled` when stopped, before
+    anything is recorded.
+    """
+    parsed = [c if isinstance(c, Change) else parse_change(c) for c in changes]
+    if not parsed:
+        raise ExperimentError("an experiment needs one change")
+    if len(parsed) > 1 and not allow_confounded:
+        raise ExperimentError(
+            f"{len(parsed)} changes at once ({', '.join(c.label for c in parsed)}): their effects "
+            "could not be told apart. Run one change per experiment, or insist "
+            "(allow_confounded / --allow-confounded) to record it as confounded."
+        )
+    if not seeds:
+        raise ExperimentError("at least one seed")
+    data = probe_data(ctx, train_samples, val_samples)
+    base = baseline or base_recipe(ctx, max_epochs)
+    changed = base
+    for c in parsed:
+        changed = changed.apply(c, ctx)
+    if baseline_results is not None and len(baseline_results) != len(seeds):
+        raise ExperimentError("baseline_results must hold one probe per seed")
+    runs = len(seeds) * (1 if baseline_results is not None else 2)
+    budget = Budget(
+        max(base.epochs, changed.epochs), len(data.y_fit), len(data.y_val), runs, max_seconds
+    )
+    if progress is not None:
+        progress.log(f"experiment {name or parsed[0].label}: {budget.describe()}")
+    per_run = max_seconds / runs
+    start = time.monotonic()
+    before: list[ProbeResult] = list(baseline_results or [])
+    after: list[ProbeResult] = []
+    done = 0
+
+    def span() -> Progress | None:
+        return progress.span(done / runs, (done + 1) / runs) if progress is not None else None
+
+    for seed in seeds:
+        if baseline_results is None:
+            before.append(
+                train_probe(ctx, base, data, seed, span(), max_seconds=per_run, min_steps=min_steps)
+            )
+            done += 1
+        after.append(
+            train_probe(ctx, changed, data, seed, span(), max_seconds=per_run, min_steps=min_steps)
+        )
+        done += 1
+    b = [r.metric(metric) for r in before]
+    a = [r.metric(metric) for r in after]
+    deltas = [y - x for x, y in zip(b, a, strict=True)]
+    higher_is_better = metric not in ("gap", "val_loss")
+    # The binomial noise floor is that of an accuracy on the val sample, whatever the metric.
+    p_before = statistics.fmean(r.val_acc for r in before)
+    verdict = outcome(deltas, p_before, len(data.y_val), higher_is_better)
+    stopped = any(r.stopped_early for r in (*before, *after))
+    notes = [budget.describe()]
+    if stopped:
+        notes.append("the wall-time cap cut at least one run short")
+    exp = Experiment(
+        name=name or parsed[0].label,
+        changes=tuple(c.label for c in parsed),
+        metric=metric,
+        before=statistics.fmean(b),
+        after=statistics.fmean(a),
+        seeds=tuple(seeds),
+        after_spread=statistics.stdev(a) if len(a) > 1 else None,
+        duration_s=round(time.monotonic() - start, 3),
+        confounded=len(parsed) > 1,
+        verdict=verdict,
+        notes="; ".join(notes),
+        before_spread=statistics.stdev(b) if len(b) > 1 else None,
+        gap_before=statistics.fmean(r.gap for r in before),
+        gap_after=statistics.fmean(r.gap for r in after),
+    )
+    return ExperimentRun(exp, tuple(before), tuple(after))
+
+
+def record(ctx: RunContext, experiment: Experiment) -> None:
+    """Queue a finished experiment; the engine saves it with the finding of the check."""
+    ctx.memo.setdefault(PENDING_KEY, []).append(experiment)
+
+
+def flush(session: Session, ctx: RunContext, finding_id: int | None) -> list[int]:
+    """Save queued experiments to the session, linked to `finding_id`."""
+    pending: list[Experiment] = ctx.memo.pop(PENDING_KEY, [])
+    ids = []
+    for e in pending:
+        linked = (*e.finding_ids, finding_id) if finding_id else e.finding_ids
+        ids.append(session.add_experiment(replace(e, finding_ids=linked)))
+    return ids

@@ -1,0 +1,53 @@
+"""Case sources for the capacity/Grad-CAM/robustness tests (written into tmp dirs by the tests)."""
+
+COMMON = '''
+import numpy as np
+import torch
+from detective.demo import kit
+
+CLASSES = [str(d) for d in range(10)]
+NORMALIZATION = {"mean": [0.305], "std": [0.375]}
+
+def _tensors(images):
+    x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 255.0
+    return (x - 0.305) / 0.375
+'''
+
+# Over-parameterised model on a small train set (3 images per class): memorises, val lags.
+OVERFIT = COMMON + '''
+TRAIN = {"epochs": 40, "batch_size": 32, "lr": 2e-3, "seed": 0}
+
+def datasets():
+    s = kit.digits_splits()
+    x, y = s["train"]
+    keep = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(10)])
+    return {
+        "train": kit.TensorImages(_tensors(x[keep]), y[keep]),
+        "val": kit.TensorImages(_tensors(s["val"][0]), s["val"][1]),
+    }
+
+def fresh_model(width=32, dropout=0.0):
+    torch.manual_seed(0)
+    return kit.SmallCNN(width=width, dropout=dropout)
+
+def model():
+    return kit.cached_model(kit.file_key(__file__), fresh_model,
+                            lambda m: kit.fit(m, datasets()["train"], epochs=40, batch_size=32))
+'''
+
+# A far too small model (one channel per conv) on all of the training data.
+UNDERFIT = COMMON + '''
+TRAIN = {"epochs": 5, "batch_size": 64, "lr": 2e-3, "seed": 0}
+
+def datasets():
+    s = kit.digits_splits()
+    return {k: kit.TensorImages(_tensors(x), y) for k, (x, y) in s.items()}
+
+def fresh_model(width=1):
+    torch.manual_seed(0)
+    return kit.SmallCNN(width=width)
+
+def model():
+    return kit.cached_model(kit.file_key(__file__), fresh_model,
+                            lambda m: kit.fit(m, datasets()["train"], epochs=5))
+'''
