@@ -1,0 +1,59 @@
+"""Generated data for benchmark cases that need more than the digits (the generator is the data)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHAPES = ("circle", "ellipse", "square", "triangle", "cross")
+
+
+def _shape_mask(kind: str, size: int, cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    dx, dy = xx - cx, yy - cy
+    if kind == "circle":
+        return dx**2 + dy**2 <= r**2
+    if kind == "ellipse":  # 1.3:1 axes: at 16 px and with noise, hard to tell from a circle
+        return (dx / (r * 1.14)) ** 2 + (dy / (r / 1.14)) ** 2 <= 1.0
+    if kind == "square":
+        return (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
+    if kind == "triangle":
+        return (dy <= r * 0.8) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.6)
+    if kind == "cross":
+        return ((np.abs(dx) <= r * 0.3) & (np.abs(dy) <= r)) | (
+            (np.abs(dy) <= r * 0.3) & (np.abs(dx) <= r)
+        )
+    raise ValueError(kind)
+
+
+def shapes(
+    n_per_class: int, size: int = 16, noise: float = 40.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, size, size) of filled shapes at random position and radius, plus noise."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label, kind in enumerate(SHAPES):
+        for _ in range(n_per_class):
+            r = rng.uniform(size * 0.22, size * 0.34)
+            cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
+            img = _shape_mask(kind, size, cx, cy, r) * rng.uniform(150, 230)
+            img = img + rng.normal(0, noise, (size, size))
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+            labels.append(label)
+    order = rng.permutation(len(labels))
+    return np.stack(images)[order], np.asarray(labels, np.int64)[order]
+
+
+def noisy(images: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """Fixed per-image Gaussian pixel noise (a sensor that is simply noisy: a Bayes-error floor)."""
+    rng = np.random.default_rng(seed)
+    out = images.astype(np.float64) + rng.normal(0, sigma, images.shape)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def tinted(images: np.ndarray, seed: int) -> np.ndarray:
+    """Grayscale (N,H,W) → RGB (N,H,W,3): ink and paper in random colours per image."""
+    rng = np.random.default_rng(seed)
+    ink = rng.uniform(0.5, 1.0, (len(images), 1, 1, 3))
+    paper = rng.uniform(0.0, 0.35, (len(images), 1, 1, 3))
+    a = images[..., None].astype(np.float64) / 255.0
+    return np.clip((a * ink + (1 - a) * paper) * 255, 0, 255).round().astype(np.uint8)
