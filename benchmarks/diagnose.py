@@ -1,0 +1,383 @@
+"""Does detective diagnose? Runs the full default playbook headless on every planted-bug case
+in benchmarks/cases/ and prints a scorecard.
+
+Each case file declares its one planted bug: `EXPECTED = "<hypothesis id>"` (None for a clean
+control), `SYMPTOM` (a `detective run --symptom` value, or None) and optionally a
+`reported_metric()` function (the number the user's own, possibly buggy, script prints; passed as
+--reported-metric). Scores:
+
+- top-1 / top-3: the expected id is first / among the first three *supported* hypotheses of the
+  ranked ledger (bug cases only);
+- false alarms: clean controls with any hypothesis supported;
+- wall time of the playbook per case (the case's own model training, cached after the first
+  run, is reported apart as setup time).
+
+Each case runs in its own process (isolation, a per-case timeout, bounded memory), one at a time.
+
+    python benchmarks/diagnose.py                      # every case
+    python benchmarks/diagnose.py --subset ci --check-baseline benchmarks/diagnose_baseline.json
+    python benchmarks/diagnose.py --cases label_noise_20pct,lr_too_high --json out.json
+    python benchmarks/diagnose.py --subset ci --write-baseline benchmarks/diagnose_baseline.json
+
+Exit code: 0; 1 with --check-baseline when the subset's top-1 hit rate fell below the recorded
+value or it raised more false alarms than recorded; 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CASES_DIR = HERE / "cases"
+
+# A fixed subset for CI (< 10 min on the 2-core CI box): pipeline, learning, error-analysis and
+# capacity bugs, plus two clean controls.
+CI_SUBSET = (
+    "preprocessing_eval_resolution",
+    "label_noise_20pct",
+    "lr_too_high",
+    "augmentation_vertical_flip",
+    "leakage_duplicates",
+    "underfitting_tiny_model",
+    "clean_modest_ceiling",
+    "clean_small_data",
+)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    expected: str | None
+    symptom: str | None
+    status: str  # completed | interrupted | failed | timeout | crashed
+    supported: tuple[str, ...] = ()  # ranked, strongest first
+    inconclusive: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # check ids whose finding is an error
+    setup_s: float = 0.0  # the case's model (trained once, then cached) and data
+    run_s: float = 0.0  # the playbook
+    check_s: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def is_control(self) -> bool:
+        return self.expected is None
+
+    @property
+    def top1(self) -> bool:
+        return bool(self.supported) and self.supported[0] == self.expected
+
+    @property
+    def top3(self) -> bool:
+        return self.expected in self.supported[:3]
+
+    @property
+    def false_alarm(self) -> bool:
+        return self.is_control and bool(self.supported)
+
+
+@dataclass(frozen=True)
+class Score:
+    bug_cases: int
+    controls: int
+    top1: float
+    top3: float
+    false_alarms: int
+    max_run_s: float
+    total_s: float
+
+
+def score(results: list[CaseResult]) -> Score:
+    bugs = [r for r in results if not r.is_control]
+    controls = [r for r in results if r.is_control]
+    return Score(
+        bug_cases=len(bugs),
+        controls=len(controls),
+        top1=sum(r.top1 for r in bugs) / len(bugs) if bugs else 0.0,
+        top3=sum(r.top3 for r in bugs) / len(bugs) if bugs else 0.0,
+        false_alarms=sum(r.false_alarm for r in controls),
+        max_run_s=max((r.run_s for r in results), default=0.0),
+        total_s=sum(r.setup_s + r.run_s for r in results),
+    )
+
+
+# --- one case, in a child process ------------------------------------------------------------
+
+
+def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
+    """Run the default playbook on one case with the core API (what `detective run` does)."""
+    import shutil
+
+    from detective.context import RunOptions
+    from detective.engine import CheckFinished, RunFinished, run_playbook
+    from detective.findings import Verdict
+    from detective.headless import prepare
+    from detective.ledger import session_ledger
+    from detective.session import HypothesisStatus
+
+    name = case_path.stem
+    t0 = time.monotonic()
+    from detective.case import load_case
+
+    module = load_case(case_path).module
+    expected = getattr(module, "EXPECTED", None)
+    symptom = getattr(module, "SYMPTOM", None)
+    reported = getattr(module, "reported_metric", None)
+    reported_value = float(reported()) if callable(reported) else None
+    if session_dir.exists():
+        shutil.rmtree(session_dir)
+    options = RunOptions(device=device, symptom=symptom, reported_metric=reported_value)
+    prep = prepare(case_path, session_dir, options, None, existing=False)
+    prep.ctx.model()  # the case's own training (cached by kit.cached_model) is setup, not run
+    setup_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    status, message, errors, check_s = "completed", "", [], {}
+    with prep.session:
+        for event in run_playbook(prep.session, prep.playbook, prep.ctx):
+            if isinstance(event, CheckFinished):
+                check_s[event.check_id] = round(event.finding.duration_s, 2)
+                if event.finding.verdict is Verdict.ERROR:
+                    errors.append(event.check_id)
+            elif isinstance(event, RunFinished):
+                status, message = event.status.value, event.message
+        ledger = session_ledger(prep.session)
+    run_s = time.monotonic() - t1
+    return CaseResult(
+        name=name,
+        expected=expected,
+        symptom=symptom,
+        status=status,
+        supported=tuple(h.hypothesis_id for h in ledger if h.status is HypothesisStatus.SUPPORTED),
+        inconclusive=tuple(
+            h.hypothesis_id for h in ledger if h.status is HypothesisStatus.INCONCLUSIVE
+        ),
+        errors=tuple(errors),
+        setup_s=round(setup_s, 2),
+        run_s=round(run_s, 2),
+        check_s=check_s,
+        message=message,
+    )
+
+
+def _child(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result = run_case(Path(args.one), Path(args.session), args.device)
+    Path(args.out).write_text(json.dumps(asdict(result)), encoding="utf-8")
+    return 0
+
+
+def run_isolated(
+    case_path: Path, work: Path, device: str, threads: int, timeout: float
+) -> CaseResult:
+    name = case_path.stem
+    module_meta = _declared(case_path)
+    out = work / f"{name}.json"
+    log = work / f"{name}.log"
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--one",
+        str(case_path),
+        "--session",
+        str(work / "sessions" / name),
+        "--out",
+        str(out),
+        "--device",
+        device,
+        "--threads",
+        str(threads),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.monotonic()
+    with log.open("w") as fh:
+        try:
+            proc = subprocess.run(
+                cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            return CaseResult(
+                name, *module_meta, "timeout", run_s=time.monotonic() - start,
+                message=f"over the {timeout:.0f} s limit",
+            )  # fmt: skip
+    if proc.returncode != 0 or not out.exists():
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        return CaseResult(
+            name, *module_meta, "crashed", run_s=time.monotonic() - start,
+            message=" | ".join(tail),
+        )  # fmt: skip
+    data = json.loads(out.read_text())
+    for key in ("supported", "inconclusive", "errors"):
+        data[key] = tuple(data[key])
+    return CaseResult(**data)
+
+
+def _declared(case_path: Path) -> tuple[str | None, str | None]:
+    """EXPECTED and SYMPTOM read from the file's text, without importing it (for crash rows)."""
+    import ast
+
+    values: dict[str, str | None] = {"EXPECTED": None, "SYMPTOM": None}
+    for node in ast.parse(case_path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in values:
+                    values[target.id] = node.value.value
+    return values["EXPECTED"], values["SYMPTOM"]
+
+
+# --- the scorecard -----------------------------------------------------------------------------
+
+
+def discover(cases_dir: Path, names: list[str] | None) -> list[Path]:
+    found = {p.stem: p for p in sorted(cases_dir.glob("*.py")) if not p.name.startswith("_")}
+    if names is None:
+        return list(found.values())
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise SystemExit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(found)}")
+    return [found[n] for n in names]
+
+
+def print_scorecard(results: list[CaseResult], s: Score) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Diagnosis benchmark", title_justify="left")
+    for col in ("case", "expected", "top-1", "top-3", "supported (ranked)", "setup s", "run s"):
+        table.add_column(col)
+    for r in results:
+        if r.is_control:
+            hit1 = hit3 = "-"
+            mark = "[red]FALSE ALARM[/]" if r.false_alarm else "[green]quiet[/]"
+            expected = f"(clean) {mark}"
+        else:
+            hit1 = "[green]✓[/]" if r.top1 else "[red]✗[/]"
+            hit3 = "[green]✓[/]" if r.top3 else "[red]✗[/]"
+            expected = escape(str(r.expected))
+        supported = ", ".join(r.supported) or "—"
+        if r.status != "completed":
+            supported = f"[magenta]{r.status}[/] {escape(r.message)} {escape(supported)}"
+        if r.errors:
+            supported += f" [magenta](errors: {escape(', '.join(r.errors))})[/]"
+        table.add_row(r.name, expected, hit1, hit3, supported, f"{r.setup_s:.0f}", f"{r.run_s:.0f}")
+    console = Console(highlight=False, width=max(Console().width, 160))
+    console.print(table)
+    console.print(
+        f"bug cases {s.bug_cases}: top-1 {s.top1:.0%}, top-3 {s.top3:.0%} · "
+        f"clean controls {s.controls}: false alarms {s.false_alarms} · "
+        f"slowest playbook {s.max_run_s:.0f} s · total {s.total_s / 60:.1f} min"
+    )
+
+
+def check_baseline(path: Path, s: Score, names: list[str]) -> list[str]:
+    base = json.loads(path.read_text(encoding="utf-8"))
+    problems = []
+    if sorted(base["cases"]) != sorted(names):
+        problems.append(f"the baseline was recorded on other cases: {base['cases']}")
+    if s.top1 + 1e-9 < base["top1"]:
+        problems.append(f"top-1 hit rate {s.top1:.0%} is below the recorded {base['top1']:.0%}")
+    if s.false_alarms > base["false_alarms"]:
+        problems.append(
+            f"{s.false_alarms} false alarm(s) on clean controls, recorded {base['false_alarms']}"
+        )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    p.add_argument("--cases-dir", default=str(CASES_DIR))
+    p.add_argument("--subset", choices=("all", "ci"), default="all")
+    p.add_argument("--json", default=None, help="write per-case results and the score here")
+    p.add_argument("--check-baseline", default=None, help="fail if worse than this baseline")
+    p.add_argument("--write-baseline", default=None, help="record this run as the baseline")
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per case (default 1: on a shared 2-core box more threads are slower)",
+    )
+    p.add_argument("--timeout", type=float, default=900, help="seconds per case before it is cut")
+    p.add_argument("--keep", default=None, help="keep sessions and logs in this folder")
+    # internal: one case in a child process
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--session", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        return _child(args)
+
+    names = args.cases.split(",") if args.cases else None
+    if args.subset == "ci" and names is None:
+        names = list(CI_SUBSET)
+    paths = discover(Path(args.cases_dir), names)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="detective-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n, path in enumerate(paths, 1):
+        print(f"[{n}/{len(paths)}] {path.stem} …", flush=True)
+        r = run_isolated(path, work, args.device, args.threads, args.timeout)
+        verdict = (
+            ("FALSE ALARM" if r.false_alarm else "quiet")
+            if r.is_control
+            else ("top-1" if r.top1 else "top-3" if r.top3 else "miss")
+        )
+        print(
+            f"    {verdict}: supported {list(r.supported)} · {r.status} · "
+            f"setup {r.setup_s:.0f} s, run {r.run_s:.0f} s",
+            flush=True,
+        )
+        results.append(r)
+    s = score(results)
+    print_scorecard(results, s)
+    case_names = [r.name for r in results]
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "score": asdict(s),
+                    "cases": [asdict(r) | {"top1": r.top1, "top3": r.top3} for r in results],
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    if args.write_baseline:
+        Path(args.write_baseline).write_text(
+            json.dumps(
+                {
+                    "subset": args.subset,
+                    "cases": case_names,
+                    "top1": s.top1,
+                    "top3": s.top3,
+                    "false_alarms": s.false_alarms,
+                    "recorded": time.strftime("%Y-%m-%d"),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        print(f"baseline written to {args.write_baseline}")
+    if args.check_baseline:
+        problems = check_baseline(Path(args.check_baseline), s, case_names)
+        for problem in problems:
+            print(f"REGRESSION: {problem}")
+        if problems:
+            return 1
+        print("baseline held")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
