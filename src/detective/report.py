@@ -9,6 +9,7 @@ from detective import __version__
 from detective.findings import Finding
 from detective.hypotheses import describe
 from detective.ledger import LedgerEntry, session_ledger
+from detective.review import ClusterReview, session_clusters
 from detective.session import Experiment, Review, Session
 
 REPORT_SCHEMA_VERSION = "1.0"
@@ -43,6 +44,8 @@ class Report:
     findings: tuple[ReportFinding, ...]
     experiments: tuple[Experiment, ...]
     reviews: tuple[Review, ...]
+    # Failure clusters with their reviews; rejected ones last (see detective.review).
+    clusters: tuple[ClusterReview, ...] = ()
 
     @property
     def supported(self) -> tuple[LedgerEntry, ...]:
@@ -83,6 +86,7 @@ def build_report(session: Session) -> Report:
         findings=tuple(findings),
         experiments=tuple(session.experiments()),
         reviews=tuple(session.reviews()),
+        clusters=session_clusters(session),
     )
 
 

@@ -136,6 +136,9 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in f.notes) + "</ul>")
         if f.error:
             parts.append(f"<pre>{e(f.error)}</pre>")
+    from detective.export.clusters import clusters_html
+
+    parts += clusters_html(report.clusters, e)
     if report.reviews:
         parts.append("<h2>Reviews</h2><table><tr><th>target</th><th>verdict</th><th>note</th></tr>")
         parts += [

@@ -128,6 +128,9 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
             out.append("")
         if f.error:
             out += ["```", md_code(f.error).rstrip(), "```", ""]
+    from detective.export.clusters import clusters_markdown
+
+    out += clusters_markdown(report.clusters, md_escape)
     if report.reviews:
         out += ["## Reviews", "", "| target | verdict | note |", "|---|---|---|"]
         for r in report.reviews:
