@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     openp = sub.add_parser("open", help="open a session in the terminal UI")
     openp.add_argument("session", nargs="?")
+
+    serve = sub.add_parser("serve", help="the terminal UI in a browser (textual-serve)")
+    serve.add_argument("session", nargs="?")
+    serve.add_argument("--host", default="localhost", help="default localhost: not exposed")
+    serve.add_argument("--port", type=int, default=8000)
     return parser
 
 
@@ -109,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         "ledger": cmd_ledger,
         "rejudge": cmd_rejudge,
     }.get(args.command)
+    if args.command == "serve":
+        from detective.tui.serve import serve
+
+        return serve(args.session, args.host, args.port)
     if handler is None:
         return _open_tui(args.session, parser)
     return int(handler(args))

@@ -51,7 +51,9 @@ class NavBar(Static):
     """
 
     def __init__(self, session_name: str, current: str) -> None:
-        short = session_name if current == "new" or len(session_name) <= 14 else session_name[:13] + "…"
+        short = (
+            session_name if current == "new" or len(session_name) <= 14 else session_name[:13] + "…"
+        )
         parts = [f"[b]{safe(short)}[/b] "]
         for name, key, label in NAV if current != "new" else ():
             if name == current:

@@ -1,0 +1,343 @@
+"""The TUI driven with Textual's pilot through real flows, on real sessions and cases."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from test_tui_snapshots import build_session
+
+from detective.demo import DEMO_CASE
+from detective.findings import Finding, Table, Verdict
+from detective.session import HypothesisStatus, ReviewVerdict
+from detective.tui.app import DetectiveApp
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def drive(app: DetectiveApp, scenario: Callable[..., Awaitable[None]], size=(100, 30)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot, condition: Callable[[], bool], timeout: float = 120.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"timed out waiting for the UI on {screen_name(pilot.app)}: {describe(pilot.app)}"
+            )
+        await pilot.pause(0.05)
+
+
+def describe(app: DetectiveApp) -> str:
+    parts = [w.name + ":" + w.state.name for w in app.workers]
+    if app.is_screen_installed("playbook"):
+        pb = app.get_screen("playbook")
+        parts.append(str(pb.query_one("#run-label").render()))
+        parts.append(str([(r.check_id, r.status) for r in pb.rows][:3]))
+    return " | ".join(parts)
+
+
+def screen_name(app: DetectiveApp) -> str:
+    return type(app.screen).__name__
+
+
+def running(app: DetectiveApp) -> bool:
+    from detective.tui.widgets.run_panel import RunPanel
+
+    return app.get_screen("playbook").query_one(RunPanel).running
+
+
+def text_of(app: DetectiveApp, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+@pytest.mark.usefixtures("workdir")
+def test_demo_investigation_end_to_end() -> None:
+    """Open the demo, run a check, read its finding, add a hypothesis, set its status and a note,
+    review a failure, export: every step lands in the session at once."""
+    app = DetectiveApp(sessions_root="sessions")
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("d")
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen")
+        assert app.current is not None and app.current.path == Path("sessions/demo")
+        await until(pilot, lambda: "case_contract" in text_of(app, "#next"))  # the first, and why
+        await pilot.press("n")  # run the recommended check
+        # The first run trains the demo's model (cached for the test run; test_demo shares it).
+        await until(pilot, lambda: not running(app) and app.screen.rows[0].status != "pending", 600)
+        assert [(r.check_id, r.status) for r in app.screen.rows][0] == ("case_contract", "pass")
+        assert "preprocessing_parity" in text_of(app, "#next")
+
+        await pilot.press("enter")  # its finding
+        await until(pilot, lambda: screen_name(app) == "FindingScreen")
+        assert "10 classes" in text_of(app, "#summary")
+        assert app.current.session.kv_get("ui.screen") == "finding"
+
+        await pilot.press("3")  # the ledger: add a hypothesis of our own
+        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press(*"dark scans", "enter", *"some scans are underexposed", "enter")
+        await pilot.pause()
+        users = app.current.session.user_hypotheses()
+        assert [(u.title, u.explanation) for u in users] == [
+            ("dark scans", "some scans are underexposed")
+        ]
+        ledger = app.screen
+        row = next(i for i, h in enumerate(ledger.entries) if h.hypothesis_id == users[0].id)
+        ledger.query_one("DataTable").move_cursor(row=row)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # open → supported
+        await pilot.pause()
+        override = app.current.session.status_overrides()[users[0].id]
+        assert override.status is HypothesisStatus.SUPPORTED
+        await pilot.press("n", *"checked 20 by eye", "enter")
+        await pilot.pause()
+        assert [n.text for n in app.current.session.notes()] == ["checked 20 by eye"]
+
+        # An error-analysis check stored failures: they appear and can be reviewed.
+        app.current.session.save_finding(
+            Finding(
+                "error_gallery",
+                Verdict.WARN,
+                "wrong",
+                tables=(
+                    Table("worst", ("index", "true", "pred", "confidence"), ((5, "3", "8", 0.9),)),
+                ),
+            ),
+            app.current.session.latest_fingerprint() or "fp",
+        )
+        await pilot.press("4")
+        await until(pilot, lambda: screen_name(app) == "FailuresScreen")
+        await pilot.press("x")
+        await pilot.pause()
+        reviews = app.current.session.reviews()
+        assert [(r.target_kind, r.target_id, r.verdict) for r in reviews] == [
+            ("failure", "error_gallery/worst/5", ReviewVerdict.DISAGREE)
+        ]
+
+        await pilot.press("6", "m")  # export Markdown
+        report = Path("sessions/demo/report.md")
+        await until(pilot, lambda: report.exists())
+        await until(pilot, lambda: "sessions/demo/report.md" in text_of(app, "#written"))
+        assert "dark scans" in report.read_text(encoding="utf-8")
+
+    drive(app, scenario)
+
+
+def test_reopening_lands_where_the_user_was(workdir: Path) -> None:
+    path = build_session(workdir / "sessions")
+    app = DetectiveApp(str(path))
+
+    async def leave_on_a_finding(pilot) -> None:  # noqa: ANN001
+        assert screen_name(app) == "PlaybookScreen"  # a fresh session opens on its playbook
+        app.screen.query_one("DataTable").move_cursor(row=1)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(app) == "FindingScreen")
+
+    drive(app, leave_on_a_finding)
+    again = DetectiveApp(str(path))
+
+    async def back(pilot) -> None:  # noqa: ANN001
+        assert screen_name(again) == "FindingScreen"
+        assert again.screen.check_id == "preprocessing_parity"
+        await pilot.press("escape")  # back to the playbook below it
+        await until(pilot, lambda: screen_name(again) == "PlaybookScreen")
+        await pilot.press("3")
+        await until(pilot, lambda: screen_name(again) == "LedgerScreen")
+
+    drive(again, back)
+    third = DetectiveApp(str(path))
+
+    async def on_ledger(pilot) -> None:  # noqa: ANN001
+        assert screen_name(third) == "LedgerScreen"
+        await pilot.press("escape")  # to the start screen, which lists the session
+        await until(pilot, lambda: screen_name(third) == "StartScreen")
+        await until(pilot, lambda: bool(third.screen.sessions))
+        assert third.screen.sessions[0].name == "digits"
+        assert "supported" in third.screen.sessions[0].top_status
+
+    drive(third, on_ledger)
+
+
+CRASHING_CASE = """
+import torch
+from torch import nn
+
+CLASSES = ["a", "b"]
+
+def model():
+    return nn.Linear(4, 2)
+
+def datasets():
+    raise RuntimeError("the data mount is gone")
+"""
+
+
+def new_session(workdir: Path, source: str) -> Path:
+    from detective.investigation import IntakeForm, start
+
+    case = workdir / "crashing_case.py"
+    case.write_text(textwrap.dedent(source), encoding="utf-8")
+    prep = start(IntakeForm(str(case), str(workdir / "sessions" / "crash"), "both_low"))
+    prep.session.close()
+    return workdir / "sessions" / "crash"
+
+
+def test_a_check_that_raises_shows_a_dialog_with_the_traceback(workdir: Path) -> None:
+    app = DetectiveApp(str(new_session(workdir, CRASHING_CASE)))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("r")
+        await until(pilot, lambda: screen_name(app) == "ErrorDialog")
+        dialog = app.screen
+        assert "datasets()" in dialog.message and "crashing_case.py" in dialog.message
+        assert "RuntimeError: the data mount is gone" in dialog.details
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen")
+        assert app.screen.rows[0].status == "error"  # saved as an error finding, not evidence
+
+    drive(app, scenario)
+
+
+def test_a_case_that_cannot_load_shows_a_dialog_not_a_crash(workdir: Path) -> None:
+    path = new_session(workdir, CRASHING_CASE)
+    (workdir / "crashing_case.py").write_text("CLASSES = ['a']\nraise ImportError('no cv2')\n")
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("a")
+        await until(pilot, lambda: screen_name(app) == "ErrorDialog")
+        assert "ImportError: no cv2" in app.screen.message
+        await pilot.press("escape")
+        await until(pilot, lambda: not running(app))
+        assert app.is_running
+
+    drive(app, scenario)
+
+
+@pytest.mark.usefixtures("workdir")
+def test_intake_validates_then_starts_with_dataset_facts() -> None:
+    app = DetectiveApp(sessions_root="sessions")
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("n")
+        await until(pilot, lambda: screen_name(app) == "IntakeScreen")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "case file" in text_of(app, "#case_path-error")
+        assert "symptom" in text_of(app, "#symptom-error")
+        screen = app.screen
+        screen.query_one("#case_path").value = str(DEMO_CASE)
+        screen.query_one("#symptom").value = "train_high_val_low"
+        screen.query_one("#reported_metric").value = "140%"
+        await pilot.pause()
+        assert screen.query_one("#session_dir").value == "sessions/digits_case"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "accuracy" in text_of(app, "#reported_metric-error")
+        screen.query_one("#reported_metric").value = "41%"
+        screen.query_one("#tried").value = "retrained twice"
+        screen.action_facts()
+        await until(pilot, lambda: "1,347 items" in text_of(app, "#facts"))
+        assert "largest/smallest class" in text_of(app, "#facts")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen", timeout=60)
+        s = app.current.session
+        assert s.info.options.reported_metric == pytest.approx(0.41)
+        assert s.info.symptom == "train_high_val_low"
+        await pilot.press("1")  # the intake of the open session edits it as you type
+        await until(pilot, lambda: screen_name(app) == "IntakeScreen")
+        assert app.screen.query_one("#tried").value == "retrained twice"
+        app.screen.query_one("#symptom").value = "one_class_bad"
+        await pilot.pause()
+        assert s.info.symptom == "one_class_bad"
+
+    drive(app, scenario)
+
+
+def test_the_first_screen_does_not_import_torch() -> None:
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from detective.tui.app import DetectiveApp
+
+        async def main():
+            app = DetectiveApp(sessions_root="no-such-folder")
+            async with app.run_test() as pilot:
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                assert type(app.screen).__name__ == "StartScreen"
+        asyncio.run(main())
+        heavy = ("torch", "textual_plotext", "numpy")
+        print(" ".join(sorted(m for m in heavy if m in sys.modules)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == []
+
+
+def test_command_palette_lists_the_screens_actions(workdir: Path) -> None:
+    path = build_session(workdir / "sessions")
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Run every pending check" in titles
+        assert "Go to Ledger" in titles
+        await pilot.press("6")
+        await until(pilot, lambda: screen_name(app) == "ExportScreen")
+        assert "Export HTML" in [c.title for c in app.get_system_commands(app.screen)]
+
+    drive(app, scenario)
+
+
+def test_serve_offers_the_app_on_localhost(tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    from detective.tui.serve import serve_command
+
+    assert serve_command("sessions/demo").endswith("-m detective open sessions/demo")
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "detective", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "textual" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
