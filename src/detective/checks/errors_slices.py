@@ -1,0 +1,169 @@
+"""Slices: error rate by true class and by bins of each image property, tested against the rest
+of the eval split, ranked by the share of all errors the slice holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detective.erroranalysis import SliceStat
+from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.hypotheses import Stage
+from detective.registry import Check, register
+
+
+@dataclass(frozen=True)
+class SliceThresholds:
+    bins: int = 5  # quantile bins per image property
+    alpha: float = 0.01  # Bonferroni-adjusted one-sided Fisher exact test
+    min_size: int = 20
+    min_errors: int = 5
+    min_ratio: float = 1.5  # slice error rate / rest error rate to be reported at all
+    strong_ratio: float = 2.5  # ... to be evidence an expert acts on
+    strong_errors: int = 10
+    strong_share: float = 0.25  # the slice holds at least this share of all errors
+    strong_alpha: float = 1e-3
+
+
+@dataclass(frozen=True)
+class SliceMeasurement:
+    split: str
+    n: int
+    errors: int
+    tested: int
+    significant: tuple[SliceStat, ...]
+    worst: tuple[SliceStat, ...]  # the top slices by errors, significant or not (for context)
+
+
+@register
+class ErrorSlices(Check[SliceMeasurement]):
+    id = "error_slices"
+    title = "Failure slices"
+    stage = Stage.ERROR_ANALYSIS
+    description = (
+        "Error rate by true class and by quantile bins of brightness, contrast, sharpness, "
+        "saturation and raw size; slices significantly worse than the rest (Fisher exact test, "
+        "Bonferroni, minimum size), ranked by the share of all errors they hold."
+    )
+    hypotheses = ("slice_failure",)
+    measurement_type = SliceMeasurement
+    thresholds_type = SliceThresholds
+
+    def measure(self, ctx, progress) -> SliceMeasurement:
+        from detective.erroranalysis import (
+            candidate_slices,
+            eval_collection,
+            significant,
+            slice_stats,
+        )
+
+        progress.update(0.0)
+        th = self.thresholds
+        col = eval_collection(ctx, progress)
+        slices = candidate_slices(col, th.bins)
+        stats = slice_stats(col, slices)
+        sig = significant(stats, th.alpha, th.min_size, th.min_errors, th.min_ratio)
+        ctx.memo["errors:slices"] = sig
+        progress.update(1.0)
+        return SliceMeasurement(
+            split=col.split,
+            n=col.n,
+            errors=int((~col.correct).sum()),
+            tested=len(slices),
+            significant=tuple(sig),
+            worst=tuple(stats[:5]),
+        )
+
+    def judge(self, m: SliceMeasurement) -> Finding:
+        th = self.thresholds
+        rate = m.errors / m.n if m.n else 0.0
+
+        def rows(stats: tuple[SliceStat, ...]) -> tuple[tuple, ...]:
+            return tuple(
+                (
+                    s.slice.label,
+                    s.size,
+                    s.errors,
+                    round(s.error_rate, 3),
+                    round(s.rest_rate, 3),
+                    round(s.ratio, 2),
+                    float(f"{s.p_value:.3g}"),
+                    round(s.share_of_errors, 3),
+                    round(s.excess_errors, 1),
+                )
+                for s in stats
+            )
+
+        columns = (
+            "slice",
+            "size",
+            "errors",
+            "error rate",
+            "rest rate",
+            "ratio",
+            "p (adjusted)",
+            "share of all errors",
+            "excess errors",
+        )
+        tables = (
+            Table("significant slices, by share of errors", columns, rows(m.significant)),
+            Table("largest slices by errors (for context)", columns, rows(m.worst)),
+        )
+        metrics = (
+            Metric("examples", m.n),
+            Metric("error rate", rate),
+            Metric("slices tested", m.tested),
+            Metric("significant slices", len(m.significant)),
+        )
+        if not m.significant:
+            return Finding(
+                self.id,
+                Verdict.PASS,
+                f"No slice of {m.split} is significantly worse than the rest ({m.tested} slices "
+                f"tested, {m.errors} errors in {m.n}).",
+                metrics=metrics,
+                tables=tables,
+                effects=(
+                    (
+                        refutes(
+                            "slice_failure",
+                            Strength.MODERATE if m.errors >= 20 else Strength.WEAK,
+                            f"no class or property bin of {m.tested} tested is significantly "
+                            "worse than the rest",
+                        ),
+                    )
+                    if m.n
+                    else ()
+                ),
+            )
+        top = m.significant[0]
+        strong = [
+            s
+            for s in m.significant
+            if s.ratio >= th.strong_ratio
+            and s.errors >= th.strong_errors
+            and s.share_of_errors >= th.strong_share
+            and s.p_value < th.strong_alpha
+        ]
+        lead = strong[0] if strong else top
+        what = (
+            f"{lead.slice.label}: {lead.error_rate:.1%} errors vs {lead.rest_rate:.1%} elsewhere "
+            f"({lead.ratio:.1f}×, p={lead.p_value:.2g}), {lead.errors} of the {m.errors} errors "
+            f"({lead.share_of_errors:.0%})"
+        )
+        return Finding(
+            self.id,
+            Verdict.FAIL if strong else Verdict.WARN,
+            f"{len(m.significant)} slice(s) of {m.split} fail far more often than the rest; "
+            f"worst by share of errors: {what}.",
+            metrics=(
+                *metrics,
+                Metric("top slice error ratio", lead.ratio),
+                Metric("top slice share of errors", lead.share_of_errors),
+            ),
+            tables=tables,
+            effects=(
+                supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
+            ),
+            next_step="Look at examples of the slice (cluster gallery), collect or augment data "
+            "like it, and check whether train covers it (eval_representativeness).",
+        )
