@@ -74,7 +74,7 @@ class StartScreen(DetectiveScreen):
                 plain(s.name, "bold"),
                 plain((s.symptom or "—").replace("_", " ")),
                 plain(s.last_step),
-                plain(f"{s.top_hypothesis} ({s.top_status})" if s.top_hypothesis else "—"),
+                plain(f"{s.top_status}: {s.top_hypothesis}" if s.top_hypothesis else "—"),
             )
         hint = (
             "Recent sessions (enter resumes):"
