@@ -140,3 +140,10 @@ def test_image_folder_names_the_bad_file_and_keeps_the_rest(tmp_path: Path) -> N
         data[4]
     assert data[5][1] == 1
     assert data.original_modes == {0: "L", 5: "L"}
+
+
+def test_original_mode_is_kept_on_request(tmp_path: Path) -> None:
+    f = tmp_path / "print.jpg"
+    Image.fromarray(digit_like()).convert("CMYK").save(f, "JPEG")
+    image, info = open_image_info(f, mode="original")
+    assert image.mode == info.mode == info.original_mode == "CMYK"

@@ -13,6 +13,8 @@ against the item) instead of a crash, a silent wrong conversion, or an out-of-me
   scaled to 8 bits by their range (Pillow's own `convert("L")` clips 16-bit values instead),
   palette and alpha images are composited over `background`. The original mode is reported.
 - EXIF orientation is applied, so a phone photo is upright as its viewer shows it.
+- `mode="original"` keeps the file's own mode (still size-checked and fully decoded): use it in
+  a case's `raw_datasets` so detective's data-health check sees CMYK or 16-bit files as such.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ def _to_8bit(image: Image.Image) -> Image.Image:
 def normalize_mode(
     image: Image.Image, mode: str | None = "RGB", background: tuple[int, int, int] = (0, 0, 0)
 ) -> Image.Image:
-    """An image in RGB or L (mode=None: L for single-channel data, RGB otherwise)."""
+    """An image in RGB or L (mode=None: L for single-channel data, RGB otherwise; "original":
+    unchanged)."""
     src = image.mode
+    if mode == "original":
+        return image
     has_alpha = src in ("RGBA", "LA", "PA", "La", "RGBa") or (
         src == "P" and "transparency" in image.info
     )
