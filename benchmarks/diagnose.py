@@ -64,6 +64,7 @@ class CaseResult:
     setup_s: float = 0.0  # the case's model (trained once, then cached) and data
     run_s: float = 0.0  # the playbook
     check_s: dict[str, float] = field(default_factory=dict)
+    support_by: dict[str, list[str]] = field(default_factory=dict)  # supported id → checks
     message: str = ""
 
     @property
@@ -149,6 +150,11 @@ def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
                 status, message = event.status.value, event.message
         ledger = session_ledger(prep.session)
     run_s = time.monotonic() - t1
+    support_by = {
+        h.hypothesis_id: sorted({e.check_id for e in h.evidence if e.direction.value == "supports"})
+        for h in ledger
+        if h.status is HypothesisStatus.SUPPORTED
+    }
     return CaseResult(
         name=name,
         expected=expected,
@@ -162,6 +168,7 @@ def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
         setup_s=round(setup_s, 2),
         run_s=round(run_s, 2),
         check_s=check_s,
+        support_by=support_by,
         message=message,
     )
 
@@ -263,7 +270,12 @@ def print_scorecard(results: list[CaseResult], s: Score) -> None:
             hit1 = "[green]✓[/]" if r.top1 else "[red]✗[/]"
             hit3 = "[green]✓[/]" if r.top3 else "[red]✗[/]"
             expected = escape(str(r.expected))
-        supported = ", ".join(r.supported) or "—"
+        supported = (
+            ", ".join(
+                f"{h} [dim]({escape(', '.join(r.support_by.get(h, [])))})[/]" for h in r.supported
+            )
+            or "—"
+        )
         if r.status != "completed":
             supported = f"[magenta]{r.status}[/] {escape(r.message)} {escape(supported)}"
         if r.errors:
