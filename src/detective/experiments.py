@@ -441,6 +441,9 @@ def model_fit(ctx: RunContext, data: ProbeData) -> ModelFit:
 
 
 # --- experiments ------------------------------------------------------------------------------
+INCONCLUSIVE = "inconclusive (cut short)"
+
+
 class Outcome(StrEnum):
     IMPROVED = "improved"
     WORSE = "worse"
@@ -555,8 +558,9 @@ def run_experiment(
     verdict = outcome(deltas, p_before, len(data.y_val), higher_is_better)
     stopped = any(r.stopped_early for r in (*before, *after))
     notes = [budget.describe()]
-    if stopped:
-        notes.append("the wall-time cap cut at least one run short")
+    if stopped:  # runs of unequal length are not comparable
+        verdict = INCONCLUSIVE
+        notes.append("the wall-time cap cut at least one run short: inconclusive")
     exp = Experiment(
         name=name or parsed[0].label,
         changes=tuple(c.label for c in parsed),

@@ -7,7 +7,7 @@ a symptom (low train accuracy or a train/val gap); otherwise the check costs two
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.hypotheses import Stage
@@ -27,7 +27,7 @@ class CapacityThresholds:
     val_samples: int = 1000
     max_epochs: int = 5
     min_steps: int = 60
-    max_seconds: float = 60.0
+    max_seconds: float = 300.0  # a guard against a huge case; budgets are in steps
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Probe:
     heldout_acc: float
     val_acc: float
     seconds: float
+    stopped: bool = False  # the wall-time guard cut it short
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Capacity(Check[CapacityMeasurement]):
             )
             probes.append(
                 Probe(label, lev, r.parameters, fraction, r.train_acc, r.heldout_acc, r.val_acc,
-                      round(r.seconds, 3))
+                      round(r.seconds, 3), r.stopped_early)
             )
         progress.update(1.0)
         return CapacityMeasurement(
@@ -284,6 +285,15 @@ class Capacity(Check[CapacityMeasurement]):
                              f"{probe_gap:+.1%}, val {s.val_acc:.1%} vs {base.val_acc:.1%}")
         else:
             effects.append(refutes("overfitting", Strength.MODERATE, f"train/val gap {gap:+.1%}"))
+        notes = [m.budget, "Probes train fresh models on tensors loaded once (augmentation "
+                 "frozen to one draw) with the case's optimizer/loss; the user's model is not "
+                 "touched."]
+        if any(p.stopped for p in m.probes):  # unequal runs: no strong conclusion
+            fail = False
+            effects = [replace(e, strength=Strength.MODERATE) if e.strength is Strength.STRONG
+                       else e for e in effects]
+            notes.append("The wall-time guard cut at least one probe short; the comparison is "
+                         "not conclusive.")
         verdict = Verdict.FAIL if fail else Verdict.WARN
         return Finding(
             self.id,
@@ -292,9 +302,7 @@ class Capacity(Check[CapacityMeasurement]):
             metrics=tuple(metrics),
             tables=(table,),
             effects=tuple(effects),
-            notes=(m.budget, "Probes train fresh models on tensors loaded once (augmentation "
-                   "frozen to one draw) with the case's optimizer/loss; the user's model is not "
-                   "touched."),
+            notes=tuple(notes),
             next_step=(
                 "Give the model more capacity (or train longer) before tuning elsewhere."
                 if any(e.hypothesis == "underfitting" and e.strength is Strength.STRONG

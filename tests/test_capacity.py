@@ -1,0 +1,87 @@
+"""Capacity stage: baselines, capacity probes, regularization experiments, Grad-CAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from capacity_cases import MARKER, OVERFIT, UNDERFIT
+from helpers import CASES, run_check, write_case
+
+from detective.checks.capacity_probe import CapacityThresholds
+from detective.checks.capacity_regularization import RegularizationThresholds
+from detective.findings import Direction, Strength, Verdict
+
+
+def _strength(finding, hypothesis):  # noqa: ANN001, ANN202
+    e = finding.effect_on(hypothesis)
+    return (e.direction, e.strength) if e else None
+
+
+@pytest.fixture(scope="module")
+def overfit_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_case(tmp_path_factory.mktemp("overfit"), OVERFIT)
+
+
+def test_overparameterised_model_on_small_train_set_is_overfitting(
+    overfit_case: Path, tmp_path: Path
+) -> None:
+    m, f = run_check("capacity", overfit_case, tmp_path, CapacityThresholds(val_samples=300))
+    assert f.verdict is Verdict.FAIL, f.summary
+    assert _strength(f, "overfitting") == (Direction.SUPPORTS, Strength.STRONG)
+    assert _strength(f, "underfitting") == (Direction.REFUTES, Strength.MODERATE)
+    assert m.model_train_acc == 1.0 and m.model_train_acc - m.model_val_acc > 0.08
+    curve = {p.train_fraction: p.val_acc for p in m.probes if p.lever == "data"}
+    full = m.probes[0].val_acc
+    assert full - curve[0.25] > 0.2  # more data helps, by a lot
+    assert "more data helps" in f.summary
+
+
+def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path: Path) -> None:
+    th = RegularizationThresholds(val_samples=300, seeds=(0,))
+    m, f = run_check("regularization", overfit_case, tmp_path, th)
+    names = {e.name for e in m.experiments}
+    assert names == {"add weight decay", "add dropout", "add augmentation"}
+    aug = next(e for e in m.experiments if e.name == "add augmentation")
+    assert aug.gap_before - aug.gap_after > 0.03, aug  # random shifts narrow the gap
+    assert aug.val_after > aug.val_before
+    assert f.verdict in (Verdict.WARN, Verdict.PASS)
+    table = f.tables[0]
+    assert table.columns[4:6] == ("gap before", "gap after") and len(table.rows) == 3
+
+
+def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
+    case = write_case(tmp_path, UNDERFIT)
+    m, f = run_check("capacity", case, tmp_path, CapacityThresholds(train_samples=500,
+                                                                      val_samples=300))
+    assert f.verdict is Verdict.FAIL, f.summary
+    assert _strength(f, "underfitting") == (Direction.SUPPORTS, Strength.STRONG)
+    base, wider = m.probes[0], m.probes[1]
+    assert (base.label, wider.label) == ("width=1", "width=4")
+    assert wider.train_acc - base.train_acc > 0.1
+    assert m.model_train_acc < 0.5
+
+    b, fb = run_check("baselines", case, tmp_path)
+    assert fb.verdict is Verdict.FAIL
+    assert _strength(fb, "underfitting") == (Direction.SUPPORTS, Strength.STRONG)
+    assert b.pixels_val_acc > 0.9 and b.model_val_acc < 0.5  # a linear model on pixels wins
+
+
+def test_gradcam_measures_the_mass_on_a_planted_corner_marker(tmp_path: Path) -> None:
+    case = write_case(tmp_path, MARKER)
+    m, f = run_check("gradcam", case, tmp_path)
+    assert f.verdict is Verdict.WARN, f.summary
+    assert "top-left corner" in f.summary
+    s = m.failure_shares
+    assert s.top_left > 3 * m.corner_area  # 4x4 of 16x16 = 6 % of the area
+    assert s.top_left > 5 * max(s.top_right, s.bottom_left, s.bottom_right)
+    assert s.top_left > m.reference_shares.top_left + 0.1
+    assert m.grouping == "clusters" and m.groups
+    assert (tmp_path / "artifacts" / m.grid).stat().st_size > 0
+
+
+@pytest.mark.parametrize("check_id", ["baselines", "capacity", "regularization", "gradcam"])
+def test_clean_case_gets_nothing_supported(check_id: str, tmp_path: Path) -> None:
+    _, f = run_check(check_id, CASES / "digits_clean.py", tmp_path)
+    assert f.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE), f.summary
+    assert not any(e.direction is Direction.SUPPORTS for e in f.effects)
