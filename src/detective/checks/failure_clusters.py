@@ -10,7 +10,7 @@ from detective.clusters import ClusterFacts, Clustering
 from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
 from detective.hypotheses import Stage
 from detective.llm.summarize import SummaryRecord
-from detective.llm.summary import SummarySource
+from detective.llm.summary import SummaryLimits, SummarySource
 from detective.llm.verify import CheckedClaim, ClaimStatus, verify
 from detective.registry import Check, register
 
@@ -57,6 +57,7 @@ class FailureClustersThresholds:
     # Above this overall error rate errors are everywhere; no slice is strong evidence.
     strong_max_error_rate: float = 0.3
     llm_clusters: int = 6  # model summaries for at most the largest N clusters
+    llm_limits: SummaryLimits = SummaryLimits()  # bounds on what (and how long) it writes
     thumbnails: int = 16
 
 
@@ -210,6 +211,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             classes,
             cache=session_store(ctx) if backend is not None else None,
             progress=progress.span(0.8, 1.0),
+            limits=th.llm_limits,
         ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)
         progress.update(1.0)
         return FailureClustersMeasurement(
