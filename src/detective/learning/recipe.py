@@ -1,0 +1,422 @@
+"""Short, instrumented runs of the user's training recipe on a bounded in-memory sample.
+
+The recipe is the case's `train` hook when it has one (it gets a loader over the sample and is
+stopped after the step budget), else the built-in loop with the case's `optimizer`/`loss` hooks
+(`detective.training.make_optimizer` / `make_loss`). Instrumentation is attached around the run
+and released afterwards: gradient norms through parameter hooks (so it works whoever runs the
+loop), weight norms and update sizes at each step callback. Everything is reduced to a few floats
+per layer per step on the device and synced once per step, so memory stays flat.
+
+Always run on a model the check owns (`ctx.fresh_model()`, `ctx.model_copy()`), never on
+`ctx.model()`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from detective.case import HookError
+from detective.progress import Cancelled
+
+if TYPE_CHECKING:
+    import torch
+
+    from detective.context import RunContext
+    from detective.progress import Progress
+
+PROBE_TRAIN_ITEMS = 512  # train items a probe trains on, at most
+PROBE_HELDOUT_ITEMS = 128  # further train items held out to see generalisation in a short run
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    x: torch.Tensor
+    y: torch.Tensor
+    heldout_x: torch.Tensor
+    heldout_y: torch.Tensor
+    label_problems: int  # sampled items dropped because the label is outside 0..K-1
+    sampled: int
+
+
+def probe_data(ctx: RunContext) -> ProbeData:
+    """The learning checks' shared sample of the train split, loaded once per run."""
+    if "learning:data" in ctx.memo:
+        return ctx.memo["learning:data"]
+    import torch
+
+    want = min(ctx.options.sample, PROBE_TRAIN_ITEMS + PROBE_HELDOUT_ITEMS)
+    indices = ctx.sample_indices("train", want)
+    x, y, kept = ctx.tensors("train", indices)
+    problems = ctx.item_problems.get("train", {})
+    bad_labels = sum(1 for i in indices if "outside 0.." in problems.get(i, ""))
+    gen = torch.Generator().manual_seed(ctx.options.seed)
+    order = torch.randperm(len(kept), generator=gen).to(x.device)
+    n_held = min(PROBE_HELDOUT_ITEMS, len(kept) // 5)
+    held, train = order[:n_held], order[n_held:]
+    data = ProbeData(x[train], y[train], x[held], y[held], bad_labels, len(indices))
+    ctx.memo["learning:data"] = data
+    return data
+
+
+def configured_lr(ctx: RunContext, model: torch.nn.Module) -> tuple[float, str]:
+    """The learning rate the user's recipe trains with, and where it comes from."""
+    from detective.training import make_optimizer
+
+    if ctx.case.has("optimizer"):
+        opt = make_optimizer(ctx, model)
+        lrs = [float(g["lr"]) for g in opt.param_groups if "lr" in g]
+        if lrs:
+            return max(lrs), "the case's optimizer() hook"
+    return float(ctx.case.train_settings.lr), "TRAIN['lr']"
+
+
+def layer_params(model: torch.nn.Module) -> list[tuple[str, list[tuple[str, torch.nn.Parameter]]]]:
+    """Parameters grouped by the module that owns them, in registration (≈ forward) order."""
+    out = []
+    for name, module in model.named_modules():
+        own = list(module.named_parameters(recurse=False))
+        if own:
+            out.append((name or type(module).__name__, own))
+    return out
+
+
+def is_norm_layer(model: torch.nn.Module, layer: str) -> bool:
+    import torch
+
+    module = dict(model.named_modules()).get(layer)
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+    return isinstance(module, norms)
+
+
+class GradNorms:
+    """Per-layer gradient L2 norms of every backward pass, via parameter hooks.
+
+    Squared norms accumulate on the device; `end_step()` syncs once and returns one float per
+    layer (0 for a layer that received no gradient this step).
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        import torch
+
+        self.layers = [name for name, _ in layer_params(model)]
+        self._params = [(i, p) for i, (_, ps) in enumerate(layer_params(model)) for _, p in ps]
+        device = next((p.device for _, p in self._params), torch.device("cpu"))
+        self._sq = torch.zeros(len(self.layers), dtype=torch.float64, device=device)
+        self._seen = torch.zeros(len(self.layers), dtype=torch.bool, device=device)
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> GradNorms:
+        for i, p in self._params:
+            if p.requires_grad:
+                self._handles.append(p.register_hook(self._hook(i)))
+        return self
+
+    def _hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
+            self._sq[i] += grad.detach().double().pow(2).sum()
+            self._seen[i] = True
+
+        return hook
+
+    def end_step(self) -> list[float]:
+        sq, seen = self._sq.cpu().tolist(), self._seen.cpu().tolist()
+        self._sq.zero_()
+        self._seen.zero_()
+        # A layer that got no gradient counts as 0; sqrt keeps NaN/inf visible as such.
+        return [math.sqrt(s) if ok else 0.0 for s, ok in zip(sq, seen, strict=True)]
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+class WeightTracker:
+    """Per-layer weight norms and update norms ||w_t - w_{t-1}|| at each step."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        groups = layer_params(model)
+        self.layers = [name for name, _ in groups]
+        self._params = [[p for _, p in ps] for _, ps in groups]
+        self._prev = [[p.detach().clone() for p in ps] for ps in self._params]
+        self.initial_norms = self._norms()
+
+    def _norms(self) -> list[float]:
+        import torch
+
+        vals = [
+            torch.sqrt(sum(p.detach().double().pow(2).sum() for p in ps)) for ps in self._params
+        ]
+        return [float(v) for v in torch.stack(vals).cpu()] if vals else []
+
+    def step(self) -> tuple[list[float], list[float]]:
+        """(weight norms, update norms) now; remembers the weights for the next step."""
+        import torch
+
+        norms, updates = [], []
+        for ps, prev in zip(self._params, self._prev, strict=True):
+            w = sum(p.detach().double().pow(2).sum() for p in ps)
+            d = sum((p.detach() - q).double().pow(2).sum() for p, q in zip(ps, prev, strict=True))
+            norms.append(torch.sqrt(w))
+            updates.append(torch.sqrt(d))
+            for p, q in zip(ps, prev, strict=True):
+                q.copy_(p.detach())
+        if not norms:
+            return [], []
+        both = torch.stack([torch.stack(norms), torch.stack(updates)]).cpu().tolist()
+        return both[0], both[1]
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    """What a short run recorded (plain floats; per-layer series indexed like `layers`)."""
+
+    layers: tuple[str, ...]
+    losses: tuple[float, ...]
+    batch_acc: tuple[float, ...]  # NaN when the recipe is the user's train hook
+    grad_norms: tuple[tuple[float, ...], ...]  # [step][layer]
+    weight_norms: tuple[tuple[float, ...], ...]  # [step][layer], after the step
+    update_norms: tuple[tuple[float, ...], ...]  # [step][layer]
+    initial_weight_norms: tuple[float, ...]
+    heldout: tuple[tuple[int, float, float], ...]  # (step, loss, accuracy) on held-out items
+    recipe: str  # "train hook" or "built-in loop"
+    lr: float
+    diverged: bool
+
+
+class _StopRun(Exception):
+    pass
+
+
+def run_recipe(
+    ctx: RunContext,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int,
+    progress: Progress | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    grads: bool = False,
+    weights: bool = False,
+    heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eval_every: int = 0,
+    lr_schedule: Callable[[int], float] | None = None,
+    stop: Callable[[int, float], bool] | None = None,
+    prefer_hook: bool = True,
+) -> RunTrace:
+    """Train `model` in place for at most `steps` optimizer steps on (x, y) with the recipe.
+
+    `lr_schedule(step)` (built-in loop only) sets the LR before each step; `stop(step, loss)`
+    ends the run early. Stops at the first non-finite loss.
+    """
+
+    from detective.torchutil import seed_everything
+
+    bs = min(batch_size or ctx.case.train_settings.batch_size, len(y))
+    gen = seed_everything(ctx.options.seed)
+    use_hook = prefer_hook and ctx.case.has("train") and lr_schedule is None
+    losses: list[float] = []
+    accs: list[float] = []
+    gnorms: list[tuple[float, ...]] = []
+    wnorms: list[tuple[float, ...]] = []
+    unorms: list[tuple[float, ...]] = []
+    held: list[tuple[int, float, float]] = []
+    layers = tuple(name for name, _ in layer_params(model))
+    tracker = WeightTracker(model) if weights else None
+    initial = tuple(tracker.initial_norms) if tracker else ()
+
+    with _maybe(GradNorms(model) if grads else None) as recorder:
+
+        def after_step(step: int, loss: float) -> None:
+            losses.append(float(loss))
+            if recorder is not None:
+                gnorms.append(tuple(recorder.end_step()))
+            if tracker is not None:
+                w, u = tracker.step()
+                wnorms.append(tuple(w))
+                unorms.append(tuple(u))
+            if heldout is not None and eval_every and (step + 1) % eval_every == 0:
+                held.append((step + 1, *_evaluate(ctx, model, *heldout)))
+            if progress is not None:
+                progress.update(step + 1, steps)
+            if not math.isfinite(loss) or step + 1 >= steps or (stop and stop(step, loss)):
+                raise _StopRun
+
+        try:
+            if use_hook:
+                _run_hook(ctx, model, x, y, bs, steps, gen, after_step)
+            else:
+                _run_builtin(ctx, model, x, y, bs, gen, lr, lr_schedule, after_step, accs)
+        except _StopRun:
+            pass
+        except HookError as e:
+            if isinstance(e.__cause__, _StopRun):
+                pass
+            elif isinstance(e.__cause__, Cancelled):
+                raise e.__cause__ from None
+            else:
+                raise
+    model.eval()
+    if use_hook:
+        accs = [math.nan] * len(losses)
+    used_lr = lr if lr is not None else configured_lr(ctx, model)[0]
+    return RunTrace(
+        layers=layers,
+        losses=tuple(losses),
+        batch_acc=tuple(accs[: len(losses)]),
+        grad_norms=tuple(gnorms),
+        weight_norms=tuple(wnorms),
+        update_norms=tuple(unorms),
+        initial_weight_norms=initial,
+        heldout=tuple(held),
+        recipe="train hook" if use_hook else "built-in loop",
+        lr=float(used_lr),
+        diverged=not all(map(math.isfinite, losses)),
+    )
+
+
+@contextmanager
+def _maybe(cm: Any) -> Iterator[Any]:
+    if cm is None:
+        yield None
+    else:
+        with cm as value:
+            yield value
+
+
+def _run_builtin(ctx, model, x, y, bs, gen, lr, lr_schedule, after_step, accs) -> None:
+    import torch
+
+    from detective.training import make_loss, make_optimizer
+
+    optimizer = make_optimizer(ctx, model, lr)
+    loss_fn = make_loss(ctx)
+    step = 0
+    while True:
+        order = torch.randperm(len(y), generator=gen).to(y.device)
+        for start in range(0, len(y) - bs + 1, bs):
+            idx = order[start : start + bs]
+            xb, yb = x[idx], y[idx]
+            if lr_schedule is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_schedule(step)
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            optimizer.step()
+            accs.append(float((out.detach().argmax(1) == yb).float().mean()))
+            after_step(step, float(loss.detach()))
+            step += 1
+
+
+def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True, generator=gen)
+    epochs = max(1, math.ceil(steps / max(len(loader), 1)))
+    counter = [0]
+
+    def on_step(_step: int, loss: float) -> None:
+        i = counter[0]
+        counter[0] += 1
+        after_step(i, float(loss))
+
+    ctx.case.call("train", model, loader, epochs, on_step)
+
+
+def _evaluate(
+    ctx: RunContext, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, float]:
+    """Cross-entropy and accuracy of `model` on in-memory tensors (eval mode, restored after)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    was = model.training
+    model.eval()
+    bs = ctx.case.eval_settings.batch_size
+    loss_sum, correct = 0.0, 0
+    with torch.no_grad():
+        for s in range(0, len(y), bs):
+            out = model(x[s : s + bs]).float()
+            loss_sum += float(F.cross_entropy(out, y[s : s + bs], reduction="sum"))
+            correct += int((out.argmax(1) == y[s : s + bs]).sum())
+    model.train(was)
+    return loss_sum / max(len(y), 1), correct / max(len(y), 1)
+
+
+def evaluate_tensors(ctx, model, x, y) -> tuple[float, float]:
+    return _evaluate(ctx, model, x, y)
+
+
+def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80) -> RunTrace:
+    """The learning stage's shared short run: a fresh model trained with the user's recipe at
+    its configured LR, gradients and weights instrumented, held-out loss every 10 steps.
+    Memoised per run so the loss-curve, gradient-flow and weight checks share it."""
+    key = f"learning:short_run:{steps}"
+    if key not in ctx.memo:
+        data = probe_data(ctx)
+        model = ctx.fresh_model()
+        ctx.memo[key] = run_recipe(
+            ctx,
+            model,
+            data.x,
+            data.y,
+            steps=steps,
+            progress=progress,
+            grads=True,
+            weights=True,
+            heldout=(data.heldout_x, data.heldout_y) if len(data.heldout_y) else None,
+            eval_every=10,
+        )
+    return ctx.memo[key]
+
+
+def short_run_frozen(ctx: RunContext) -> FrozenInfo:
+    """Frozen parameters of a fresh model, and layers the recipe's optimizer leaves out."""
+    if "learning:frozen" not in ctx.memo:
+        from detective.training import make_optimizer
+
+        model = ctx.fresh_model()
+        info = frozen_share(model)
+        left_out: tuple[str, ...] = ()
+        if ctx.case.has("optimizer"):
+            optimized = {
+                id(p) for g in make_optimizer(ctx, model).param_groups for p in g["params"]
+            }
+            left_out = tuple(
+                name
+                for name, ps in layer_params(model)
+                if any(p.requires_grad for _, p in ps)
+                and not any(id(p) in optimized for _, p in ps)
+            )
+        ctx.memo["learning:frozen"] = FrozenInfo(
+            info.frozen_layers, info.frozen_params, info.total_params, left_out
+        )
+    return ctx.memo["learning:frozen"]
+
+
+@dataclass(frozen=True)
+class FrozenInfo:
+    frozen_layers: tuple[str, ...]  # layers with every parameter requires_grad=False
+    frozen_params: int
+    total_params: int
+    not_in_optimizer: tuple[str, ...] = ()
+
+
+def frozen_share(model: torch.nn.Module) -> FrozenInfo:
+    frozen, n_frozen, total = [], 0, 0
+    for name, ps in layer_params(model):
+        size = sum(p.numel() for _, p in ps)
+        total += size
+        if not any(p.requires_grad for _, p in ps):
+            frozen.append(name)
+        n_frozen += sum(p.numel() for _, p in ps if not p.requires_grad)
+    return FrozenInfo(tuple(frozen), n_frozen, total)

@@ -1,0 +1,22 @@
+"""Planted bug: the learning rate is 1e-6 (AdamW), so the loss barely moves."""
+
+import learning_common as common
+import torch
+
+from detective.demo import kit
+
+CLASSES = common.CLASSES
+TRAIN = {"epochs": 3, "batch_size": 64, "lr": 1e-6, "seed": 0}
+
+
+def datasets():
+    return common.tensor_splits()
+
+
+def fresh_model():
+    torch.manual_seed(0)
+    return kit.SmallCNN()
+
+
+def model():
+    return common.trained(__file__, fresh_model, epochs=TRAIN["epochs"], lr=TRAIN["lr"])
