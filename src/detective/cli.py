@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("session", nargs="?")
     serve.add_argument("--host", default="localhost", help="default localhost: not exposed")
     serve.add_argument("--port", type=int, default=8000)
+
+    from detective.experiment_cli import add_commands  # experiment, compare
+
+    add_commands(sub)
     return parser
 
 
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "checks": cmd_checks,
         "ledger": cmd_ledger,
         "rejudge": cmd_rejudge,
-    }.get(args.command)
+    }.get(args.command, getattr(args, "handler", None))
     if args.command == "serve":
         from detective.tui.serve import serve
 
