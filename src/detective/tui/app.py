@@ -5,15 +5,17 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from detective.session import SessionError
-from detective.tui.current import OpenSession
 from detective.tui.screens import make_screen
 from detective.tui.screens.dialogs import ErrorDialog
 from detective.tui.screens.start import StartScreen
+
+if TYPE_CHECKING:
+    from detective.tui.current import OpenSession
 
 
 class DetectiveApp(App[int]):
@@ -35,6 +37,9 @@ class DetectiveApp(App[int]):
     # --- the open session -------------------------------------------------------------------
     def open_session(self, path: str | Path, land: bool = False) -> bool:
         """Open a session and show where the user last was (or its playbook)."""
+        from detective.session import SessionError
+        from detective.tui.current import OpenSession
+
         try:
             opened = OpenSession(path)
         except SessionError as e:

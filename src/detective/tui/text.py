@@ -5,7 +5,13 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.text import Text
 
-from detective.export.text import fmt_number, strip_control
+
+def strip_control(text: str) -> str:
+    # Imported on first use: `detective.export` pulls in the report module, which the first
+    # frame does not need.
+    from detective.export.text import strip_control as strip
+
+    return strip(text)
 
 
 def safe(value: object) -> str:
@@ -16,6 +22,8 @@ def safe(value: object) -> str:
 def plain(value: object, style: str = "") -> Text:
     """A Text that shows the value literally (cells of DataTable, Static contents)."""
     if isinstance(value, float):
+        from detective.export.text import fmt_number
+
         return Text(fmt_number(value), style=style)
     return Text(strip_control("" if value is None else str(value)), style=style)
 
