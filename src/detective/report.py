@@ -9,6 +9,7 @@ from detective import __version__
 from detective.findings import Finding
 from detective.hypotheses import describe
 from detective.ledger import LedgerEntry, session_ledger
+from detective.modelcard import ModelCard, build_model_card
 from detective.review import ClusterReview, session_clusters
 from detective.session import Experiment, Review, Session
 
@@ -46,6 +47,8 @@ class Report:
     reviews: tuple[Review, ...]
     # Failure clusters with their reviews; rejected ones last (see detective.review).
     clusters: tuple[ClusterReview, ...] = ()
+    # Measured facts in model-card form, with user-to-fill fields (see detective.modelcard).
+    model_card: ModelCard | None = None
 
     @property
     def supported(self) -> tuple[LedgerEntry, ...]:
@@ -69,6 +72,11 @@ def build_report(session: Session) -> Report:
                 stored.finding,
             )
         )
+    ledger = tuple(session_ledger(session))
+    card = build_model_card(
+        [rf.finding for rf in findings],
+        [h.title for h in ledger if h.status.value == "supported"],
+    )
     return Report(
         schema_version=REPORT_SCHEMA_VERSION,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -82,11 +90,12 @@ def build_report(session: Session) -> Report:
             dt.datetime.fromtimestamp(info.created_at, dt.UTC).isoformat(timespec="seconds"),
             fingerprint,
         ),
-        hypotheses=tuple(session_ledger(session)),
+        hypotheses=ledger,
         findings=tuple(findings),
         experiments=tuple(session.experiments()),
         reviews=tuple(session.reviews()),
         clusters=session_clusters(session),
+        model_card=card,
     )
 
 

@@ -139,6 +139,9 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
     from detective.export.clusters import clusters_html
 
     parts += clusters_html(report.clusters, e)
+    from detective.export.modelcard import modelcard_html
+
+    parts += modelcard_html(report.model_card, e)
     if report.reviews:
         parts.append("<h2>Reviews</h2><table><tr><th>target</th><th>verdict</th><th>note</th></tr>")
         parts += [

@@ -131,6 +131,9 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
     from detective.export.clusters import clusters_markdown
 
     out += clusters_markdown(report.clusters, md_escape)
+    from detective.export.modelcard import modelcard_markdown
+
+    out += modelcard_markdown(report.model_card, md_escape)
     if report.reviews:
         out += ["## Reviews", "", "| target | verdict | note |", "|---|---|---|"]
         for r in report.reviews:
