@@ -15,7 +15,7 @@ from test_tui_snapshots import build_session
 
 from detective.demo import DEMO_CASE
 from detective.findings import Finding, Table, Verdict
-from detective.session import HypothesisStatus, ReviewVerdict
+from detective.session import HypothesisStatus, ReviewVerdict, Session
 from detective.tui.app import DetectiveApp
 
 
@@ -341,3 +341,87 @@ def test_serve_offers_the_app_on_localhost(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+SLOW_CASE = """
+import time
+import torch
+from torch import nn
+
+CLASSES = ["a", "b"]
+
+class Slow(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        time.sleep(0.25)
+        return torch.zeros(1, 4, 4), i % 2
+
+def model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+def datasets():
+    return {"train": Slow(), "val": Slow()}
+"""
+
+
+def test_cancel_key_stops_the_running_check_and_keeps_nothing_partial(workdir: Path) -> None:
+    app = DetectiveApp(str(new_session(workdir, SLOW_CASE)))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("r")
+        await until(pilot, lambda: app.screen.running_check == "case_contract")
+        await pilot.press("c")
+        await until(pilot, lambda: not running(app), timeout=60)
+        assert "Stopped" in text_of(app, "#run-label")
+        assert app.current.session.findings() == []
+        assert app.screen.rows[0].status == "pending"
+
+    drive(app, scenario)
+
+
+def test_text_from_user_data_is_shown_literally(workdir: Path) -> None:
+    path = build_session(workdir / "sessions", with_failures=False)
+    with Session.open(path) as s:
+        s.save_finding(
+            Finding("case_contract", Verdict.FAIL, "class [bold red]cat[/] \x1b[31mred\x1b[0m"),
+            "fp",
+        )
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(app) == "FindingScreen")
+        assert text_of(app, "#summary") == "class [bold red]cat[/] red"
+
+    drive(app, scenario)
+
+
+def test_experiments_are_listed_started_and_cancelled(workdir: Path) -> None:
+    from detective.session import Experiment
+
+    path = build_session(workdir / "sessions", with_failures=False)
+    with Session.open(path) as s:
+        s.add_experiment(Experiment("lower lr", ("train.lr=1e-4",), "val_acc", 0.41, 0.45))
+        s.update_info(case_path=str(DEMO_CASE))
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("5")
+        await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 1 and "+0.040" in str(table.get_row_at(0)[5])
+        await pilot.press("n", *"train.nonsense=3", "enter", "enter")
+        await until(pilot, lambda: screen_name(app) == "ErrorDialog")
+        await pilot.press("escape")
+        await pilot.press("n", *"train.lr=1e-4", "enter", "enter")
+        screen = app.screen
+        await until(pilot, lambda: "experiment train.lr" in text_of(app, "#run-label"), 300)
+        await pilot.press("c")
+        await until(
+            pilot, lambda: "Nothing recorded" in str(screen.query_one("#run-label").render())
+        )
+        assert len(app.current.session.experiments()) == 1
+
+    drive(app, scenario)

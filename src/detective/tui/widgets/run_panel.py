@@ -25,16 +25,17 @@ class RunPanel(Widget):
     """
 
     running: reactive[bool] = reactive(False)
-    label: reactive[str] = reactive(IDLE)
+    label: reactive[str] = reactive("")
 
-    def __init__(self) -> None:
+    def __init__(self, idle: str = IDLE) -> None:
         super().__init__()
+        self.idle = idle
         self._started = 0.0
         self._head = ""
         self._message = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(IDLE, id="run-label")
+        yield Static(self.idle, id="run-label")
         yield ProgressBar(total=1.0, show_eta=False, id="run-bar")
         yield Log(max_lines=500, id="run-log")
 
@@ -42,7 +43,8 @@ class RunPanel(Widget):
         self.set_interval(0.25, self._tick)
 
     def watch_label(self, value: str) -> None:
-        self.query_one("#run-label", Static).update(value)
+        if value:
+            self.query_one("#run-label", Static).update(value)
 
     def _tick(self) -> None:
         if self.running:
