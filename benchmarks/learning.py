@@ -1,6 +1,6 @@
 """Overhead of the learning checks' instrumentation over a plain training step, side by side.
 
-    python benchmarks/learning.py [--steps 200] [--repeats 5] [--device cpu]
+    python benchmarks/learning.py [--steps 200] [--repeats 5] [--device cpu] [--threads N]
 
 Times the same model/batch/optimizer three ways, interleaved so machine load hits all alike:
 plain steps; steps with per-layer gradient norms every step (`GradNorms`, what gradient_flow
@@ -28,7 +28,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--size", type=int, default=16, help="image side (the demo's digits are 8)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     torch.manual_seed(0)
     x = torch.randn(64, 1, args.size, args.size, device=device)
@@ -76,14 +79,18 @@ def main() -> None:
         for mode in modes:  # interleaved: load changes hit every variant alike
             times[mode].append(run(mode))
     base = statistics.median(times["plain"])
-    print(f"device {device}, {args.steps} steps × {args.repeats} repeats, batch 64, "
-          f"{args.size}×{args.size} images, SmallCNN, torch threads {torch.get_num_threads()}")
+    print(
+        f"device {device}, {args.steps} steps × {args.repeats} repeats, batch 64, "
+        f"{args.size}×{args.size} images, SmallCNN, torch threads {torch.get_num_threads()}"
+    )
     for mode in modes:
         med = statistics.median(times[mode])
         print(f"{mode:>14}: {med * 1e3:7.2f} ms/step   ratio {med / base:5.2f}×")
     ratio = statistics.median(times["grads"]) / base
-    print(f"gradient norms every step: {ratio:.2f}× a plain step (goal < 1.3×): "
-          + ("OK" if ratio < 1.3 else "ABOVE GOAL"))
+    print(
+        f"gradient norms every step: {ratio:.2f}× a plain step (goal < 1.3×): "
+        + ("OK" if ratio < 1.3 else "ABOVE GOAL")
+    )
 
 
 if __name__ == "__main__":

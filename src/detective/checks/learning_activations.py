@@ -166,8 +166,12 @@ class Activations(Check[ActivationMeasurement]):
             return Finding(
                 self.id,
                 Verdict.PASS,
-                f"Activations are alive: {dead_total:.0%} of ReLU units never fire"
-                + (f" (worst layer {worst.dead_fraction:.0%})" if worst else "")
+                (
+                    f"Activations are alive: {dead_total:.0%} of ReLU units never fire "
+                    f"(worst layer {worst.dead_fraction:.0%})"
+                    if worst
+                    else f"Activations are alive: {len(m.layers)} non-ReLU activation layers"
+                )
                 + ", no saturation or collapsed variance.",
                 metrics=metrics,
                 tables=(table,),
