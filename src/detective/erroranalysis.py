@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from detective.context import RunContext
     from detective.progress import Progress
 
-TRAIN_SAMPLE = 500  # train examples collected for label issues and the train-vs-eval comparison
+TRAIN_SAMPLE = 300  # train examples collected for label issues and the train-vs-eval comparison
 
 
 def eval_split(ctx: RunContext) -> str:

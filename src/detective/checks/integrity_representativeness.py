@@ -13,7 +13,7 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class ShiftThresholds:
-    sample: int = 300  # raw images per split
+    sample: int = 200  # raw images per split
     alpha: float = 0.01
     strong_alpha: float = 1e-3
     strong_tvd: float = 0.15  # total variation distance between class proportions
