@@ -110,3 +110,31 @@ def test_clean_case_passes(tmp_path: Path) -> None:
     assert abs(f.metric("train max |mean|")) < 0.05 and abs(f.metric("train max std") - 1) < 0.05
     assert f.effect_on("normalization_mismatch").direction is Direction.REFUTES
     assert f.effect_on("preprocessing_parity") is None
+
+
+def test_other_constants_than_declared_are_a_moderate_mismatch(tmp_path: Path) -> None:
+    src = GREY.replace("__TRAIN__", "T.ToTensor(), T.Normalize([0.5], [0.5])").replace(
+        "EVAL_TF = T.Compose([T.ToTensor(), norm])", "EVAL_TF = TRAIN_TF"
+    )
+    _, f = run_check("normalization_mismatch", write_case(tmp_path, src), tmp_path)
+    assert f.verdict is Verdict.WARN, f.summary
+    e = f.effect_on("normalization_mismatch")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.MODERATE
+    assert "(x - 0.5) / 0.5" in e.reason
+    assert f.effect_on("preprocessing_parity") is None  # train and eval agree
+
+
+def test_torchvision_backbone_without_imagenet_statistics(tmp_path: Path) -> None:
+    src = RGB.replace("T.Compose([T.ToTensor(), BGR, norm])", "T.Compose([T.ToTensor(), norm])")
+    src = src.replace(
+        '"mean": [0.305, 0.19, 0.1], "std": [0.375, 0.2, 0.12]',
+        '"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]',
+    ).replace(
+        "return kit.SmallCNN(in_channels=3)",
+        "import torchvision; return torchvision.models.resnet18(num_classes=10)",
+    )
+    m, f = run_check("normalization_mismatch", write_case(tmp_path, src), tmp_path)
+    assert m.backbone == "ResNet"
+    e = f.effect_on("normalization_mismatch")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.MODERATE
+    assert "ImageNet" in e.reason

@@ -168,6 +168,19 @@ class NormalizationMismatch(Check[NormMeasurement]):
                     "Make the training transform end in ToTensor() (→[0,1]) then one "
                     "Normalize(mean, std) with the declared constants."
                 )
+            elif train_best != DECLARED and train_err < th.fit and declared_err > th.fit:
+                # Consistent but not what was declared: wrong constants somewhere.
+                train_ok = False
+                why = (
+                    f"training inputs look {train_best}, not the declared normalization "
+                    f"(mean {list(m.declared_mean)}, std {list(m.declared_std)})"
+                )
+                problems.append(why)
+                effects.append(supports("normalization_mismatch", Strength.MODERATE, why))
+                next_steps.append(
+                    "Use one set of Normalize constants everywhere: the ones the model's "
+                    "(pre)training used."
+                )
         elif train_best == RAW255 and train_err < th.fit:
             train_ok = False
             why = "training inputs are raw [0, 255] pixel values (no NORMALIZATION declared)"
