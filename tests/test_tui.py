@@ -130,7 +130,7 @@ def test_demo_investigation_end_to_end() -> None:
         await pilot.pause()
         reviews = app.current.session.reviews()
         assert [(r.target_kind, r.target_id, r.verdict) for r in reviews] == [
-            ("failure", "error_gallery/worst/5", ReviewVerdict.DISAGREE)
+            ("failure", "val:5", ReviewVerdict.DISAGREE)
         ]
 
         await pilot.press("6", "m")  # export Markdown

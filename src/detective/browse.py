@@ -167,7 +167,7 @@ def _column(columns: tuple[str, ...], names: tuple[str, ...]) -> int | None:
 
 @dataclass(frozen=True)
 class FailureItem:
-    key: str  # stable id for reviews: "<check_id>/<table>/<index>"
+    key: str  # review target id, "<split>:<index>" as `detective.review` reads it
     check_id: str
     index: str
     true: str
@@ -192,6 +192,8 @@ def failure_items(session: Session) -> list[FailureItem]:
     for stored in session.findings(fingerprint=session.latest_fingerprint()):
         f = stored.finding
         images = [a.path for a in f.artifacts if a.media_type.startswith("image/")]
+        measured = stored.measurement if isinstance(stored.measurement, dict) else {}
+        split = str(measured.get("split") or "val")
         for table in f.tables:
             ti, pi = _column(table.columns, _TRUE), _column(table.columns, _PRED)
             if ti is None or pi is None or ti == pi:
@@ -201,7 +203,7 @@ def failure_items(session: Session) -> list[FailureItem]:
                 if len(row) != len(table.columns) or str(row[ti]) == str(row[pi]):
                     continue
                 index = str(row[ii]) if ii is not None else str(n)
-                key = f"{f.check_id}/{table.name}/{index}"
+                key = f"{split}:{index}"
                 if key in seen:
                     continue
                 seen.add(key)
@@ -221,15 +223,33 @@ def failure_items(session: Session) -> list[FailureItem]:
 
 
 def galleries(session: Session) -> list[Gallery]:
+    """Images of failures: from findings that list failures or clusters, and overlays."""
     out = []
     for stored in session.findings(fingerprint=session.latest_fingerprint()):
-        for a in stored.finding.artifacts:
+        f = stored.finding
+        about_failures = any(_is_cluster_table(t) for t in f.tables) or any(
+            _column(t.columns, _TRUE) is not None and _column(t.columns, _PRED) is not None
+            for t in f.tables
+        )
+        for a in f.artifacts:
             if not a.media_type.startswith("image/"):
                 continue
-            name = f"{a.name} {a.path} {a.caption}".lower()
+            name = f"{a.name} {a.path} {a.caption} {f.check_id}".lower()
             overlay = any(k in name for k in ("cam", "saliency", "attribution", "overlay"))
-            out.append(Gallery(stored.check_id, a.name, a.path, a.caption, overlay))
+            if about_failures or overlay:
+                out.append(Gallery(stored.check_id, a.name, a.path, a.caption, overlay))
     return out
+
+
+def _is_cluster_table(t: Table) -> bool:
+    return "cluster" in t.name.lower() or bool(t.columns and "cluster" in t.columns[0].lower())
+
+
+def cluster_target(table: Table, row: tuple[object, ...]) -> str:
+    """The review target id of a cluster row: its "id" column (stable for the same members,
+    as `detective.review` expects), else its first cell."""
+    i = next((k for k, c in enumerate(table.columns) if c.strip().lower() == "id"), 0)
+    return str(row[i]) if i < len(row) else ""
 
 
 def cluster_tables(session: Session) -> list[tuple[str, Table]]:
@@ -238,7 +258,7 @@ def cluster_tables(session: Session) -> list[tuple[str, Table]]:
         (stored.check_id, t)
         for stored in session.findings(fingerprint=session.latest_fingerprint())
         for t in stored.finding.tables
-        if "cluster" in t.name.lower() or (t.columns and "cluster" in t.columns[0].lower())
+        if _is_cluster_table(t)
     ]
 
 

@@ -42,6 +42,7 @@ class FailuresScreen(SessionScreen):
         Binding("x", "review('disagree')", "Disagree"),
         Binding("k", "review('skip')", "Skip"),
         Binding("g", "overlay", "Grad-CAM on/off"),
+        Binding("v", "next_image", "Next image"),
     ]
 
     def __init__(self) -> None:
@@ -50,9 +51,10 @@ class FailuresScreen(SessionScreen):
         self.clusters: list[str] = []  # review target id of each cluster row, in table order
         self.galleries: list[Gallery] = []
         self.overlay = False
+        self.gallery_index = 0
 
     def body(self) -> ComposeResult:
-        from detective.browse import cluster_tables, failure_items, galleries
+        from detective.browse import cluster_tables, cluster_target, failure_items, galleries
 
         session = self.current.session
         self.items = failure_items(session)
@@ -75,14 +77,14 @@ class FailuresScreen(SessionScreen):
                 ctable: DataTable[object] = DataTable(cursor_type="row", classes="clusters")
                 ctable.add_columns(*(plain(c) for c in t.columns), "review")
                 for row in t.rows:
-                    self.clusters.append(f"{check_id}/{t.name}/{row[0] if row else ''}")
+                    self.clusters.append(cluster_target(t, row))
                 yield ctable
             if self.galleries:
                 yield Label("", id="gallery-title", classes="heading")
                 yield Vertical(id="gallery")
 
     def refresh_data(self) -> None:
-        from detective.browse import cluster_tables
+        from detective.browse import cluster_tables, cluster_target
 
         reviews = {
             (r.target_kind, r.target_id): r.verdict.value for r in self.current.session.reviews()
@@ -107,14 +109,11 @@ class FailuresScreen(SessionScreen):
                 )
             table.move_cursor(row=max(0, min(cursor, len(self.items) - 1)))
         tables = list(self.query(".clusters").results(DataTable))
-        for widget, (check_id, t) in zip(
-            tables, cluster_tables(self.current.session), strict=False
-        ):
+        for widget, (_check, t) in zip(tables, cluster_tables(self.current.session), strict=False):
             cursor = widget.cursor_row
             widget.clear()
             for row in t.rows:
-                target = f"{check_id}/{t.name}/{row[0] if row else ''}"
-                widget.add_row(*(plain(c) for c in row), mark("cluster", target))
+                widget.add_row(*(plain(c) for c in row), mark("cluster", cluster_target(t, row)))
             widget.move_cursor(row=max(0, cursor))
         self._show_gallery()
 
@@ -122,7 +121,7 @@ class FailuresScreen(SessionScreen):
         if not self.galleries:
             return
         wanted = [g for g in self.galleries if g.overlay == self.overlay] or self.galleries
-        g = wanted[0]
+        g = wanted[self.gallery_index % len(wanted)]
         self.query_one("#gallery-title", Label).update(
             plain(f"{g.caption or g.name} ({g.check_id})" + (" · Grad-CAM" if g.overlay else ""))
         )
@@ -131,6 +130,10 @@ class FailuresScreen(SessionScreen):
         box = self.query_one("#gallery", Vertical)
         box.remove_children()
         box.mount(ImageView(self.current.session.artifacts_dir / g.path))
+
+    def action_next_image(self) -> None:
+        self.gallery_index += 1
+        self._show_gallery()
 
     def action_overlay(self) -> None:
         if not any(g.overlay for g in self.galleries):
