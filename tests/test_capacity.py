@@ -85,3 +85,13 @@ def test_clean_case_gets_nothing_supported(check_id: str, tmp_path: Path) -> Non
     _, f = run_check(check_id, CASES / "digits_clean.py", tmp_path)
     assert f.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE), f.summary
     assert not any(e.direction is Direction.SUPPORTS for e in f.effects)
+
+
+def test_demo_gets_no_capacity_false_alarm(tmp_path: Path) -> None:
+    """The demo's flaw is preprocessing parity (train 100 %, val 95 %): nothing here fires."""
+    from detective.demo import DEMO_CASE
+
+    for check_id in ("baselines", "capacity", "regularization", "gradcam"):
+        _, f = run_check(check_id, DEMO_CASE, tmp_path / check_id)
+        assert f.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE), (check_id, f.summary)
+        assert not any(e.direction is Direction.SUPPORTS for e in f.effects), check_id

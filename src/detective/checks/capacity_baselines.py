@@ -196,7 +196,10 @@ class Baselines(Check[BaselineMeasurement]):
                 next_step="Look at what differs between train and val (pipeline, distribution "
                 "shift) and at overfitting.",
             )
-        if probe_gain > th.margin:
+        # The head leaves accuracy on the table only if the model also fits train worse than
+        # the probe does; with train fitted, a probe's edge on val is recalibration, not capacity.
+        head_underfits = m.model_train_acc < m.probe_train_acc - th.margin
+        if probe_gain > th.margin and head_underfits:
             return Finding(
                 self.id,
                 Verdict.WARN,
