@@ -425,3 +425,15 @@ def test_experiments_are_listed_started_and_cancelled(workdir: Path) -> None:
         assert len(app.current.session.experiments()) == 1
 
     drive(app, scenario)
+
+
+def test_opening_something_that_is_not_a_session_explains_why(workdir: Path) -> None:
+    app = DetectiveApp(str(workdir / "not-a-session"))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await until(pilot, lambda: screen_name(app) == "ErrorDialog")
+        assert "no session at" in app.screen.message
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "StartScreen")
+
+    drive(app, scenario)

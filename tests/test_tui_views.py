@@ -131,3 +131,17 @@ def test_intake_validation_names_each_field(tmp_path: Path) -> None:
     case = tmp_path / "case.py"
     case.write_text("")
     assert validate(IntakeForm(str(case), str(tmp_path / "s"), "both_low", "41%")) == []
+
+
+@pytest.mark.parametrize("module", ["detective.browse", "detective.investigation"])
+def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", f"import {module}, sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "textual" not in out and "torch" not in out

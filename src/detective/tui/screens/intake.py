@@ -182,17 +182,16 @@ class IntakeScreen(SessionScreen):
         if not case or not Path(case).expanduser().is_file():
             self.show_errors("case_path")
             return
-        self.query_one("#facts", Static).update("Reading the case…")
-        self.read_facts(case)
+        box = self.query_one("#facts", Static)
+        box.update("Reading the case…")
+        self.read_facts(case, box)
 
     @work(thread=True, exclusive=True, group="facts", exit_on_error=False, name="reading the case")
-    def read_facts(self, case: str) -> None:
+    def read_facts(self, case: str, box: Static) -> None:
         from detective.investigation import dataset_facts
 
         facts = dataset_facts(case)  # imports torch: never on the UI thread
-        self.app.call_from_thread(
-            self.query_one("#facts", Static).update, plain(describe_facts(facts))
-        )
+        self.app.call_from_thread(box.update, plain(describe_facts(facts)))
 
     @on(Button.Pressed, "#start")
     def action_submit(self) -> None:
@@ -202,17 +201,18 @@ class IntakeScreen(SessionScreen):
         if self.existing:
             self.notify("Saved.")
             return
-        self.query_one("#start", Button).disabled = True
-        self.start(self.form())
+        button = self.query_one("#start", Button)
+        button.disabled = True
+        self.start(self.form(), button)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False, name="starting")
-    def start(self, form: IntakeForm) -> None:
+    def start(self, form: IntakeForm, button: Button) -> None:
         from detective.investigation import start
 
         try:
             start(form).session.close()
         finally:
-            self.app.call_from_thread(setattr, self.query_one("#start", Button), "disabled", False)
+            self.app.call_from_thread(setattr, button, "disabled", False)
         self.app.call_from_thread(self.app.open_session, form.session_dir)
 
     def commands(self) -> Iterator[SystemCommand]:
