@@ -99,7 +99,8 @@ class PreprocessingParity(Check[ParityMeasurement]):
         for n, i in enumerate(indices):
             progress.update(n, len(indices))
             try:
-                image, label = raw[i][0], int(raw[i][1])
+                item = raw[i]  # read once: a raw item may decode a file
+                image, label = item[0], int(item[1])
                 torch.manual_seed(i)
                 xt = train_tf(image)
                 xe = eval_tf(image)
