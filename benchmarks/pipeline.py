@@ -65,8 +65,10 @@ def main() -> None:
     print(f"memory ratio (brute/blocked) : {m_slow / m_fast:.1f}x")
     print(f"planted near copies found: {found}/{planted}; false matches: {false}")
     full = 50_000 * 10_000 * 4 / 2**30
-    print(f"(an all-pairs float32 matrix for 50k×10k would need {full:.1f} GiB; the blocked "
-          f"search needs {2048 * 8192 * 4 / 2**20:.0f} MiB per block at most)")
+    print(
+        f"(an all-pairs float32 matrix for 50k×10k would need {full:.1f} GiB; the blocked "
+        f"search needs {2048 * 8192 * 4 / 2**20:.0f} MiB per block at most)"
+    )
 
 
 if __name__ == "__main__":
