@@ -26,7 +26,8 @@ def overfit_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_overparameterised_model_on_small_train_set_is_overfitting(
     overfit_case: Path, tmp_path: Path
 ) -> None:
-    m, f = run_check("capacity", overfit_case, tmp_path, CapacityThresholds(val_samples=300))
+    th = CapacityThresholds(val_samples=300, max_seconds=1e9)  # step budgets only, no wall cap
+    m, f = run_check("capacity", overfit_case, tmp_path, th)
     assert f.verdict is Verdict.FAIL, f.summary
     assert _strength(f, "overfitting") == (Direction.SUPPORTS, Strength.STRONG)
     assert _strength(f, "underfitting") == (Direction.REFUTES, Strength.MODERATE)
@@ -38,7 +39,7 @@ def test_overparameterised_model_on_small_train_set_is_overfitting(
 
 
 def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path: Path) -> None:
-    th = RegularizationThresholds(val_samples=300, seeds=(0,))
+    th = RegularizationThresholds(val_samples=300, seeds=(0,), max_seconds=1e9)
     m, f = run_check("regularization", overfit_case, tmp_path, th)
     names = {e.name for e in m.experiments}
     assert names == {"add weight decay", "add dropout", "add augmentation"}
@@ -53,7 +54,8 @@ def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path:
 def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
     case = write_case(tmp_path, UNDERFIT)
     m, f = run_check("capacity", case, tmp_path, CapacityThresholds(train_samples=500,
-                                                                      val_samples=300))
+                                                                      val_samples=300,
+                                                                      max_seconds=1e9))
     assert f.verdict is Verdict.FAIL, f.summary
     assert _strength(f, "underfitting") == (Direction.SUPPORTS, Strength.STRONG)
     base, wider = m.probes[0], m.probes[1]
