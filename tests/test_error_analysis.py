@@ -125,6 +125,31 @@ def test_model_left_in_train_mode(tmp_path: Path) -> None:
     assert m.eval_repeat_disagreement > 0.01
 
 
+def test_reported_number_from_a_train_mode_eval_loop(tmp_path: Path) -> None:
+    import errors_eval_forgotten as planted
+
+    reported = planted.reported()
+    res = run_all(
+        "errors_eval_forgotten.py",
+        tmp_path,
+        ("eval_mode", "metric_recompute"),
+        reported_metric=reported,
+    )
+    m, f = res["eval_mode"]
+    assert not m.stuck_in_training and m.eval_repeat_disagreement == 0
+    assert m.eval_accuracy - reported > 0.05, (m.eval_accuracy, reported)
+    assert f.verdict is Verdict.FAIL and strong_support(f, "eval_mode_bug")
+    assert "train-mode accuracy" in f.summary
+    _, fm = res["metric_recompute"]
+    assert "train mode" in fm.summary
+    assert fm.effect_on("metric_bug").strength is Strength.MODERATE
+    # the clean model's own accuracy as the reported number: no eval-mode bug
+    res = run_all(
+        "errors_eval_forgotten.py", tmp_path / "ok", ("eval_mode",), reported_metric=m.eval_accuracy
+    )
+    assert res["eval_mode"][1].verdict is Verdict.PASS
+
+
 def test_imbalanced_set_accuracy_hides_minority_recall(tmp_path: Path) -> None:
     res = run_all("errors_imbalanced.py", tmp_path, ("per_class_report", "metric_recompute"))
     m, f = res["per_class_report"]

@@ -104,6 +104,18 @@ class NoisyOnDark(nn.Module):
         return torch.where(flip.view(-1, 1), logits.roll(1, dims=1), logits)
 
 
+class DropoutHead(nn.Module):
+    """The clean model with dropout before its head (eval() works normally)."""
+
+    def __init__(self, base: nn.Module, p: float = 0.5) -> None:
+        super().__init__()
+        self.features, self.head = base.features, base.head
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(torch.flatten(self.features(x), 1)))
+
+
 class StuckDropout(nn.Module):
     """The clean model with dropout before its head, and a train() that ignores mode=False:
     .eval() leaves it (and the batch-norm layers) in training mode."""

@@ -11,6 +11,8 @@ from detective.findings import Finding, Metric, Strength, Table, Verdict, refute
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
+TRAIN_MODE = "accuracy in train mode (dropout on, batch statistics)"
+
 
 @dataclass(frozen=True)
 class MetricThresholds:
@@ -80,6 +82,13 @@ class MetricRecompute(Check[MetricMeasurement]):
                     "accuracy counting skipped items as right", (correct + col.skipped) / total
                 )
             )
+        mode = ctx.memo.get("integrity:eval_mode")
+        if mode is not None and mode.n:
+            cands.append(Candidate(TRAIN_MODE, mode.train_mode_accuracy))
+            if mode.small_batch_train_mode_accuracy is not None:
+                cands.append(
+                    Candidate(TRAIN_MODE + ", batch 8", mode.small_batch_train_mode_accuracy)
+                )
         if col.split != "train" and ctx.options.reported_metric is not None:
             try:
                 train = train_collection(ctx, progress.span(0.7, 1.0))
@@ -200,13 +209,18 @@ class MetricRecompute(Check[MetricMeasurement]):
             f"reported {reported:.3f}{scale_note} vs recomputed {m.split} accuracy "
             f"{m.accuracy:.3f} (±{tol:.3f}); {why}"
         )
+        train_mode = match is not None and match.name.startswith(TRAIN_MODE)
         return Finding(
             self.id,
             Verdict.FAIL,
             f"The reported metric does not match the predictions: {what}.",
             metrics=tuple(metrics),
             tables=(table,),
-            effects=(supports("metric_bug", Strength.STRONG, what),),
+            # A number that is train-mode accuracy is an eval-mode bug (eval_mode says so);
+            # the metric's computation itself may be fine.
+            effects=(
+                supports("metric_bug", Strength.MODERATE if train_mode else Strength.STRONG, what),
+            ),
             next_step="Recompute the metric as top-1 accuracy on the eval split in eval mode, "
             "from the same checkpoint; compare with the explanation above.",
         )
