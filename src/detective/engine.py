@@ -203,6 +203,8 @@ def _execute_inner(
     if only:
         plan = [(s, c) for s, c in plan if c in only]
     fingerprint = fingerprint_of(ctx)
+    # Checks may cache derived results (LLM summaries) in the session's key/value store.
+    ctx.memo.setdefault("session_kv", session)
     done = set() if rerun else session.done_checks(fingerprint)
     planned = tuple(c for _, c in plan)
     events.put(
