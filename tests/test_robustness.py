@@ -286,6 +286,7 @@ def test_loss_that_becomes_nan_mid_run_is_reported_as_diverged(tmp_path: Path) -
     _, events = run_checks(case, tmp_path, ["case_contract", "loss_curve"])
     curve = finished(events)["loss_curve"]
     assert curve.verdict is not Verdict.ERROR, curve.error
+    assert "NaN" in text_of(curve), text_of(curve)  # the finding says the loss went non-finite
     assert reopen(tmp_path / "session") == ["case_contract", "loss_curve"]
 
 
