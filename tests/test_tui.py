@@ -372,6 +372,7 @@ def test_cancel_key_stops_the_running_check_and_keeps_nothing_partial(workdir: P
     async def scenario(pilot) -> None:  # noqa: ANN001
         await pilot.press("r")
         await until(pilot, lambda: app.screen.running_check == "case_contract")
+        assert app.open_session(app.current.path) is False  # no switching under a running check
         await pilot.press("c")
         await until(pilot, lambda: not running(app), timeout=60)
         assert "Stopped" in text_of(app, "#run-label")

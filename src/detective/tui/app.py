@@ -40,6 +40,9 @@ class DetectiveApp(App[int]):
         from detective.session import SessionError
         from detective.tui.current import OpenSession
 
+        if self.running():
+            self.notify("Checks are running: cancel them first (2, then c).", severity="warning")
+            return False
         try:
             opened = OpenSession(path)
         except SessionError as e:
@@ -59,6 +62,11 @@ class DetectiveApp(App[int]):
         if self.current is not None:
             self.current.close()
             self.current = None
+
+    def running(self) -> bool:
+        return self.is_screen_installed("playbook") and getattr(
+            self.get_screen("playbook"), "busy", False
+        )
 
     def _unwind(self) -> None:
         while len(self.screen_stack) > 1:
@@ -100,6 +108,8 @@ class DetectiveApp(App[int]):
             yield from commands()
 
     def on_unmount(self) -> None:
+        if self.is_screen_installed("playbook"):
+            self.get_screen("playbook").cancel.set()  # the running check stops at its next batch
         if self.current is not None:
             self.current.close()
 

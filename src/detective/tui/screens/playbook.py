@@ -67,6 +67,10 @@ class PlaybookScreen(SessionScreen):
         self.cancel = threading.Event()
         self.running_check = ""
 
+    @property
+    def busy(self) -> bool:
+        return self.query_one(RunPanel).running
+
     def body(self) -> ComposeResult:
         yield Static("", id="next")
         table: DataTable[object] = DataTable(cursor_type="row")
