@@ -95,6 +95,7 @@ class DataHealth(Check[HealthMeasurement]):
         k = ctx.case.num_classes
         splits, bad, odd = [], [], []
         props: dict[str, dict[str, list[float]]] = {}
+        kind_by_split: dict[str, dict[int, str]] = {}  # split → index → raw image mode
         names = [s for s in ("train", "val", "test") if ctx.has_split(s)]
         for n, split in enumerate(names):
             span = progress.span(n / len(names), (n + 1) / len(names))
@@ -116,8 +117,11 @@ class DataHealth(Check[HealthMeasurement]):
                 if i in wanted
             )
             kinds: dict[str, int] = {}
+            kind_by_split[split] = {}
             if use_raw:
-                kinds = _raw_pass(ctx, split, indices, values, bad, span.span(0.5, 1.0))
+                kinds = _raw_pass(
+                    ctx, split, indices, values, bad, kind_by_split[split], span.span(0.5, 1.0)
+                )
             full = _labels_attribute(ctx.dataset(split), k)
             splits.append(
                 SplitHealth(
@@ -137,7 +141,7 @@ class DataHealth(Check[HealthMeasurement]):
                     total[kind] = total.get(kind, 0) + c
             majority = max(total, key=total.get) if total else ""
             odd_kinds = {kd for kd in total if kd != majority or kd in ALWAYS_ODD}
-            for split, kind_of in ctx.memo.get("data_health:kinds", {}).items():
+            for split, kind_of in kind_by_split.items():
                 odd.extend(
                     BadItem(split, i, f"mode {kd} in a set of mostly {majority}")
                     for i, kd in sorted(kind_of.items())
@@ -166,7 +170,6 @@ class DataHealth(Check[HealthMeasurement]):
                         float(res.pvalue),
                     )
                 )
-        ctx.memo.pop("data_health:kinds", None)
         progress.update(1.0)
         return HealthMeasurement(
             classes=ctx.case.classes,
@@ -382,14 +385,14 @@ def _labels_attribute(dataset, k: int):  # noqa: ANN001, ANN202
     return None
 
 
-def _raw_pass(ctx, split, indices, values, bad, progress) -> dict[str, int]:  # noqa: ANN001
-    """Decode raw images fully: modes, sizes and properties; failures become bad items."""
+def _raw_pass(ctx, split, indices, values, bad, kind_of, progress) -> dict[str, int]:  # noqa: ANN001
+    """Decode raw images fully: modes (count per mode, and `kind_of[index]`), sizes and
+    properties; failures become bad items."""
     from detective.imageprops import tensor_properties
     from detective.rawimages import inspect, to_unit_tensor
 
     raw = ctx.raw_dataset(split)
     kinds: dict[str, int] = {}
-    kind_of = ctx.memo.setdefault("data_health:kinds", {}).setdefault(split, {})
     known_bad = {b.index for b in bad if b.split == split}
     pending: dict[tuple[int, ...], list] = {}  # images of one shape, computed batched
 
