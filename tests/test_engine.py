@@ -46,6 +46,8 @@ def test_killed_mid_check_then_resumed_loses_no_finished_finding(tmp_path: Path)
             "cpu",
             "--symptom",
             "train_high_val_low",
+            "--only",
+            "case_contract,preprocessing_parity",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -66,6 +68,7 @@ def test_killed_mid_check_then_resumed_loses_no_finished_finding(tmp_path: Path)
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "already done" in resumed.stdout
+    assert "· 2 checks ·" in " ".join(resumed.stdout.split())  # resume keeps the --only selection
     assert findings_in(session / "session.sqlite") == ["case_contract", "preprocessing_parity"]
 
 
@@ -83,11 +86,13 @@ def test_cancel_stops_the_running_check_and_saves_nothing_partial(tmp_path: Path
     ctx = RunContext(case, RunOptions(device="cpu"), session.artifacts_dir, session.cache_dir)
     cancel = threading.Event()
     seen = []
-    for event in run_playbook(session, resolve_playbook(None), ctx, cancel=cancel):
+    only = ["case_contract", "preprocessing_parity"]
+    for event in run_playbook(session, resolve_playbook(None), ctx, cancel=cancel, only=only):
         seen.append(event)
         if isinstance(event, CheckStarted) and event.check_id == "preprocessing_parity":
             cancel.set()
     assert isinstance(seen[-1], RunFinished) and seen[-1].status is RunStatus.INTERRUPTED
+    # The finished check is stored; the cancelled one left nothing behind.
     assert [f.check_id for f in session.findings()] == ["case_contract"]
     session.close()
 

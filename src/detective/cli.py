@@ -177,7 +177,7 @@ def _start(
     except DeviceError as e:
         return _err(str(e), ExitCode.USAGE)
     try:
-        prep = prepare(case, session, options, playbook, existing=existing)
+        prep = prepare(case, session, options, playbook, existing=existing, only=only)
     except CaseError as e:
         if e.details:
             console.print(e.details, markup=False, highlight=False)
@@ -228,7 +228,14 @@ def cmd_resume(args: argparse.Namespace) -> ExitCode:
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
     options = info.options if args.device is None else replace(info.options, device=args.device)
-    return _start(info.case_path, args.session, options, info.playbook, existing=True)
+    return _start(
+        info.case_path,
+        args.session,
+        options,
+        info.playbook,
+        existing=True,
+        only=list(info.only) or None,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> ExitCode:

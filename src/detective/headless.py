@@ -63,6 +63,7 @@ def prepare(
     playbook_name: str | None,
     *,
     existing: bool,
+    only: list[str] | tuple[str, ...] | None = None,
 ) -> Prepared:
     """Load the case and playbook, then create or open the session. Raises CaseError,
     PlaybookError or SessionError with a user-facing message."""
@@ -83,6 +84,7 @@ def prepare(
             options=options,
             symptom=options.symptom,
             playbook=str(playbook_name or info.playbook),
+            only=tuple(only or ()),
         )
     else:
         session = Session.create(
@@ -95,6 +97,7 @@ def prepare(
                 playbook=str(playbook_name or playbook.name),
                 options=options,
                 created_at=time.time(),
+                only=tuple(only or ()),
             ),
         )
     ctx = RunContext(case, options, session.artifacts_dir, session.cache_dir)

@@ -88,6 +88,7 @@ class SessionInfo:
     options: RunOptions
     created_at: float
     app_version: str = __version__
+    only: tuple[str, ...] = ()  # the checks `run --only` selected; `resume` keeps the selection
 
 
 @dataclass(frozen=True)
