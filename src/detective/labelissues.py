@@ -69,6 +69,9 @@ def find_issues(
         probs,
         filter_by="prune_by_noise_rate",
         return_indices_ranked_by="self_confidence",
+        # In-process: cleanlab's multiprocessing pool was seen to hang on a loaded machine, and
+        # the arrays here are small (a bounded sample), so a pool buys nothing.
+        n_jobs=1,
     )
     full = np.zeros((len(labels), num_classes))
     full[:, present] = probs
