@@ -28,7 +28,7 @@ def train(model, loader, epochs, on_step):
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
-            on_step(step, float(loss))
+            on_step(step, loss.item())
             step += 1
 
 
