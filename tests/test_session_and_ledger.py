@@ -170,3 +170,17 @@ def test_rejudge_applies_current_thresholds_without_the_model(tmp_path: Path) ->
         assert r.changed and r.after is Verdict.FAIL
         assert s.findings()[0].finding.verdict is Verdict.FAIL
         assert not rejudge(s)[0].changed  # idempotent
+
+
+def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
+    from detective.session import StoredFinding
+
+    entries = build_ledger([
+        StoredFinding(1, "capacity", "fp", finding(
+            "capacity", supports("underfitting", Strength.STRONG, "train acc 40%"),
+            supports("underfitting", Strength.STRONG, "wider model no better")), None, 0.0),
+        StoredFinding(2, "lr_range_test", "fp", finding(
+            "lr_range_test", supports("lr_too_low", Strength.STRONG, "LR 1000x below")), None, 0.0),
+    ])
+    supported = [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
+    assert supported == ["lr_too_low", "underfitting"]  # despite underfitting's higher score

@@ -49,6 +49,9 @@ class LedgerEntry:
     review_disagree: int = 0
 
 
+# Hypotheses that describe how training fails rather than why it fails.
+CONSEQUENCES = frozenset({"underfitting", "overfitting"})
+
 _STATUS_RANK = {
     HypothesisStatus.SUPPORTED: 0,
     HypothesisStatus.INCONCLUSIVE: 1,
@@ -135,6 +138,10 @@ def build_ledger(
     entries.sort(
         key=lambda e: (
             _STATUS_RANK[e.status],
+            e.review_disagree > e.review_agree,  # reviewers rejected it
+            # Causes before consequences: "the model underfits" is what a bug looks like, not
+            # why; when a cause is also supported, it is the finding to act on first.
+            e.hypothesis_id in CONSEQUENCES,
             -e.score,
             -sum(1 for r in e.evidence if r.direction is Direction.SUPPORTS),
             order[e.hypothesis_id],
