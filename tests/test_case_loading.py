@@ -92,3 +92,34 @@ def test_bad_normalization_declaration(tmp_path: Path) -> None:
     path = write_case(tmp_path, TINY + "\nNORMALIZATION = {'mean': [0.5], 'std': [0]}\n")
     with pytest.raises(CaseError, match="std > 0"):
         load_case(path)
+
+
+def test_different_shapes_between_splits_warn_and_do_not_block(tmp_path: Path) -> None:
+    src = TINY.replace(
+        "kit.TensorImages(x[30:], y[30:])",
+        "kit.TensorImages(torch.nn.functional.interpolate(x[30:], size=12), y[30:])",
+    )
+    _, finding = run_check("case_contract", write_case(tmp_path, src), tmp_path)
+    assert finding.verdict is Verdict.WARN
+    assert "preprocessing_parity" in finding.summary and "[1, 12, 12]" in finding.summary
+
+
+def test_one_bad_item_among_the_probed_warns_and_does_not_block(tmp_path: Path) -> None:
+    src = TINY + '''
+_base = datasets
+
+def datasets():
+    d = _base()
+
+    class Bad(type(d["train"])):
+        def __getitem__(self, i):
+            if i == 3:
+                raise OSError("truncated file 3.png")
+            return super().__getitem__(i)
+
+    d["train"] = Bad(d["train"].x, d["train"].y)
+    return d
+'''
+    _, finding = run_check("case_contract", write_case(tmp_path, src), tmp_path)
+    assert finding.verdict is Verdict.WARN
+    assert "item 3: OSError: truncated file 3.png" in finding.summary

@@ -166,11 +166,6 @@ def test_bad_image_files_are_named_and_the_run_goes_on(tmp_path: Path) -> None:
     assert reopen(tmp_path / "session") == ["case_contract", "data_health"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="case_contract fails (and, as a blocking check, stops the run) when any of the first 8 "
-    "items is bad; one bad file should be a data_health finding, not a blocked investigation",
-)
 def test_a_bad_item_among_the_first_ones_does_not_block_the_run(tmp_path: Path) -> None:
     """One truncated file in 50k must not stop an investigation; case_contract probes the first
     8 items and fails (a blocking check) when any of them is bad."""
@@ -353,11 +348,6 @@ def model():
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="collect.py (issue 5) does not retry a CUDA out-of-memory batch with a smaller batch",
-)
 def test_cuda_oom_in_the_collection_pass_is_retried_with_smaller_batches(tmp_path: Path) -> None:
     from detective.collect import collect
     from detective.progress import Progress

@@ -391,14 +391,38 @@ def _run_pass(
     probs_out = False
     from detective.imageprops import raw_size, tensor_properties
 
+    chunk = [0]  # images per forward after an out-of-memory error (0: the whole batch)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        """The model on a batch, split into smaller chunks after a CUDA out-of-memory error
+        (the chunk size then sticks for the rest of the pass)."""
+        while True:
+            size = chunk[0] or len(x)
+            captured.clear()
+            try:
+                parts = []
+                for start in range(0, len(x), size):
+                    out = model(x[start : start + size])
+                    parts.append(out[0] if isinstance(out, tuple | list) else out)
+                if len(captured) > 1:
+                    captured[:] = [torch.cat(captured)]
+                return torch.cat(parts) if len(parts) > 1 else parts[0]
+            except RuntimeError as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if "out of memory" not in str(e).lower() or size <= 1:
+                    raise
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                chunk[0] = max(1, size // 2)
+                if progress is not None:
+                    progress.log(
+                        f"CUDA out of memory on a batch of {size}; retrying in batches of "
+                        f"{chunk[0]}"
+                    )
+
     try:
         with torch.no_grad():
             for batch in ctx.batches(split, mine, batch_size, progress):
-                captured.clear()
-                outputs = model(batch.x)
-                if isinstance(outputs, tuple | list):
-                    outputs = outputs[0]
-                outputs = outputs.float()
+                outputs = forward(batch.x).float()
                 if outputs.ndim != 2 or outputs.shape[1] != k:
                     raise ValueError(
                         f"the model returned shape {tuple(outputs.shape)} for a batch of "

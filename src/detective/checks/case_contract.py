@@ -100,14 +100,22 @@ class CaseContract(Check[ContractMeasurement]):
         )
 
     def judge(self, m: ContractMeasurement) -> Finding:
-        problems = [f"{s.name}: {p}" for s in m.splits for p in s.problems]
+        # Blocking: nothing later can measure anything. A few bad items, or splits whose items
+        # differ in shape, are findings for data_health / preprocessing_parity, not a gate.
+        unusable = [s for s in m.splits if not s.item_shape or s.size == 0]
+        problems = [f"{s.name}: {p}" for s in unusable for p in s.problems]
+        problems += [
+            f"{s.name}: no usable item among the first probed" for s in unusable if not s.problems
+        ]
         if m.model_problem:
             problems.append(m.model_problem)
+        warnings = [f"{s.name}: {p}" for s in m.splits if s not in unusable for p in s.problems]
         shapes = {s.item_shape for s in m.splits if s.item_shape}
         if len(shapes) > 1:
-            problems.append(
-                "splits give different item shapes: "
+            warnings.append(
+                "splits give different item shapes ("
                 + ", ".join(f"{s.name} {list(s.item_shape)}" for s in m.splits)
+                + "): train and eval preprocessing differ (see preprocessing_parity)"
             )
         table = Table(
             "splits",
@@ -133,11 +141,19 @@ class CaseContract(Check[ContractMeasurement]):
                 "returns one logit per class; then run again.",
             )
         sizes = ", ".join(f"{s.name} {s.size}" for s in m.splits)
-        return Finding(
-            self.id,
-            Verdict.PASS,
-            f"{m.num_classes} classes; {sizes}; items {list(next(iter(shapes), ()))}; "
-            f"model output {list(m.output_shape)}.",
-            metrics=metrics,
-            tables=(table,),
+        summary = (
+            f"{m.num_classes} classes; {sizes}; items "
+            f"{' / '.join(str(list(s)) for s in sorted(shapes))}; "
+            f"model output {list(m.output_shape)}."
         )
+        if warnings:
+            return Finding(
+                self.id,
+                Verdict.WARN,
+                summary + " " + "; ".join(warnings[:2]),
+                metrics=metrics,
+                tables=(table,),
+                notes=tuple(warnings),
+                next_step="The run goes on; the pipeline checks measure these problems.",
+            )
+        return Finding(self.id, Verdict.PASS, summary, metrics=metrics, tables=(table,))
