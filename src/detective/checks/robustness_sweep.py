@@ -127,6 +127,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         import torch
 
         from detective.imageprops import PROPERTIES, denormalize, tensor_properties
+        from detective.learning.recipe import _few_cpu_threads as few_cpu_threads
         from detective.perturb import apply, fgsm_sign
 
         th = self.thresholds
@@ -166,35 +167,38 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
                 lo, hi = float(b.x.min()), float(b.x.max())
             if pixel_space:
                 lo, hi = 0.0, 1.0
-            with torch.no_grad():
-                ok = (model(b.x).argmax(1) == b.y).cpu().numpy()
-            clean_ok.append(ok)
-            px = denormalize(b.x.float(), norm) if pixel_space else b.x.float()
-            props = tensor_properties(px)
-            for p in PROPERTIES:
-                clean_props[p].append(getattr(props, p))
-            for i, pert in enumerate(PERTURBATIONS):
-                correct[i, 0] += ok.sum()
-                for s, level in enumerate(pert.levels, start=1):
-                    out = apply(pert, level, px, lo, hi, gen)
-                    with torch.no_grad():
-                        pred = model(_renormalize(out, norm) if pixel_space else out).argmax(1)
-                    correct[i, s] += float((pred == b.y).sum())
-                    if pert.prop:
-                        value = getattr(tensor_properties(out), pert.prop)
-                        pert_props.setdefault((i, s), []).append(value)
-                progress.check_cancelled()
-            if th.fgsm_eps:
-                if attacker is None:  # a private copy: the user's model never sees a gradient
-                    attacker = ctx.model_copy().eval()
-                    for param in attacker.parameters():
-                        param.requires_grad_(False)
-                sign = fgsm_sign(attacker, b.x, b.y)
-                for j, eps in enumerate(th.fgsm_eps):
-                    adv = (px + eps * (hi - lo) * sign).clamp(lo, hi)
-                    with torch.no_grad():
-                        pred = model(_renormalize(adv, norm) if pixel_space else adv).argmax(1)
-                    fgsm_correct[j] += float((pred == b.y).sum())
+            # A tiny model's forwards on CPU lose to intra-op thread synchronisation on a
+            # busy machine (demo sweep: 2 s → 10-14 s); one thread then, restored after.
+            with few_cpu_threads(model, b.x):
+                with torch.no_grad():
+                    ok = (model(b.x).argmax(1) == b.y).cpu().numpy()
+                clean_ok.append(ok)
+                px = denormalize(b.x.float(), norm) if pixel_space else b.x.float()
+                props = tensor_properties(px)
+                for p in PROPERTIES:
+                    clean_props[p].append(getattr(props, p))
+                for i, pert in enumerate(PERTURBATIONS):
+                    correct[i, 0] += ok.sum()
+                    for s, level in enumerate(pert.levels, start=1):
+                        out = apply(pert, level, px, lo, hi, gen)
+                        with torch.no_grad():
+                            pred = model(_renormalize(out, norm) if pixel_space else out).argmax(1)
+                        correct[i, s] += float((pred == b.y).sum())
+                        if pert.prop:
+                            value = getattr(tensor_properties(out), pert.prop)
+                            pert_props.setdefault((i, s), []).append(value)
+                    progress.check_cancelled()
+                if th.fgsm_eps:
+                    if attacker is None:  # a private copy: the user's model never sees a gradient
+                        attacker = ctx.model_copy().eval()
+                        for param in attacker.parameters():
+                            param.requires_grad_(False)
+                    sign = fgsm_sign(attacker, b.x, b.y)
+                    for j, eps in enumerate(th.fgsm_eps):
+                        adv = (px + eps * (hi - lo) * sign).clamp(lo, hi)
+                        with torch.no_grad():
+                            pred = model(_renormalize(adv, norm) if pixel_space else adv).argmax(1)
+                        fgsm_correct[j] += float((pred == b.y).sum())
             n += len(b.y)
         if not n:
             return RobustnessMeasurement(0, train_n, bool(pixel_space), (0.0, 0.0), math.nan,
