@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from detective.progress import Cancelled
+
 REQUIRED_HOOKS = ("CLASSES", "model", "datasets")
 OPTIONAL_HOOKS = (
     "raw_datasets",
@@ -159,6 +161,8 @@ class Case:
             raise CaseError(f"{self.path.name} has no {hook}() hook")
         try:
             return fn(*args, **kwargs)
+        except Cancelled:
+            raise  # the user stopped the run from inside a hook's callback: not the hook's error
         except Exception as e:  # user code: anything can come out
             raise _hook_error(hook, self.path, e) from e
 

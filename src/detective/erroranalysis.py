@@ -162,6 +162,10 @@ class SliceStat:
     p_value: float  # one-sided Fisher exact, Bonferroni-adjusted over all slices tested
     share_of_errors: float
     excess_errors: float  # errors above what the rest's rate predicts: what fixing it removes
+    # For a class slice whose errors mostly go to one other class that errs back into it: that
+    # class's name. Such a slice is a confusable pair (often the task's own ceiling), not a
+    # slice of data the model fails on.
+    confused_with: str = ""
 
 
 def candidate_slices(col: Collection, bins: int = 5) -> list[SliceDef]:
@@ -209,10 +213,31 @@ def slice_stats(col: Collection, slices: list[SliceDef]) -> list[SliceStat]:
                 p_value=float(min(1.0, p * len(slices))),
                 share_of_errors=e / total_errors if total_errors else 0.0,
                 excess_errors=max(0.0, e - size * rest_rate),
+                confused_with=_mutual_partner(col, s.cls, slices) if s.kind == "class" else "",
             )
         )
     out.sort(key=lambda s: (-s.errors, s.p_value))
     return out
+
+
+def _mutual_partner(col: Collection, cls: int, slices: list[SliceDef], share: float = 0.7) -> str:
+    """The class that takes at least `share` of class `cls`'s errors and sends at least half of
+    its own errors back to `cls`; '' when there is none."""
+    import numpy as np
+
+    pred, label = col.pred, col.label
+    mine = (label == cls) & (pred != cls)
+    if mine.sum() == 0:
+        return ""
+    values, counts = np.unique(pred[mine], return_counts=True)
+    other = int(values[counts.argmax()])
+    if counts.max() / mine.sum() < share:
+        return ""
+    theirs = (label == other) & (pred != other)
+    if theirs.sum() == 0 or (pred[theirs] == cls).mean() < 0.5:
+        return ""
+    names = {s.cls: s.feature for s in slices if s.kind == "class"}
+    return names.get(other, str(other))
 
 
 def significant(

@@ -143,6 +143,7 @@ class ErrorSlices(Check[SliceMeasurement]):
             and s.errors >= th.strong_errors
             and s.share_of_errors >= th.strong_share
             and s.p_value < th.strong_alpha
+            and not s.confused_with  # a confusable pair is reported, not called a failing slice
         ]
         lead = strong[0] if strong else top
         what = (
@@ -150,6 +151,12 @@ class ErrorSlices(Check[SliceMeasurement]):
             f"({lead.ratio:.1f}×, p={lead.p_value:.2g}), {lead.errors} of the {m.errors} errors "
             f"({lead.share_of_errors:.0%})"
         )
+        pairs = [
+            f"{s.slice.label} is mostly confused with class {s.confused_with} and back: a "
+            "confusable pair (look at both classes' examples; often the task's own ceiling)"
+            for s in m.significant
+            if s.confused_with
+        ]
         return Finding(
             self.id,
             Verdict.FAIL if strong else Verdict.WARN,
@@ -166,4 +173,5 @@ class ErrorSlices(Check[SliceMeasurement]):
             ),
             next_step="Look at examples of the slice (cluster gallery), collect or augment data "
             "like it, and check whether train covers it (eval_representativeness).",
+            notes=tuple(pairs),
         )
