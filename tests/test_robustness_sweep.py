@@ -81,14 +81,26 @@ def test_rejudges_from_the_store_and_thresholds_move_the_verdict(planted) -> Non
     # A level held by fewer val images than required is not the data's own range: no finding.
     strict = cls(dataclasses.replace(cls.thresholds_type(), min_val_share=0.5)).judge(rebuilt)
     assert strict.verdict is Verdict.PASS and not strict.effects
-    # If train had those images too, it is not a shift the sweep can call strong.
     dark = _curve(rebuilt, "darken")
-    seen = dataclasses.replace(dark, train_share=tuple(0.3 for _ in dark.train_share))
-    curves = tuple(seen if c is dark else c for c in rebuilt.curves)
-    judged = cls().judge(dataclasses.replace(rebuilt, curves=curves))
-    shift = judged.effect_on("distribution_shift")
-    assert shift is None or shift.strength is not Strength.STRONG
-    assert judged.verdict is Verdict.WARN
+
+    def judged(**changes):
+        curve = dataclasses.replace(dark, **changes)
+        curves = tuple(curve if c is dark else c for c in rebuilt.curves)
+        return cls().judge(dataclasses.replace(rebuilt, curves=curves))
+
+    # Train had such images too: not a shift; the real dark val images still fail → a slice.
+    seen = judged(train_share=tuple(0.3 for _ in dark.train_share))
+    assert seen.verdict is Verdict.WARN and seen.effect_on("distribution_shift") is None
+    assert seen.effect_on("slice_failure").strength is Strength.MODERATE
+    # The real val images at that level score like the rest: the shift exists but barely hurts.
+    fine = judged(tail_accuracy=dark.rest_accuracy)
+    assert fine.verdict is Verdict.WARN
+    assert fine.effect_on("distribution_shift").strength is Strength.WEAK
+    assert fine.effect_on("slice_failure") is None
+    # Both: only the synthetic perturbation breaks the model → a note, nothing flagged.
+    quiet = judged(tail_accuracy=dark.rest_accuracy, train_share=tuple(0.3 for _ in dark.val_share))
+    assert quiet.verdict is Verdict.PASS and not quiet.effects
+    assert any("not flagged" in n and "darken severity 2" in n for n in quiet.notes)
 
 
 def test_user_model_untouched_and_no_normalization_is_said(tmp_path: Path) -> None:
