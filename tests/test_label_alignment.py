@@ -81,3 +81,17 @@ def test_clean_case_passes(tmp_path: Path) -> None:
     assert m.mismatch_count == 0 and [a.name for a in m.augmentations] == ["RandomAffine"]
     assert f.effect_on("label_misalignment").direction is Direction.REFUTES
     assert f.effect_on("augmentation_breaks_labels").direction is Direction.REFUTES
+
+
+def test_a_pixel_probe_drop_under_translation_is_only_a_lead() -> None:
+    from detective.checks.label_alignment import AugmentationEffect, _moves_pixels
+
+    def effect(name: str, detail: str) -> AugmentationEffect:
+        return AugmentationEffect(name, detail, 1.0, 0.5, ())
+
+    assert _moves_pixels(
+        effect("RandomAffine", "RandomAffine(degrees=[-10.0, 10.0], translate=(0.1, 0.1))")
+    )
+    assert _moves_pixels(effect("RandomResizedCrop", "RandomResizedCrop(size=(8, 8))"))
+    assert not _moves_pixels(effect("RandomAffine", "RandomAffine(degrees=[-8.0, 8.0])"))
+    assert not _moves_pixels(effect("RandomVerticalFlip", "RandomVerticalFlip(p=0.5)"))

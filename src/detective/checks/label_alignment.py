@@ -282,10 +282,21 @@ class LabelAlignment(Check[AlignMeasurement]):
                     for e in bad
                 )
                 parts.append(what)
+                # The probe is linear on pixels, so it is not translation invariant: a shift or
+                # crop costs it accuracy whether or not the label still holds. Such a drop is a
+                # lead, not evidence an expert would act on.
+                blind = _moves_pixels(worst)
+                if blind:
+                    parts.append(
+                        f"{worst.name} moves pixels around, which a linear pixel probe cannot tell "
+                        "from a label change: check its examples in visualize_batch"
+                    )
                 effects.append(
                     supports(
                         "augmentation_breaks_labels",
-                        Strength.STRONG if drop >= th.aug_drop_strong else Strength.MODERATE,
+                        Strength.STRONG
+                        if drop >= th.aug_drop_strong and not blind
+                        else Strength.MODERATE,
                         what,
                     )
                 )
@@ -360,3 +371,10 @@ def _through(raw, indices, transform, seed: int):  # noqa: ANN001, ANN202
     if not xs:
         return torch.zeros(0), np.zeros(0, dtype=np.int64)
     return torch.stack(xs), np.asarray(ys)
+
+
+def _moves_pixels(effect: AugmentationEffect) -> bool:
+    """Translations, crops and warps: what a pixel probe is blind to."""
+    if effect.name in ("RandomCrop", "RandomResizedCrop", "RandomPerspective", "ElasticTransform"):
+        return True
+    return effect.name == "RandomAffine" and "translate=" in effect.detail
