@@ -127,8 +127,8 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         import torch
 
         from detective.imageprops import PROPERTIES, denormalize, tensor_properties
-        from detective.learning.recipe import _few_cpu_threads as few_cpu_threads
         from detective.perturb import apply, fgsm_sign
+        from detective.torchutil import few_cpu_threads
 
         th = self.thresholds
         model = ctx.model()  # eval mode, shared: only read

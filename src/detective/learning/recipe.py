@@ -215,8 +215,7 @@ def run_recipe(
     `lr_schedule(step)` (built-in loop only) sets the LR before each step; `stop(step, loss)`
     ends the run early. Stops at the first non-finite loss.
     """
-
-    from detective.torchutil import seed_everything
+    from detective.torchutil import few_cpu_threads, seed_everything
 
     bs = min(batch_size or ctx.case.train_settings.batch_size, len(y))
     gen = seed_everything(ctx.options.seed)
@@ -231,7 +230,7 @@ def run_recipe(
     tracker = WeightTracker(model) if weights else None
     initial = tuple(tracker.initial_norms) if tracker else ()
 
-    with _few_cpu_threads(model, x), _maybe(GradNorms(model) if grads else None) as recorder:
+    with few_cpu_threads(model, x), _maybe(GradNorms(model) if grads else None) as recorder:
 
         def after_step(step: int, loss: float) -> None:
             losses.append(float(loss))
@@ -279,28 +278,6 @@ def run_recipe(
         lr=float(used_lr),
         diverged=not all(map(math.isfinite, losses)),
     )
-
-
-# Below this many (parameters × input values per image), a training step is too small for
-# intra-op threads to pay: on a loaded CPU their synchronisation costs 10× the work itself.
-SMALL_STEP = 5e8
-
-
-@contextmanager
-def _few_cpu_threads(model: torch.nn.Module, x: torch.Tensor) -> Iterator[None]:
-    """One torch CPU thread for tiny probe steps (restored afterwards); no change otherwise."""
-    import torch
-
-    params = sum(p.numel() for p in model.parameters())
-    small = x.device.type == "cpu" and params * x[0].numel() < SMALL_STEP
-    before = torch.get_num_threads()
-    if small and before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 @contextmanager
