@@ -197,8 +197,16 @@ class MetricRecompute(Check[MetricMeasurement]):
                     ),
                 ),
             )
-        near = sorted(m.candidates, key=lambda c: abs(c.value - reported))
-        match = near[0] if near and abs(near[0].value - reported) <= tol else None
+        def allowed(c: Candidate) -> float:
+            # A train-mode accuracy is random (dropout): the user's run and ours are two draws,
+            # so they differ by sampling noise even over the whole split.
+            if not c.name.startswith(TRAIN_MODE):
+                return tol
+            p = min(max(c.value, 1e-3), 1 - 1e-3)
+            return tol + th.z * math.sqrt(2 * p * (1 - p) / max(m.n, 1))
+
+        near = sorted(m.candidates, key=lambda c: abs(c.value - reported) / allowed(c))
+        match = near[0] if near and abs(near[0].value - reported) <= allowed(near[0]) else None
         why = (
             f"it matches the {match.name} ({match.value:.3f})"
             if match
