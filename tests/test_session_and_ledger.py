@@ -102,7 +102,7 @@ def test_manual_status_notes_user_hypotheses_and_reviews(tmp_path: Path) -> None
         ledger = {e.hypothesis_id: e for e in session_ledger(s)}
         assert ledger[hid].manual and ledger[hid].status is HypothesisStatus.SUPPORTED
         assert ledger["label_noise"].notes == ("confirmed 5 of them",)
-        top_before = [e.hypothesis_id for e in session_ledger(s)][:2]
+        top_before = [e.hypothesis_id for e in session_ledger(s) if not e.user_defined][:2]
         assert top_before[0] == "label_noise"
         s.add_review("hypothesis", "label_noise", ReviewVerdict.DISAGREE, "these are hard cases")
         order = [e.hypothesis_id for e in session_ledger(s) if e.status.value == "supported"]
@@ -184,3 +184,21 @@ def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
     ])
     supported = [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
     assert supported == ["lr_too_low", "underfitting"]  # despite underfitting's higher score
+
+
+def test_a_code_bug_ranks_before_the_data_level_finding_it_can_produce() -> None:
+    from detective.session import StoredFinding
+
+    def stored(i: int, check: str, hyp: str) -> StoredFinding:
+        both = (supports(hyp, Strength.STRONG, "x"), supports(hyp, Strength.STRONG, "y"))
+        return StoredFinding(i, check, "fp", finding(check, *both), None, 0.0)
+
+    entries = build_ledger([
+        stored(1, "label_issues", "label_noise"),
+        stored(2, "error_slices", "slice_failure"),
+        StoredFinding(3, "label_alignment", "fp", finding(
+            "label_alignment", supports("label_misalignment", Strength.STRONG, "off by one")),
+            None, 0.0),
+    ])
+    supported = [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
+    assert supported == ["label_misalignment", "label_noise", "slice_failure"]

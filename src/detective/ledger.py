@@ -49,8 +49,16 @@ class LedgerEntry:
     review_disagree: int = 0
 
 
-# Hypotheses that describe how training fails rather than why it fails.
-CONSEQUENCES = frozenset({"underfitting", "overfitting"})
+# Within a status, rank what to fix first. A bug in the code (pipeline, recipe, evaluation)
+# comes first; then data-level findings such a bug can also produce (an off-by-one label index
+# looks like label noise, a preprocessing bug like a distribution shift); last, descriptions of
+# how or where the model fails rather than why (underfitting, overfitting, a failing slice).
+DATA_LEVEL = frozenset({"label_noise", "class_imbalance", "distribution_shift"})
+CONSEQUENCES = frozenset({"underfitting", "overfitting", "slice_failure"})
+
+
+def tier(hypothesis_id: str) -> int:
+    return 2 if hypothesis_id in CONSEQUENCES else 1 if hypothesis_id in DATA_LEVEL else 0
 
 _STATUS_RANK = {
     HypothesisStatus.SUPPORTED: 0,
@@ -139,9 +147,7 @@ def build_ledger(
         key=lambda e: (
             _STATUS_RANK[e.status],
             e.review_disagree > e.review_agree,  # reviewers rejected it
-            # Causes before consequences: "the model underfits" is what a bug looks like, not
-            # why; when a cause is also supported, it is the finding to act on first.
-            e.hypothesis_id in CONSEQUENCES,
+            tier(e.hypothesis_id),
             -e.score,
             -sum(1 for r in e.evidence if r.direction is Direction.SUPPORTS),
             order[e.hypothesis_id],
