@@ -114,11 +114,18 @@ def fit(
     opt = optimizer(model) if optimizer else torch.optim.AdamW(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     model.train()
-    for _ in range(epochs):
-        for x, y in loader:
-            opt.zero_grad()
-            loss_fn(model(x), y).backward()
-            opt.step()
+    # One intra-op thread: these models are tiny (threads only add synchronisation), and the
+    # trained weights are then the same whichever thread, process or machine trains them.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(epochs):
+            for x, y in loader:
+                opt.zero_grad()
+                loss_fn(model(x), y).backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 
