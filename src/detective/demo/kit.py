@@ -141,6 +141,7 @@ def cached_model(
 
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = cache_dir() / f"model-{digest}.pt"
+    torch.manual_seed(0)  # the initial weights too: the same key always trains the same model
     model = build()
     if path.exists():
         model.load_state_dict(safe_load(path))
