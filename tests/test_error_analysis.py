@@ -156,8 +156,8 @@ def test_imbalanced_set_accuracy_hides_minority_recall(tmp_path: Path) -> None:
     m, f = res["per_class_report"]
     r = m.report
     assert f.verdict is Verdict.FAIL and strong_support(f, "class_imbalance")
-    assert r.accuracy - r.balanced_accuracy >= 0.2
-    assert all(row.recall < 0.5 for row in r.rows[7:])
+    assert r.accuracy - r.balanced_accuracy >= 0.15  # well above the check's 0.10
+    assert all(row.recall <= 0.5 for row in r.rows[7:])  # minorities: at most half found
     # without a reported metric, the metric check only warns
     mm, fm = res["metric_recompute"]
     assert fm.verdict is Verdict.WARN
