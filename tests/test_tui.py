@@ -418,7 +418,9 @@ def test_experiments_are_listed_started_and_cancelled(workdir: Path) -> None:
         await pilot.press("escape")
         await pilot.press("n", *"train.lr=1e-4", "enter", "enter")
         screen = app.screen
-        await until(pilot, lambda: "experiment train.lr" in text_of(app, "#run-label"), 300)
+        # This screen's own label: the playbook screen (kept alive) has a #run-label too.
+        label = screen.query_one("#run-label")
+        await until(pilot, lambda: "experiment train.lr" in str(label.render()), 300)
         await pilot.press("c")
         await until(
             pilot, lambda: "Nothing recorded" in str(screen.query_one("#run-label").render())
