@@ -12,7 +12,7 @@ from helpers import CASES, run_check
 from detective.checks.failure_clusters import FailureClusters, FailureClustersThresholds
 from detective.findings import Direction, Strength, Verdict
 from detective.llm.fake import FakeBackend
-from detective.llm.summarize import summarize_cluster
+from detective.llm.summary import summarize_cluster
 
 PLANTED_CASE = CASES / "clusters_planted.py"
 

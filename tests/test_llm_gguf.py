@@ -32,7 +32,7 @@ def gguf(tmp_path_factory) -> str:
 
 def test_real_model_constrained_summary_is_parsed_verified_and_cached(gguf) -> None:
     from detective.llm.llamacpp import LlamaCppBackend
-    from detective.llm.summarize import summarize_cluster
+    from detective.llm.summary import summarize_cluster
 
     store = DictStore()
     backend = LlamaCppBackend(gguf)
@@ -55,13 +55,13 @@ def test_real_model_constrained_summary_is_parsed_verified_and_cached(gguf) -> N
     fresh = LlamaCppBackend(gguf)
     start = time.monotonic()
     again = summarize_cluster(facts(), fresh, CLASSES, cache=store, limits=TINY)
-    assert again.cached and again.summary == s and fresh._llm is None
+    assert again.cached and again.summary == s and not fresh.loaded
     assert time.monotonic() - start < 1.0
 
 
 def test_real_model_generation_can_be_cancelled(gguf) -> None:
     from detective.llm.llamacpp import LlamaCppBackend
-    from detective.llm.summarize import summarize_cluster
+    from detective.llm.summary import summarize_cluster
 
     cancel = threading.Event()
     seen: list[float] = []

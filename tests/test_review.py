@@ -11,7 +11,7 @@ from test_clusters import CLASSES, planted
 from detective.checks.failure_clusters import FailureClusters, FailureClustersMeasurement
 from detective.clusters import cluster_failures
 from detective.context import RunOptions
-from detective.llm.summarize import summarize_clusters
+from detective.llm.summary import summarize_clusters
 from detective.report import build_report
 from detective.review import (
     ReviewError,

@@ -40,6 +40,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--logs", default=None, help="your training logs: a CSV file or a TensorBoard folder"
     )
     p.add_argument("--llm", default=None, help="a GGUF model for failure-cluster summaries")
+    p.add_argument(
+        "--llm-gpu-layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="model layers llama.cpp offloads to the GPU (-1: all; default all on a CUDA run, "
+        "0 on CPU)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when any hypothesis is supported")
 
 
@@ -151,6 +159,7 @@ def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
         reported_metric=args.reported_metric,
         logs=args.logs,
         llm=args.llm,
+        llm_gpu_layers=args.llm_gpu_layers,
     )
 
 

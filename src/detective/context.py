@@ -31,6 +31,7 @@ class RunOptions:
     reported_metric: float | None = None  # the metric the user sees (accuracy on eval split, 0..1)
     logs: str | None = None  # a CSV or TensorBoard log folder of the user's own training run
     llm: str | None = None  # path to a GGUF file
+    llm_gpu_layers: int | None = None  # layers offloaded to the GPU (None: all on CUDA, else 0)
     num_workers: int = 0
 
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from detective.clusters import ClusterFacts
-from detective.llm.summarize import SummaryRecord
+from detective.llm.summary import SummaryRecord
 from detective.llm.verify import CheckedClaim, verify
 from detective.session import Review, ReviewVerdict
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from detective.clusters import ClusterFacts, Clustering
 from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
 from detective.hypotheses import Stage
-from detective.llm.summarize import SummaryRecord
-from detective.llm.summary import SummaryLimits, SummarySource
+from detective.llm.summary import SummaryLimits, SummaryRecord, SummarySource
 from detective.llm.verify import CheckedClaim, ClaimStatus, verify
 from detective.registry import Check, register
 
@@ -152,7 +151,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
         from detective.case import CaseError
         from detective.clusters import ClusterSettings, Population, cluster_failures
         from detective.collect import collect
-        from detective.llm.summarize import summarize_clusters
+        from detective.llm.summary import summarize_clusters
 
         th = self.thresholds
         split = th.split if ctx.has_split(th.split) else "val"
@@ -199,20 +198,23 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             from detective.llm.llamacpp import LlamaCppBackend, gpu_layers_default
 
             try:
-                backend = LlamaCppBackend(
-                    ctx.options.llm, n_gpu_layers=gpu_layers_default(ctx.device.type)
-                )
+                layers = gpu_layers_default(ctx.device.type, ctx.options.llm_gpu_layers)
+                backend = LlamaCppBackend(ctx.options.llm, n_gpu_layers=layers)
             except LlmUnavailable as e:
                 note = str(e)
         chosen = clustering.clusters[: th.llm_clusters]
-        summaries = summarize_clusters(
-            chosen,
-            backend,
-            classes,
-            cache=session_store(ctx) if backend is not None else None,
-            progress=progress.span(0.8, 1.0),
-            limits=th.llm_limits,
-        ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)
+        try:
+            summaries = summarize_clusters(
+                chosen,
+                backend,
+                classes,
+                cache=session_store(ctx) if backend is not None else None,
+                progress=progress.span(0.8, 1.0),
+                limits=th.llm_limits,
+            ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)
+        finally:
+            if backend is not None:
+                backend.close()  # the model's worker process ends with the check
         progress.update(1.0)
         return FailureClustersMeasurement(
             split=split,

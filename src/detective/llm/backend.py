@@ -32,6 +32,7 @@ class Backend(Protocol):
         images: Sequence[bytes] = (),
     ) -> str:
         """The model's answer, constrained to `schema`. `on_text` receives each streamed piece
-        and may raise (e.g. `Cancelled`) to stop generation. `images` (PNG bytes) need a
+        (and "" a few times a second while waiting for one) and may raise (e.g. `Cancelled`)
+        to stop generation. `images` (PNG bytes) need a
         multimodal model; a text-only backend raises LlmUnavailable when given any."""
         ...

@@ -170,6 +170,7 @@ class IntakeScreen(SessionScreen):
             sample=info.options.sample,
             seed=info.options.seed,
             llm=info.options.llm,
+            llm_gpu_layers=info.options.llm_gpu_layers,
         )
         if options != info.options or form.symptom != info.symptom:
             session.update_info(symptom=form.symptom, options=options)
