@@ -54,8 +54,13 @@ def test_planted_failure_modes_form_clusters_described_by_the_numbers(planted_ru
     assert dark.properties[0].effect_size < -3  # darkened ×0.15: contrast collapses
     modes = [planted_modes().get(i) for i in dark.members]
     assert modes.count(0) >= 0.9 * len(modes)  # (almost) only darkened images
-    # Errors are everywhere (~30% of val): a pattern, but not a slice an expert calls strong.
-    assert m.error_rate > 0.25
+    # Errors are everywhere (~36% of val): a pattern, but not a slice an expert calls strong.
+    # The planted case keeps the deciding numbers clear of the judge's thresholds, so the
+    # expected strength cannot flip when training or clustering shifts them a little.
+    th = FailureClustersThresholds()
+    assert m.error_rate > th.strong_max_error_rate + 0.03  # too many errors for STRONG
+    lift = max(s.lift for s in dark.slices)
+    assert th.moderate_min_lift + 0.2 < lift < th.strong_min_lift - 0.2
     effect = f.effect_on("slice_failure")
     assert effect.direction is Direction.SUPPORTS and effect.strength is Strength.MODERATE
     assert len(f.artifacts) == len(m.clustering.clusters)

@@ -13,7 +13,9 @@ from detective.demo import kit
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.305], "std": [0.375]}
 TRAIN = {"epochs": 10, "batch_size": 64, "lr": 2e-3, "seed": 0}
-PER_MODE = 70
+# 85 per mode puts the error rate (~36%) and the dark slice's lift (~2.5×) well clear of the
+# judge's thresholds (30%; 2× and 3×), so the expected strength cannot flip with a library release.
+PER_MODE = 85
 
 
 def _planted() -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
