@@ -18,7 +18,8 @@ SYMPTOMS = (
 )
 
 EPILOG = """exit codes: 0 ok · 1 hypotheses supported (with --strict) · 2 usage error ·
-3 a check crashed · 4 the case failed · 5 session error · 130 interrupted (resume continues)"""
+3 a check crashed · 4 the case failed · 5 session error · 6 doctor found a problem ·
+130 interrupted (resume continues)"""
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -87,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("md", "html", "json"), default="md")
     export.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check this machine: Python, torch and GPUs, AMP, llama.cpp, the terminal",
+        epilog=EPILOG,
+    )
+    doctor.add_argument(
+        "--llm", default=None, help="the GGUF to try (default: the CI model package, if installed)"
+    )
+
     checks = sub.add_parser("checks", help="list every check")
     checks.add_argument("--json", action="store_true")
 
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "checks": cmd_checks,
         "ledger": cmd_ledger,
         "rejudge": cmd_rejudge,
+        "doctor": cmd_doctor,
     }.get(args.command, getattr(args, "handler", None))
     if args.command == "serve":
         from detective.tui.serve import serve
@@ -411,3 +422,25 @@ def _open_tui(session: str | None, parser: argparse.ArgumentParser) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def cmd_doctor(args: argparse.Namespace) -> ExitCode:
+    from rich.markup import escape
+
+    from detective.doctor import Status, diagnose
+
+    console = _console()
+    style = {Status.OK: "green", Status.PROBLEM: "red", Status.SKIPPED: "yellow"}
+    problems = 0
+    for line in diagnose(args.llm):
+        problems += line.status is Status.PROBLEM
+        fix = f" → {escape(line.fix)}" if line.fix else ""
+        console.print(
+            f"[{style[line.status]}]{line.status.value:<8}[/] {line.topic:<14} "
+            f"{escape(line.detail)}{fix}",
+            soft_wrap=True,
+        )
+    if problems:
+        console.print(f"{problems} problem(s): see the → fixes above")
+        return ExitCode.ENVIRONMENT
+    return ExitCode.OK

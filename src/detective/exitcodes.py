@@ -10,4 +10,5 @@ class ExitCode(IntEnum):
     CHECK_ERROR = 3  # the run finished, but at least one check crashed (its finding says why)
     CASE_ERROR = 4  # the case file could not be loaded or its hooks broke the run
     SESSION_ERROR = 5  # the session could not be created, opened or read
+    ENVIRONMENT = 6  # `detective doctor` found a problem (each line says how to fix it)
     INTERRUPTED = 130  # Ctrl-C / SIGTERM: finished findings are saved; `detective resume` continues

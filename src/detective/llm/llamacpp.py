@@ -276,6 +276,7 @@ class LlamaCppBackend:
         self.timeouts = timeouts or Timeouts()
         self._command = list(command or (sys.executable, "-m", "detective.llm.worker"))
         self._worker: _Worker | None = None
+        self.llama_version = ""  # llama-cpp-python's, as the worker reports it once loaded
         self._failure: WorkerFailure | None = None
         self.name = f"llama.cpp {self.path.name}"
         self.key = model_key(self.path) + (
@@ -311,6 +312,7 @@ class LlamaCppBackend:
         if message.get("event") != "loaded":
             self._unexpected(message, "loading")
         self.chat = bool(message.get("chat"))
+        self.llama_version = str(message.get("version", "?"))
 
     def close(self) -> None:
         """Stop the worker (a later call starts a new one)."""

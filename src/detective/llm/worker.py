@@ -7,7 +7,7 @@ summaries from the numbers. This is the only module that imports llama_cpp.
 
 Protocol: JSON lines. The parent writes requests on stdin, the worker answers on stdout.
   {"op": "load", "path", "options": {...}, "chat": bool|null, "projector": str|null}
-      → {"event": "loaded", "chat": bool}
+      → {"event": "loaded", "chat": bool, "version": llama_cpp.__version__}
   {"op": "generate", "prompt", "schema", "max_tokens", "images": [base64 PNG, ...]}
       → {"event": "piece", "text"} ... then {"event": "done", "text"}
   {"op": "cancel"}  → the generation in flight stops: {"event": "cancelled"}
@@ -63,7 +63,7 @@ class _Engine:
         template = self.llm.metadata.get("tokenizer.chat_template")
         chat = request.get("chat")
         self.chat = bool(template) if chat is None else bool(chat)
-        return {"chat": self.chat}
+        return {"chat": self.chat, "version": str(getattr(llama_cpp, "__version__", "?"))}
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         text = json.dumps(schema, sort_keys=True)
