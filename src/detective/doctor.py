@@ -392,7 +392,7 @@ def diagnose(
     llm: str | None = None, find_model: Callable[[], Path | None] = default_model
 ) -> Iterator[Line]:
     """Every line, measured in order (each as soon as it is known)."""
-    yield python_line(sys.version_info, sys.executable)
+    yield python_line(tuple(sys.version_info[:3]), sys.executable)
     tf = torch_facts()
     yield torch_line(tf)
     yield devices_line(tf)
