@@ -36,7 +36,7 @@ from detective.llm.backend import LlmUnavailable
 _MAGIC = b"GGUF"
 _REBUILD = (
     'rebuild it for this CPU: CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall '
-    "--no-cache-dir llama-cpp-python (see the README)"
+    "--no-cache-dir llama-cpp-python"
 )
 
 
