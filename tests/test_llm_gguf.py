@@ -6,7 +6,6 @@ assert format and verification, never wording."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from helpers import CASES, run_check
@@ -53,10 +52,9 @@ def test_real_model_constrained_summary_is_parsed_verified_and_cached(gguf) -> N
     assert len(store.data) == 1
     # A resumed session: a fresh backend is never even loaded, the cache answers.
     fresh = LlamaCppBackend(gguf)
-    start = time.monotonic()
     again = summarize_cluster(facts(), fresh, CLASSES, cache=store, limits=TINY)
-    assert again.cached and again.summary == s and not fresh.loaded
-    assert time.monotonic() - start < 1.0
+    assert again.cached and again.summary == s and not fresh.loaded  # no worker even started
+    backend.close()
 
 
 def test_real_model_generation_can_be_cancelled(gguf) -> None:
