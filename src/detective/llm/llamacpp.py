@@ -249,11 +249,10 @@ class LlamaCppBackend:
         projector: str | Path | None = None,
         lazy: bool = True,
         timeouts: Timeouts | None = None,
-        command: Sequence[str] | None = None,
     ) -> None:
         """Check the file now; start the worker and load the weights on first use (so cached
         summaries cost no load). `chat`: use the GGUF's chat template (None: when it has one).
-        `projector`: a multimodal projector (mmproj) GGUF. `command`: the worker's argv."""
+        `projector`: a multimodal projector (mmproj) GGUF."""
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise LlmUnavailable(f"no model file at {self.path}")
@@ -274,7 +273,7 @@ class LlamaCppBackend:
         self.multimodal = projector is not None
         self.n_gpu_layers = n_gpu_layers
         self.timeouts = timeouts or Timeouts()
-        self._command = list(command or (sys.executable, "-m", "detective.llm.worker"))
+        self._command = [sys.executable, "-m", "detective.llm.worker"]
         self._worker: _Worker | None = None
         self.llama_version = ""  # llama-cpp-python's, as the worker reports it once loaded
         self._failure: WorkerFailure | None = None
