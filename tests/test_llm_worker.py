@@ -144,6 +144,24 @@ def test_cancel_is_seen_before_the_first_piece(gguf, fake_llama) -> None:
     assert backend._worker is None  # a worker that ignored the cancel was ended
 
 
+def test_cancel_during_a_long_load_stops_the_worker(gguf, fake_llama) -> None:
+    fake_llama("hang_load")
+    cancel = threading.Event()
+    cancel.set()
+    backend = LlamaCppBackend(gguf, timeouts=Timeouts(load_s=600))
+    with pytest.raises(Cancelled):
+        summarize_cluster(facts(), backend, CLASSES, progress=Progress(cancel=cancel))
+    assert backend._worker is None and backend._failure is None  # stopped, not failed
+
+
+def test_a_load_that_hangs_times_out(gguf, fake_llama) -> None:
+    fake_llama("hang_load")
+    backend = LlamaCppBackend(gguf, timeouts=Timeouts(load_s=1.0))
+    record = summarize_clusters((facts(),), backend, CLASSES)[0]
+    assert record.source is SummarySource.NUMBERS
+    assert "did not answer in time while loading" in record.note
+
+
 def test_garbage_gguf_with_the_real_llama_cpp_gives_the_numbers(gguf) -> None:
     pytest.importorskip("llama_cpp")
     backend = LlamaCppBackend(gguf)

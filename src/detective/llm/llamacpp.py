@@ -288,8 +288,10 @@ class LlamaCppBackend:
     def loaded(self) -> bool:
         return self._worker is not None
 
-    def load(self) -> None:
-        """Start the worker and load the weights (once); LlmWorkerFailed says why either fails."""
+    def load(self, on_tick: Callable[[str], None] | None = None) -> None:
+        """Start the worker and load the weights (once); LlmWorkerFailed says why either fails.
+        `on_tick("")` is called while waiting and may raise to abandon the load (the worker is
+        stopped)."""
         if self._failure is not None:
             raise LlmWorkerFailed(self._failure)
         if self._worker is not None:
@@ -307,7 +309,7 @@ class LlamaCppBackend:
                 "projector": str(self._projector) if self._projector else None,
             }
         )
-        message = self._next("loading", self.timeouts.load_s)
+        message = self._next("loading", self.timeouts.load_s, on_tick)
         if message.get("event") != "loaded":
             self._unexpected(message, "loading")
         self.chat = bool(message.get("chat"))
@@ -336,7 +338,7 @@ class LlamaCppBackend:
     ) -> str:
         if images and not self.multimodal:
             raise LlmUnavailable(f"{self.path.name} has no vision projector (--llm-projector)")
-        self.load()
+        self.load(on_text)
         assert self._worker is not None
         self._worker.send(
             {
@@ -384,7 +386,11 @@ class LlamaCppBackend:
                     try:
                         on_text("")
                     except BaseException:
-                        self._cancel()
+                        # Mid-load a worker cannot stop cleanly: end it (a later call restarts).
+                        if during == "generating":
+                            self._cancel()
+                        else:
+                            self.close()
                         raise
         if message is None:  # the process is gone: how?
             code = self._worker.exit_status()

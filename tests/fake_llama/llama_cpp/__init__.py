@@ -7,6 +7,7 @@ Put tests/fake_llama first on PYTHONPATH and set FAKE_LLAMA_MODE; the real worke
   load_error      the loader raises, as llama.cpp does for a file it rejects
   oom_load        the loader reports a failed allocation
   crash_load      SIGSEGV while loading
+  hang_load       never finishes loading
   crash_generate  SIGSEGV after two streamed pieces
   kill_generate   SIGKILL after two streamed pieces (as the out-of-memory killer does)
   hang_generate   never answers after the first piece
@@ -48,6 +49,8 @@ class Llama:
             raise RuntimeError("ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate")
         if MODE == "crash_load":
             os.kill(os.getpid(), signal.SIGSEGV)
+        if MODE == "hang_load":
+            time.sleep(3600)
         self.metadata = {}
 
     def create_completion(self, prompt, **_kwargs):  # noqa: ARG002
