@@ -257,7 +257,7 @@ def run_recipe(
 
     bs = min(batch_size or ctx.case.train_settings.batch_size, len(y))
     gen = generator if generator is not None else seed_everything(ctx.options.seed)
-    custom = lr_schedule is not None or optimizer is not None or loss_fn is not None or augment
+    custom = any(h is not None for h in (lr_schedule, optimizer, loss_fn, augment))
     use_hook = prefer_hook and ctx.case.has("train") and not custom
     losses: list[float] = []
     accs: list[float] = []
@@ -338,7 +338,7 @@ def _maybe(cm: Any) -> Iterator[Any]:
             yield value
 
 
-def _batches(x, y, bs, gen, augment, drop_last) -> Iterator[tuple[Any, Any]]:  # noqa: ANN001
+def _batches(x, y, bs, gen, augment, drop_last) -> Iterator[tuple[Any, Any]]:
     """Seeded shuffled epochs over (x, y), for ever (the runner stops by steps)."""
     import torch
 
@@ -357,7 +357,7 @@ def _batches(x, y, bs, gen, augment, drop_last) -> Iterator[tuple[Any, Any]]:  #
             return
 
 
-def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, accs) -> None:  # noqa: ANN001
+def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, accs) -> None:
     from detective.training import fit_batches
 
     def on_step(step: int, loss: float, out: Any, yb: Any) -> None:
@@ -367,7 +367,7 @@ def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, ac
     fit_batches(model, batches, optimizer, loss_fn, on_step, lr_schedule)
 
 
-def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:  # noqa: ANN001
+def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:
     from torch.utils.data import DataLoader, TensorDataset
 
     loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True, generator=gen)
