@@ -269,14 +269,15 @@ def loss():
 
 
 def test_loss_that_becomes_nan_mid_run_is_reported_as_diverged(tmp_path: Path) -> None:
-    from detective.training import train
+    from detective.learning.recipe import run_recipe
 
     case = write_case(tmp_path, NAN_LOSS_CASE)
     ctx = RunContext(load_case(case), RunOptions(device="cpu"), tmp_path / "a", tmp_path / "c")
-    result = train(ctx, ctx.model_copy())
+    x, y, _ = ctx.tensors("train", list(range(64)))
+    result = run_recipe(ctx, ctx.model_copy(), x, y, steps=24)  # 3 epochs of 8 batches
     assert result.diverged
-    assert len(result.step_losses) == 6, result.step_losses  # stopped at the first NaN step
-    assert all(np.isfinite(result.step_losses[:5])) and not np.isfinite(result.step_losses[5])
+    assert len(result.losses) == 6, result.losses  # stopped at the first NaN step
+    assert all(np.isfinite(result.losses[:5])) and not np.isfinite(result.losses[5])
     # Through a check and the engine: a finding, not a crash; the session keeps it.
     _, events = run_checks(case, tmp_path, ["case_contract", "loss_curve"])
     curve = finished(events)["loss_curve"]

@@ -37,7 +37,8 @@ def test_clean_case_draws_both_grids(tmp_path: Path) -> None:
     assert {a.name for a in f.artifacts} == {"batch", "raw"}
     for a in f.artifacts:
         png = Image.open(tmp_path / "artifacts" / a.path)
-        assert png.size == (8 * 76 + 4, 4 * (72 + 14 + 4) + 4)
+        w, h = png.size  # 32 tiles of 72 px, 8 per row, a caption line under each
+        assert 8 * 72 < w < 8 * 90 and 4 * 72 < h < 4 * 100, png.size
         assert np.asarray(png).std() > 10  # real content, not a blank sheet
     assert set(m.labels) <= {str(d) for d in range(10)} and len(m.labels) == 32
 

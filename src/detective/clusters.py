@@ -393,24 +393,3 @@ def cluster_failures(
         clusters=clusters,
         embedding=used,
     )
-
-
-def thumbnail_grid(images: Sequence[np.ndarray], columns: int = 8, cell: int = 48) -> object:
-    """A PIL image: `images` ([H, W] or [H, W, C] floats in [0, 1]) in a grid, upscaled with
-    nearest neighbours so tiny inputs stay legible."""
-    import numpy as np
-    from PIL import Image
-
-    columns = max(1, min(columns, len(images)))
-    rows = max(1, math.ceil(len(images) / columns))
-    grid = Image.new("RGB", (columns * (cell + 2) + 2, rows * (cell + 2) + 2), (255, 255, 255))
-    for n, img in enumerate(images):
-        a = np.clip(np.nan_to_num(np.asarray(img, np.float64)), 0, 1)
-        if a.ndim == 3 and a.shape[-1] == 1:
-            a = a[..., 0]
-        pil = Image.fromarray((a * 255).round().astype(np.uint8)).convert("RGB")
-        scale = cell / max(pil.size)
-        size = (max(1, round(pil.size[0] * scale)), max(1, round(pil.size[1] * scale)))
-        pil = pil.resize(size, Image.NEAREST)
-        grid.paste(pil, (2 + (n % columns) * (cell + 2), 2 + (n // columns) * (cell + 2)))
-    return grid

@@ -323,16 +323,6 @@ def _merge(ctx: RunContext, split: str, key: str, parts: list[dict[str, Any]]) -
 # --- the pass --------------------------------------------------------------------------------
 
 
-def _last_linear(model: Any) -> Any:
-    import torch
-
-    last = None
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            last = module
-    return last
-
-
 def _feature_sample(indices: list[int], n: int) -> set[int]:
     """A fixed-seed uniform sample of the indices, independent of how they are sharded."""
     import numpy as np
@@ -373,7 +363,9 @@ def _run_pass(
     captured: list[torch.Tensor] = []
     handle = None
     if not use_hook:
-        head = _last_linear(model)
+        from detective.torchutil import last_linear
+
+        head = last_linear(model)
         if head is None:
             notes.append("no nn.Linear in the model and no features() hook: features not recorded")
         else:

@@ -134,8 +134,8 @@ def compare_contexts(ctx_a: Any, ctx_b: Any, out_dir: Path | None = None) -> Com
     common_arr = np.array(common)
     galleries: list[str] = []
     if out_dir is not None:
-        from detective.checks.gradcam_failures import display_images
-        from detective.pngplots import captioned_grid
+        from detective.pngplots import image_grid
+        from detective.rawimages import display_images
 
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, rows in (("fixed", fixed), ("newly_broken", broken)):
@@ -144,14 +144,12 @@ def compare_contexts(ctx_a: Any, ctx_b: Any, out_dir: Path | None = None) -> Com
             rows = rows[:24]
             ids = [int(common_arr[r]) for r in rows]
             disp = display_images(ctx_a, "val", ids, xa[ia[rows]])
-            images = [d.permute(1, 2, 0).numpy() if d.shape[0] == 3 else d[0].numpy()
-                      for d in disp]
             captions = [
                 f"#{ids[j]} {classes[y[r]]}\nA:{classes[pa[ia[r]]]} B:{classes[pb[ib[r]]]}"[:30]
                 for j, r in enumerate(rows)
             ]
             path = out_dir / f"compare-{name}.png"
-            captioned_grid(images, captions, path)
+            image_grid(disp, captions).save(path)
             galleries.append(str(path))
     return Comparison(
         n=len(y),

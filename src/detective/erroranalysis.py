@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -305,39 +305,3 @@ def temperature_nll(log_probs: np.ndarray, labels: np.ndarray, t: float) -> floa
         return 0.0
     lp = scaled_log_probs(log_probs, t)
     return float(-lp[np.arange(len(labels)), labels].mean())
-
-
-# --- images for galleries --------------------------------------------------------------------
-
-
-def display_images(ctx: RunContext, split: str, indices: list[int]) -> list[Any]:
-    """[H, W(, C)] float arrays in [0, 1]: the raw image when the case has raw_datasets, else
-    the model's input de-normalized with the declared NORMALIZATION."""
-    import numpy as np
-
-    from detective.imageprops import denormalize
-
-    out: list[Any] = []
-    raw = None
-    if ctx.case.has("raw_datasets"):
-        try:
-            raw = ctx.raw_dataset(split)
-        except Exception:  # fall back to the model's inputs
-            raw = None
-    data = ctx.dataset(split)
-    for i in indices:
-        try:
-            if raw is not None:
-                from detective.rawimages import to_unit_tensor
-
-                t = to_unit_tensor(raw[i][0])
-            else:
-                t = denormalize(data[i][0].unsqueeze(0).float(), ctx.case.normalization)[0]
-                lo, hi = float(t.min()), float(t.max())
-                if lo < 0 or hi > 1:
-                    t = (t - lo) / max(hi - lo, 1e-6)
-            a = t.permute(1, 2, 0).cpu().numpy()
-        except Exception:  # a broken item shows as a grey square, not a crash
-            a = np.full((8, 8), 0.5)
-        out.append(a)
-    return out

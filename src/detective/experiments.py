@@ -8,8 +8,9 @@ bounded sample, and records the metric before and after. Two changes at once are
 the caller insists (then the record says confounded). With several seeds the paired spread
 decides whether the delta is real or "within noise".
 
-Probes train on tensors loaded once (`ctx.tensors`) with the case's optimizer/loss hooks (or
-AdamW/cross-entropy); a case's own `train()` hook is not used for these short runs. Nothing is
+Probes train on tensors loaded once (`detective.learning.recipe.probe_data`) through the one
+recipe runner (`run_recipe`) with the case's optimizer/loss hooks (or AdamW/cross-entropy); a
+case's own `train()` hook is not used for these short runs. Nothing is
 written to the session until an experiment has finished, so cancelling never leaves half a
 record. Checks queue records with `record(ctx, ...)`; the engine saves them beside the finding.
 """
@@ -21,7 +22,7 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import torch
 
     from detective.context import RunContext
+    from detective.learning.recipe import ProbeData
     from detective.progress import Progress
     from detective.session import Session
 
@@ -208,41 +210,6 @@ class ProbeResult:
         }[name]
 
 
-@dataclass
-class ProbeData:
-    """A bounded sample, on the device: train (fit + held-out part of the train split) and val."""
-
-    x_fit: torch.Tensor
-    y_fit: torch.Tensor
-    x_held: torch.Tensor
-    y_held: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    fit_indices: list[int] = field(default_factory=list)
-
-
-def probe_data(
-    ctx: RunContext, train_n: int, val_n: int, heldout: float = 0.2, min_heldout: int = 30
-) -> ProbeData:
-    """Load (once per run) a train sample split into fit/held-out, and a val sample."""
-    import torch
-
-    key = f"probe_data:{train_n}:{val_n}:{heldout}"
-    if key in ctx.memo:
-        return ctx.memo[key]
-    x, y, kept = ctx.tensors("train", ctx.sample_indices("train", train_n))
-    xv, yv, _ = ctx.tensors("val", ctx.sample_indices("val", val_n))
-    n_held = int(len(y) * heldout)
-    if n_held < min_heldout or len(y) - n_held < 10:
-        n_held = 0
-    g = torch.Generator().manual_seed(ctx.options.seed)
-    order = torch.randperm(len(y), generator=g).to(y.device)
-    held, fit = order[:n_held], order[n_held:]
-    data = ProbeData(x[fit], y[fit], x[held], y[held], xv, yv, [kept[i] for i in fit.tolist()])
-    ctx.memo[key] = data
-    return data
-
-
 def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor, torch.Tensor]:
     """The fit images again, through the train transform with its augmentation switched off."""
     import torch
@@ -282,21 +249,16 @@ def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
         for m in drops:
             m.p = recipe.dropout
     if recipe.freeze_backbone:
+        from detective.torchutil import last_linear
+
         head = last_linear(model)
+        if head is None:
+            raise ExperimentError("the model has no nn.Linear head")
         for p in model.parameters():
             p.requires_grad_(False)
         for p in head.parameters():
             p.requires_grad_(True)
     return model
-
-
-def last_linear(model: torch.nn.Module) -> torch.nn.Module:
-    import torch
-
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linears:
-        raise ExperimentError("the model has no nn.Linear head")
-    return linears[-1]
 
 
 def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -333,19 +295,11 @@ def accuracy(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512
 ) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) in eval mode; (nan, nan) on an empty set."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812
+    from detective.learning.recipe import evaluate_tensors
 
-    if len(y) == 0:
-        return math.nan, math.nan
+    loss, acc = evaluate_tensors(model, x, y, batch)
     model.eval()
-    correct, loss = 0, 0.0
-    with torch.no_grad():
-        for i in range(0, len(y), batch):
-            logits = model(x[i : i + batch]).float()
-            correct += int((logits.argmax(1) == y[i : i + batch]).sum())
-            loss += float(F.cross_entropy(logits, y[i : i + batch], reduction="sum"))
-    return correct / len(y), loss / len(y)
+    return acc, loss
 
 
 def train_probe(
@@ -361,6 +315,7 @@ def train_probe(
     """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it."""
     import torch
 
+    from detective.learning.recipe import run_recipe
     from detective.training import make_loss
 
     start = time.monotonic()
@@ -377,38 +332,43 @@ def train_probe(
     subset = torch.randperm(len(y), generator=gen)[:n].to(y.device)
     x, y = x[subset], y[subset]
     bs = max(2, min(recipe.batch_size, n))
-    steps_per_epoch = math.ceil(n / bs)
+    steps_per_epoch = n // bs + (1 if n % bs >= 2 else 0)  # a last single item is skipped
     # Probes on small subsets still get `min_steps` updates (a learning curve compares sizes at
     # a comparable optimisation budget, not at a handful of steps).
     epochs = max(recipe.epochs, math.ceil(min_steps / steps_per_epoch))
-    total = epochs * steps_per_epoch
-    step, stopped = 0, False
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(n, generator=gen).to(y.device)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            if len(idx) < 2:  # batch-norm cannot train on one image
-                continue
-            xb = _shift(x[idx], recipe.shift, gen)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), y[idx])
-            loss.backward()
-            opt.step()
-            step += 1
-            if progress is not None:
-                progress.update(step, total)
-            if time.monotonic() - start > max_seconds:
-                stopped = True
-                break
-        if stopped:
-            break
+    cut_short = [False]
+
+    def over_time(_step: int, _loss: float) -> bool:
+        cut_short[0] = time.monotonic() - start > max_seconds
+        return cut_short[0]
+
+    shift = recipe.shift
+
+    def augment(xb: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return _shift(xb, shift, g)
+
+    run_recipe(
+        ctx,
+        model,
+        x,
+        y,
+        steps=epochs * steps_per_epoch,
+        progress=progress,
+        batch_size=bs,
+        stop=over_time,
+        prefer_hook=False,
+        generator=gen,
+        optimizer=opt,
+        loss_fn=loss_fn,
+        augment=augment if shift > 0 else None,
+        drop_last=False,
+    )
     train_acc, _ = accuracy(model, x, y)
     held_acc, _ = accuracy(model, data.x_held, data.y_held)
     val_acc, val_loss = accuracy(model, data.x_val, data.y_val)
     params = sum(p.numel() for p in model.parameters())
     return ProbeResult(
-        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, stopped
+        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, cut_short[0]
     )
 
 
@@ -517,6 +477,8 @@ def run_experiment(
         )
     if not seeds:
         raise ExperimentError("at least one seed")
+    from detective.learning.recipe import probe_data
+
     data = probe_data(ctx, train_samples, val_samples)
     base = baseline or base_recipe(ctx, max_epochs)
     changed = base

@@ -1,6 +1,7 @@
 """Small PNG figures drawn with Pillow: a labelled heatmap (confusion matrix), a reliability
-diagram and a captioned image grid. Pillow is already a dependency and draws these in
-milliseconds, where importing matplotlib would cost a second of the demo's budget."""
+diagram and the one captioned image grid (tiled by torchvision's make_grid). Pillow is already a
+dependency and draws these in milliseconds, where importing matplotlib would cost a second of
+the demo's budget."""
 
 from __future__ import annotations
 
@@ -81,32 +82,61 @@ def reliability_png(bins: Sequence[tuple[float, float, int]], path: Path, title:
     img.save(path)
 
 
-def captioned_grid(
-    images: Sequence[Any], captions: Sequence[str], path: Path, columns: int = 8, cell: int = 72
-) -> None:
-    """`images`: [H, W] or [H, W, C] floats in [0, 1]; each gets a caption line under it."""
+def image_grid(
+    images: Sequence[Any], captions: Sequence[str] | None = None, columns: int = 8, cell: int = 72
+) -> Any:
+    """The one gallery drawer: a PIL image of `images` tiled `columns` per row by torchvision's
+    `make_grid`, each scaled (nearest neighbours, so tiny inputs stay legible) to fit a `cell`
+    square, with its caption (may hold newlines) under it.
+
+    An image is a numpy array [H, W] or [H, W, C], or a torch tensor [H, W] or [C, H, W] (the
+    `to_pil_image` convention), floats in [0, 1]; NaN shows black, 1 or 4 channels become RGB.
+    """
     import numpy as np
+    import torch
+    import torch.nn.functional as F  # noqa: N812
     from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
 
     font = _font()
-    n = max(1, len(images))
-    columns = max(1, min(columns, n))
-    rows = math.ceil(n / columns)
-    text_h = 12 * max((c.count("\n") + 1 for c in captions), default=1)
-    pitch_w, pitch_h = cell + 48, cell + text_h + 6
-    grid = Image.new("RGB", (columns * pitch_w + 4, rows * pitch_h + 4), "white")
-    d = ImageDraw.Draw(grid)
-    for i, (a, cap) in enumerate(zip(images, captions, strict=False)):
-        arr = np.clip(np.nan_to_num(np.asarray(a, np.float64)), 0, 1)
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        pil = Image.fromarray((arr * 255).round().astype(np.uint8)).convert("RGB")
-        scale = cell / max(pil.size)
-        pil = pil.resize(
-            (max(1, round(pil.size[0] * scale)), max(1, round(pil.size[1] * scale))),
-            Image.NEAREST,
-        )
-        x0, y0 = 2 + (i % columns) * pitch_w, 2 + (i // columns) * pitch_h
-        grid.paste(pil, (x0 + (pitch_w - pil.size[0]) // 2, y0))
-        d.multiline_text((x0 + 2, y0 + cell + 2), cap, "black", font, spacing=1)
-    grid.save(path)
+    caps = list(captions or ())
+    lines = max((c.count("\n") + 1 for c in caps), default=0)
+    text_h = 12 * lines + 4 if lines else 0
+    text_w = max((int(font.getbbox(line)[2]) for c in caps for line in c.split("\n")), default=0)
+    tile_w = max(cell, text_w + 4)
+    tiles = []
+    for img in images:
+        t = _rgb_chw(img)
+        scale = cell / max(t.shape[-2:])
+        h, w = (max(1, round(t.shape[-2] * scale)), max(1, round(t.shape[-1] * scale)))
+        t = F.interpolate(t[None], size=(h, w), mode="nearest")[0]
+        tile = torch.ones(3, cell + text_h, tile_w)
+        left = (tile_w - w) // 2
+        tile[:, :h, left : left + w] = t
+        tiles.append(tile)
+    columns = max(1, min(columns, len(tiles)))
+    pad = 2
+    sheet = make_grid(tiles or [torch.ones(3, cell, cell)], nrow=columns, padding=pad,
+                      pad_value=1.0)
+    out = Image.fromarray((sheet.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    for i, cap in enumerate(caps[: len(tiles)]):
+        x0 = pad + (i % columns) * (tile_w + pad)
+        y0 = pad + (i // columns) * (cell + text_h + pad) + cell + 2
+        draw.multiline_text((x0 + 2, y0), cap, "black", font, spacing=1)
+    return out
+
+
+def _rgb_chw(img: Any) -> Any:
+    """A float RGB tensor [3, H, W] in [0, 1] from an array (HW/HWC) or a tensor (HW/CHW)."""
+    import numpy as np
+    import torch
+
+    if isinstance(img, torch.Tensor):
+        t = img.detach().cpu().double()
+        t = t[None] if t.ndim == 2 else t
+    else:
+        a = np.asarray(img, np.float64)
+        t = torch.from_numpy(a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0).copy())
+    t = torch.nan_to_num(t.float(), nan=0.0).clamp(0, 1)
+    return t[:1].expand(3, -1, -1) if t.shape[0] < 3 else t[:3]

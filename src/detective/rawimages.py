@@ -101,3 +101,45 @@ def resized(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(
         x.unsqueeze(0), size=(size, size), mode="bilinear", antialias=shrink, align_corners=False
     )[0]
+
+
+def display_images(
+    ctx: Any, split: str, indices: list[int], x: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """What a gallery shows for each item: an RGB tensor [3, H, W] in [0, 1].
+
+    The raw image when the case has raw_datasets, else the model's input de-normalized with the
+    declared NORMALIZATION (min-max scaled when that leaves [0, 1]). With `x` (the model's
+    inputs for `indices`), raw images are resized to its size and the fallback reads `x` instead
+    of the dataset. An item that cannot be read shows as a grey square, not a crash.
+    """
+    import torch.nn.functional as F  # noqa: N812
+
+    from detective.imageprops import denormalize
+
+    raw = None
+    if ctx.case.has("raw_datasets"):
+        try:
+            raw = ctx.raw_dataset(split)
+        except Exception:  # noqa: BLE001 - the gallery falls back to the model's inputs
+            raw = None
+    size = tuple(x.shape[-2:]) if x is not None else None
+    out = []
+    for row, i in enumerate(indices):
+        try:
+            if raw is not None:
+                t = to_unit_tensor(raw[i][0])
+                if size is not None:
+                    t = F.interpolate(t[None].float(), size=size, mode="bilinear")[0]
+            else:
+                item = x[row] if x is not None else ctx.dataset(split)[i][0]
+                t = denormalize(item.detach().cpu().float()[None], ctx.case.normalization)[0]
+                lo, hi = float(t.min()), float(t.max())
+                if lo < 0 or hi > 1:
+                    t = (t - lo) / max(hi - lo, 1e-6)
+            t = t.detach().cpu().float().clamp(0, 1)
+            t = t[:1].expand(3, -1, -1) if t.shape[0] < 3 else t[:3]
+        except Exception:  # noqa: BLE001 - a broken item costs one tile
+            t = torch.full((3, *(size or (8, 8))), 0.5)
+        out.append(t.contiguous())
+    return out

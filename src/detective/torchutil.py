@@ -99,3 +99,10 @@ def few_cpu_threads(model: torch.nn.Module, x: torch.Tensor) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def last_linear(model: torch.nn.Module) -> torch.nn.Linear | None:
+    """The model's last `nn.Linear` in registration order (its classification head, for the
+    architectures we meet), or None when it has none."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return linears[-1] if linears else None

@@ -47,9 +47,12 @@ def penultimate(model, x, batch: int = 256):  # noqa: ANN001, ANN201
     """Inputs of the model's last nn.Linear (its penultimate features), as a CPU tensor."""
     import torch
 
-    from detective.experiments import last_linear
+    from detective.experiments import ExperimentError
+    from detective.torchutil import last_linear
 
     head = last_linear(model)
+    if head is None:
+        raise ExperimentError("the model has no nn.Linear head")
     feats: list[torch.Tensor] = []
     handle = head.register_forward_hook(lambda _m, inp, _o: feats.append(inp[0].detach().cpu()))
     try:
@@ -79,7 +82,8 @@ class Baselines(Check[BaselineMeasurement]):
         import torch
         import torch.nn.functional as F  # noqa: N812
 
-        from detective.experiments import ExperimentError, model_fit, probe_data
+        from detective.experiments import ExperimentError, model_fit
+        from detective.learning.recipe import probe_data
 
         th = self.thresholds
         data = probe_data(ctx, th.train_samples, th.val_samples)

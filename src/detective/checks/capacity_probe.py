@@ -77,9 +77,9 @@ class Capacity(Check[CapacityMeasurement]):
             base_recipe,
             model_fit,
             model_keywords,
-            probe_data,
             train_probe,
         )
+        from detective.learning.recipe import probe_data
 
         th = self.thresholds
         data = probe_data(ctx, th.train_samples, th.val_samples)

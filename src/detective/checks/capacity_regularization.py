@@ -70,11 +70,11 @@ class Regularization(Check[RegularizationMeasurement]):
             base_recipe,
             model_fit,
             model_keywords,
-            probe_data,
             record,
             run_experiment,
             train_probe,
         )
+        from detective.learning.recipe import probe_data
 
         th = self.thresholds
         data = probe_data(ctx, th.train_samples, th.val_samples)

@@ -52,8 +52,9 @@ class WorstExamples(Check[ExamplesMeasurement]):
     def measure(self, ctx, progress) -> ExamplesMeasurement:
         import numpy as np
 
-        from detective.erroranalysis import display_images, eval_collection
-        from detective.pngplots import captioned_grid
+        from detective.erroranalysis import eval_collection
+        from detective.pngplots import image_grid
+        from detective.rawimages import display_images
 
         progress.update(0.0)
         col = eval_collection(ctx, progress)
@@ -85,7 +86,7 @@ class WorstExamples(Check[ExamplesMeasurement]):
                     f"pred {col.classes[e.pred][:8]} {e.confidence:.2f}"
                     for e in examples
                 ]
-                captioned_grid(images, captions, path)
+                image_grid(images, captions).save(path)
                 paths.append(rel)
             else:
                 paths.append("")

@@ -159,8 +159,8 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
     def measure(self, ctx, progress) -> LabelIssuesMeasurement:
         from dataclasses import replace
 
-        from detective.erroranalysis import display_images
-        from detective.pngplots import captioned_grid
+        from detective.pngplots import image_grid
+        from detective.rawimages import display_images
 
         progress.update(0.0)
         th = self.thresholds
@@ -177,7 +177,7 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
             f" {c.suggested_prob:.2f}\n{'WRONG?' if c.kind == PROBABLY_WRONG else 'hard'}"
             for c in shown
         ]
-        captioned_grid(images, captions, path)
+        image_grid(images, captions).save(path)
         progress.update(1.0)
         return replace(m, gallery=rel)
 

@@ -233,8 +233,8 @@ class FailureClusters(Check[FailureClustersMeasurement]):
     def _thumbnails(self, ctx, split, clustering, progress) -> tuple[tuple[str, str], ...]:
         import numpy as np
 
-        from detective.clusters import thumbnail_grid
         from detective.imageprops import denormalize
+        from detective.pngplots import image_grid
 
         dataset = ctx.dataset(split)
         out = []
@@ -251,7 +251,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             if not images:
                 continue
             path, rel = ctx.artifact(self.id, f"cluster-{facts.rank}-{facts.id}.png")
-            thumbnail_grid(images).save(path)
+            image_grid(images, cell=48).save(path)
             out.append((facts.id, rel))
         return tuple(out)
 

@@ -189,33 +189,6 @@ def overlay(image: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
     return (rgb * (1 - alpha) + heat * alpha).clamp(0, 1)
 
 
-def display_images(ctx, split: str, indices: list[int], x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-    """Raw images at the tensor size in [0,1] when the case has raw_datasets, else the tensors
-    de-normalized with the declared NORMALIZATION (min-max scaled)."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-
-    from detective.imageprops import denormalize
-
-    h, w = x.shape[-2:]
-    if ctx.case.has("raw_datasets"):
-        try:
-            from detective.rawimages import to_unit_tensor
-
-            raw = ctx.raw_dataset(split)
-            out = []
-            for i in indices:
-                t = to_unit_tensor(raw[i][0])[:3]
-                out.append(F.interpolate(t[None], size=(h, w), mode="bilinear")[0])
-            return torch.stack(out).clamp(0, 1)
-        except Exception:  # noqa: BLE001 - the display falls back to the tensors
-            pass
-    px = denormalize(x.detach().cpu().float(), ctx.case.normalization)
-    lo = px.flatten(1).min(1).values.view(-1, 1, 1, 1)
-    hi = px.flatten(1).max(1).values.view(-1, 1, 1, 1)
-    return ((px - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
-
-
 @register
 class GradCamFailures(Check[GradCamMeasurement]):
     id = "gradcam"
@@ -275,7 +248,9 @@ class GradCamFailures(Check[GradCamMeasurement]):
         masks = region_masks(*xf.shape[-2:])
         area = xf.shape[-1] * xf.shape[-2]
         path, rel = ctx.artifact(self.id, "failures.png")
-        disp = display_images(ctx, "val", kept_f[:n_show], xf[:n_show])
+        from detective.rawimages import display_images
+
+        disp = torch.stack(display_images(ctx, "val", kept_f[:n_show], xf[:n_show].cpu()))
         images, captions = [], []
         classes = ctx.case.classes
         for j in range(n_show):
@@ -286,9 +261,9 @@ class GradCamFailures(Check[GradCamMeasurement]):
                        overlay(disp[j], cam_true[j].cpu()).numpy()]
             captions += [f"#{kept_f[j]} true {classes[t]}"[:18],
                          f"CAM pred {classes[p]}"[:18], f"CAM true {classes[t]}"[:18]]
-        from detective.pngplots import captioned_grid
+        from detective.pngplots import image_grid
 
-        captioned_grid(images, captions, path, columns=6)
+        image_grid(images, captions, columns=6).save(path)
         progress.update(1.0)
         return GradCamMeasurement(
             layer=name,

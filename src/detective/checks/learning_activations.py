@@ -56,8 +56,8 @@ class Activations(Check[ActivationMeasurement]):
         from detective.learning import recipe
         from detective.learning.hooks import ActivationStats
 
-        data = recipe.probe_data(ctx)
-        x = data.x[: self.thresholds.items]
+        data = recipe.learning_data(ctx)
+        x = data.x_fit[: self.thresholds.items]
         model = ctx.model_copy().eval()
         bs = ctx.case.eval_settings.batch_size
         with ActivationStats(model) as stats, torch.no_grad():

@@ -52,8 +52,8 @@ class LossAtInit(Check[InitMeasurement]):
         from detective.learning import recipe
         from detective.training import make_loss
 
-        data = recipe.probe_data(ctx)
-        x, y = data.x[:256], data.y[:256]
+        data = recipe.learning_data(ctx)
+        x, y = data.x_fit[:256], data.y_fit[:256]
         model = ctx.fresh_model()
         loss_fn = make_loss(ctx)
         model.train()  # batch statistics, as in the first training step
@@ -69,7 +69,7 @@ class LossAtInit(Check[InitMeasurement]):
                 if out.ndim == 2 and out.shape[1] == ctx.case.num_classes
                 else math.nan
             )
-        counts = torch.bincount(data.y, minlength=ctx.case.num_classes).double()
+        counts = torch.bincount(data.y_fit, minlength=ctx.case.num_classes).double()
         p = counts[counts > 0] / counts.sum()
         progress.update(1.0)
         return InitMeasurement(

@@ -58,8 +58,8 @@ class LossFitsTask(Check[TaskMeasurement]):
         from detective.learning import recipe
         from detective.training import make_loss
 
-        data = recipe.probe_data(ctx)
-        x, y = data.x[:256], data.y[:256]
+        data = recipe.learning_data(ctx)
+        x, y = data.x_fit[:256], data.y_fit[:256]
         model = ctx.model_copy()
         loss_fn = make_loss(ctx)
         progress.update(0.3)

@@ -82,11 +82,12 @@ class LrRangeTest(Check[RangeMeasurement]):
 
     def measure(self, ctx, progress) -> RangeMeasurement:
         from detective.learning import plots, recipe
+        from detective.training import configured_lr
 
         th = self.thresholds
-        data = recipe.probe_data(ctx)
+        data = recipe.learning_data(ctx)
         model = ctx.fresh_model()
-        lr, source = recipe.configured_lr(ctx, model)
+        lr, source = configured_lr(ctx, model)
         n = th.steps
         lrs = [th.start_lr * (th.end_lr / th.start_lr) ** (i / (n - 1)) for i in range(n)]
         seen: list[float] = []
@@ -101,8 +102,8 @@ class LrRangeTest(Check[RangeMeasurement]):
         trace = recipe.run_recipe(
             ctx,
             model,
-            data.x,
-            data.y,
+            data.x_fit,
+            data.y_fit,
             steps=n,
             progress=progress,
             lr_schedule=lambda step: lrs[min(step, n - 1)],

@@ -52,8 +52,8 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
         from detective.learning import plots, recipe
 
         th = self.thresholds
-        data = recipe.probe_data(ctx)
-        xb, yb = data.x[: th.batch], data.y[: th.batch]
+        data = recipe.learning_data(ctx)
+        xb, yb = data.x_fit[: th.batch], data.y_fit[: th.batch]
         model = ctx.fresh_model()
         state = {"fitted": -1, "first": math.nan}
 
@@ -62,7 +62,7 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
                 state["first"] = loss
             if (step + 1) % 10 or not loss <= th.fit_loss_fraction * state["first"]:
                 return False
-            if recipe.evaluate_tensors(ctx, model, xb, yb)[1] >= 1.0:
+            if recipe.evaluate_tensors(model, xb, yb)[1] >= 1.0:
                 state["fitted"] = step + 1
                 return True
             return False
@@ -70,7 +70,7 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
         trace = recipe.run_recipe(
             ctx, model, xb, yb, steps=th.max_steps, progress=progress, batch_size=len(yb), stop=stop
         )
-        _, acc = recipe.evaluate_tensors(ctx, model, xb, yb)
+        _, acc = recipe.evaluate_tensors(model, xb, yb)
         path, rel = ctx.artifact(self.id, "loss.png")
         plots.line_plot(
             path,

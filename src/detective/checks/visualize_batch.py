@@ -51,6 +51,7 @@ class VisualizeBatch(Check[BatchMeasurement]):
         import torch
 
         from detective.imageprops import denormalize
+        from detective.pngplots import image_grid
         from detective.rawimages import resized, to_unit_tensor
 
         th = self.thresholds
@@ -76,7 +77,7 @@ class VisualizeBatch(Check[BatchMeasurement]):
         names = tuple(ctx.case.classes[y] for y in ys)
         progress.update(0.7, None, "drawing the grid")
         path, rel = ctx.artifact(self.id, "batch.png")
-        _grid(_displayable(px), names, path)
+        image_grid(list(_displayable(px)), [n[:12] for n in names], cell=TILE).save(path)
         raw_rel = ""
         if ctx.case.has("raw_datasets"):
             raw = ctx.raw_dataset("train")
@@ -88,7 +89,8 @@ class VisualizeBatch(Check[BatchMeasurement]):
                     problems.append(f"raw train item {i}: {type(e).__name__}: {e}")
                     tiles.append(torch.zeros(3, px.shape[-2], px.shape[-1]))
             raw_path, raw_rel = ctx.artifact(self.id, "raw.png")
-            _grid(torch.stack(tiles).clamp(0, 1), names, raw_path)
+            tiles = [t.clamp(0, 1) for t in tiles]
+            image_grid(tiles, [n[:12] for n in names], cell=TILE).save(raw_path)
         progress.update(1.0)
         return BatchMeasurement(
             images=len(ids),
@@ -170,23 +172,3 @@ def _displayable(px):  # noqa: ANN001, ANN202
         hi = px.flatten(1).max(1).values.view(-1, 1, 1, 1)
         px = (px - lo) / (hi - lo).clamp_min(1e-6)
     return torch.stack([_rgb(t) for t in px]).clamp(0, 1)
-
-
-def _grid(images, captions, path) -> None:  # noqa: ANN001
-    """A PNG of captioned tiles, 8 per row (PIL only)."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    cols = min(8, len(images))
-    rows = (len(images) + cols - 1) // cols
-    caption_h = 14
-    sheet = Image.new("RGB", (cols * (TILE + 4) + 4, rows * (TILE + caption_h + 4) + 4), "white")
-    draw = ImageDraw.Draw(sheet)
-    for k, (img, caption) in enumerate(zip(images, captions, strict=True)):
-        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        tile = Image.fromarray(arr, "RGB").resize((TILE, TILE), Image.NEAREST)
-        x0 = 4 + (k % cols) * (TILE + 4)
-        y0 = 4 + (k // cols) * (TILE + caption_h + 4)
-        sheet.paste(tile, (x0, y0))
-        draw.text((x0 + 2, y0 + TILE + 1), caption[:12], fill="black")
-    sheet.save(path)

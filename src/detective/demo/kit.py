@@ -108,7 +108,10 @@ def fit(
     loss_fn: Callable | None = None,
     optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None,
 ) -> nn.Module:
-    """A plain supervised loop (the 'user's training script' of a small case)."""
+    """A plain supervised loop (the 'user's training script' of a small case), on detective's
+    one step loop (`detective.training.fit_batches`)."""
+    from detective.training import fit_batches
+
     torch.manual_seed(seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
     opt = optimizer(model) if optimizer else torch.optim.AdamW(model.parameters(), lr=lr)
@@ -120,10 +123,7 @@ def fit(
     torch.set_num_threads(1)
     try:
         for _ in range(epochs):
-            for x, y in loader:
-                opt.zero_grad()
-                loss_fn(model(x), y).backward()
-                opt.step()
+            fit_batches(model, loader, opt, loss_fn)
     finally:
         torch.set_num_threads(threads)
     return model.eval()

@@ -1,4 +1,6 @@
-"""Short, instrumented runs of the user's training recipe on a bounded in-memory sample.
+"""The recipe runner: short, instrumented runs of the user's training recipe on a bounded
+in-memory sample (`probe_data`). The one training loop of the tool: the learning checks, the
+capacity probes and the experiments all train through `run_recipe`.
 
 The recipe is the case's `train` hook when it has one (it gets a loader over the sample and is
 stopped after the step budget), else the built-in loop with the case's `optimizer`/`loss` hooks
@@ -28,50 +30,73 @@ if TYPE_CHECKING:
     from detective.context import RunContext
     from detective.progress import Progress
 
-PROBE_TRAIN_ITEMS = 512  # train items a probe trains on, at most
+PROBE_TRAIN_ITEMS = 512  # train items a learning probe trains on, at most
 PROBE_HELDOUT_ITEMS = 128  # further train items held out to see generalisation in a short run
 
 
 @dataclass(frozen=True)
 class ProbeData:
-    x: torch.Tensor
-    y: torch.Tensor
-    heldout_x: torch.Tensor
-    heldout_y: torch.Tensor
-    label_problems: int  # sampled items dropped because the label is outside 0..K-1
-    sampled: int
+    """A bounded sample on the device: train items split into fit/held-out, and val items."""
+
+    x_fit: torch.Tensor
+    y_fit: torch.Tensor
+    x_held: torch.Tensor
+    y_held: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    fit_indices: tuple[int, ...]  # dataset indices of the fit items, in order
+    label_problems: int  # sampled train items dropped because the label is outside 0..K-1
+    sampled: int  # train items sampled (before dropping unreadable ones)
 
 
-def probe_data(ctx: RunContext) -> ProbeData:
-    """The learning checks' shared sample of the train split, loaded once per run."""
-    if "learning:data" in ctx.memo:
-        return ctx.memo["learning:data"]
+def probe_data(
+    ctx: RunContext,
+    train_n: int,
+    val_n: int = 0,
+    *,
+    heldout: float = 0.2,
+    min_heldout: int = 30,
+    max_heldout: int | None = None,
+    min_fit: int = 10,
+) -> ProbeData:
+    """Load (once per run) `train_n` train items, a seeded `heldout` share of them held out, and
+    `val_n` val items. No hold-out when it would be under `min_heldout` or leave under `min_fit`
+    items to fit."""
+    key = f"probe_data:{train_n}:{val_n}:{heldout}:{min_heldout}:{max_heldout}:{min_fit}"
+    if key in ctx.memo:
+        return ctx.memo[key]
     import torch
 
-    want = min(ctx.options.sample, PROBE_TRAIN_ITEMS + PROBE_HELDOUT_ITEMS)
-    indices = ctx.sample_indices("train", want)
+    indices = ctx.sample_indices("train", train_n)
     x, y, kept = ctx.tensors("train", indices)
+    if val_n:
+        xv, yv, _ = ctx.tensors("val", ctx.sample_indices("val", val_n))
+    else:
+        xv, yv = x[:0], y[:0]
     problems = ctx.item_problems.get("train", {})
     bad_labels = sum(1 for i in indices if "outside 0.." in problems.get(i, ""))
+    n_held = int(len(y) * heldout)
+    if max_heldout is not None:
+        n_held = min(n_held, max_heldout)
+    if n_held < min_heldout or len(y) - n_held < min_fit:
+        n_held = 0
     gen = torch.Generator().manual_seed(ctx.options.seed)
-    order = torch.randperm(len(kept), generator=gen).to(x.device)
-    n_held = min(PROBE_HELDOUT_ITEMS, len(kept) // 5)
-    held, train = order[:n_held], order[n_held:]
-    data = ProbeData(x[train], y[train], x[held], y[held], bad_labels, len(indices))
-    ctx.memo["learning:data"] = data
+    order = torch.randperm(len(y), generator=gen).to(y.device)
+    held, fit = order[:n_held], order[n_held:]
+    fit_indices = tuple(kept[i] for i in fit.tolist())
+    data = ProbeData(
+        x[fit], y[fit], x[held], y[held], xv, yv, fit_indices, bad_labels, len(indices)
+    )
+    ctx.memo[key] = data
     return data
 
 
-def configured_lr(ctx: RunContext, model: torch.nn.Module) -> tuple[float, str]:
-    """The learning rate the user's recipe trains with, and where it comes from."""
-    from detective.training import make_optimizer
-
-    if ctx.case.has("optimizer"):
-        opt = make_optimizer(ctx, model)
-        lrs = [float(g["lr"]) for g in opt.param_groups if "lr" in g]
-        if lrs:
-            return max(lrs), "the case's optimizer() hook"
-    return float(ctx.case.train_settings.lr), "TRAIN['lr']"
+def learning_data(ctx: RunContext) -> ProbeData:
+    """The learning checks' shared sample of the train split (no val items)."""
+    want = min(ctx.options.sample, PROBE_TRAIN_ITEMS + PROBE_HELDOUT_ITEMS)
+    return probe_data(
+        ctx, want, heldout=0.2, min_heldout=0, max_heldout=PROBE_HELDOUT_ITEMS, min_fit=0
+    )
 
 
 def layer_params(model: torch.nn.Module) -> list[tuple[str, list[tuple[str, torch.nn.Parameter]]]]:
@@ -209,17 +234,31 @@ def run_recipe(
     lr_schedule: Callable[[int], float] | None = None,
     stop: Callable[[int, float], bool] | None = None,
     prefer_hook: bool = True,
+    generator: torch.Generator | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    drop_last: bool = True,
 ) -> RunTrace:
     """Train `model` in place for at most `steps` optimizer steps on (x, y) with the recipe.
 
-    `lr_schedule(step)` (built-in loop only) sets the LR before each step; `stop(step, loss)`
-    ends the run early. Stops at the first non-finite loss.
+    The one training runner: the learning probes, the capacity probes and the experiments all
+    train through it. Seeded with the run's seed, or continues `generator` (a probe that drew
+    its sample from it); cancellable through `progress`, bounded by `steps`, on the device of
+    `x`. Stops at the first non-finite loss.
+
+    `optimizer` / `loss_fn` replace the case's hooks (an experiment's changed recipe);
+    `augment(xb, generator)` transforms each batch; `lr_schedule(step)` sets the LR before each
+    step; `stop(step, loss)` ends the run early. Any of these, or `prefer_hook=False`, means the
+    built-in loop runs instead of the case's `train` hook. `drop_last=False` also trains on a
+    last partial batch of at least two items (batch-norm cannot train on one).
     """
     from detective.torchutil import few_cpu_threads, seed_everything
 
     bs = min(batch_size or ctx.case.train_settings.batch_size, len(y))
-    gen = seed_everything(ctx.options.seed)
-    use_hook = prefer_hook and ctx.case.has("train") and lr_schedule is None
+    gen = generator if generator is not None else seed_everything(ctx.options.seed)
+    custom = any(h is not None for h in (lr_schedule, optimizer, loss_fn, augment))
+    use_hook = prefer_hook and ctx.case.has("train") and not custom
     losses: list[float] = []
     accs: list[float] = []
     gnorms: list[tuple[float, ...]] = []
@@ -241,7 +280,7 @@ def run_recipe(
                 wnorms.append(tuple(w))
                 unorms.append(tuple(u))
             if heldout is not None and eval_every and (step + 1) % eval_every == 0:
-                held.append((step + 1, *_evaluate(ctx, model, *heldout)))
+                held.append((step + 1, *evaluate_tensors(model, *heldout, _eval_bs(ctx))))
             if progress is not None:
                 progress.update(step + 1, steps)
             if not math.isfinite(loss) or step + 1 >= steps or (stop and stop(step, loss)):
@@ -251,7 +290,12 @@ def run_recipe(
             if use_hook:
                 _run_hook(ctx, model, x, y, bs, steps, gen, after_step)
             else:
-                _run_builtin(ctx, model, x, y, bs, gen, lr, lr_schedule, after_step, accs)
+                from detective.training import make_loss, make_optimizer
+
+                opt = optimizer or make_optimizer(ctx, model, lr)
+                batches = _batches(x, y, bs, gen, augment, drop_last)
+                _run_builtin(model, batches, opt, loss_fn or make_loss(ctx), lr_schedule,
+                             after_step, accs)
         except _StopRun:
             pass
         except HookError as e:
@@ -264,7 +308,12 @@ def run_recipe(
     model.eval()
     if use_hook:
         accs = [math.nan] * len(losses)
-    used_lr = lr if lr is not None else configured_lr(ctx, model)[0]
+    if optimizer is not None:
+        used_lr = max(float(g["lr"]) for g in optimizer.param_groups)
+    else:
+        from detective.training import configured_lr
+
+        used_lr = lr if lr is not None else configured_lr(ctx, model)[0]
     return RunTrace(
         layers=layers,
         losses=tuple(losses),
@@ -289,31 +338,33 @@ def _maybe(cm: Any) -> Iterator[Any]:
             yield value
 
 
-def _run_builtin(ctx, model, x, y, bs, gen, lr, lr_schedule, after_step, accs) -> None:
+def _batches(x, y, bs, gen, augment, drop_last) -> Iterator[tuple[Any, Any]]:
+    """Seeded shuffled epochs over (x, y), for ever (the runner stops by steps)."""
     import torch
 
-    from detective.training import make_loss, make_optimizer
-
-    optimizer = make_optimizer(ctx, model, lr)
-    loss_fn = make_loss(ctx)
-    step = 0
     while True:
         order = torch.randperm(len(y), generator=gen).to(y.device)
-        for start in range(0, len(y) - bs + 1, bs):
+        end = len(y) - bs + 1 if drop_last else len(y)
+        yielded = False
+        for start in range(0, end, bs):
             idx = order[start : start + bs]
-            xb, yb = x[idx], y[idx]
-            if lr_schedule is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_schedule(step)
-            model.train()
-            optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
-            optimizer.step()
-            accs.append(float((out.detach().argmax(1) == yb).float().mean()))
-            after_step(step, float(loss.detach()))
-            step += 1
+            if not drop_last and len(idx) < 2:  # batch-norm cannot train on one item
+                continue
+            yielded = True
+            xb = x[idx] if augment is None else augment(x[idx], gen)
+            yield xb, y[idx]
+        if not yielded:
+            return
+
+
+def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, accs) -> None:
+    from detective.training import fit_batches
+
+    def on_step(step: int, loss: float, out: Any, yb: Any) -> None:
+        accs.append(float((out.argmax(1) == yb).float().mean()))
+        after_step(step, loss)
+
+    fit_batches(model, batches, optimizer, loss_fn, on_step, lr_schedule)
 
 
 def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:
@@ -331,28 +382,30 @@ def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:
     ctx.case.call("train", model, loader, epochs, on_step)
 
 
-def _evaluate(
-    ctx: RunContext, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+def _eval_bs(ctx: RunContext) -> int:
+    return ctx.case.eval_settings.batch_size
+
+
+def evaluate_tensors(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
 ) -> tuple[float, float]:
-    """Cross-entropy and accuracy of `model` on in-memory tensors (eval mode, restored after)."""
+    """(mean cross-entropy, accuracy) of `model` on in-memory tensors, in eval mode (the mode
+    is restored afterwards); (nan, nan) on an empty set."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
+    if len(y) == 0:
+        return math.nan, math.nan
     was = model.training
     model.eval()
-    bs = ctx.case.eval_settings.batch_size
     loss_sum, correct = 0.0, 0
     with torch.no_grad():
-        for s in range(0, len(y), bs):
-            out = model(x[s : s + bs]).float()
-            loss_sum += float(F.cross_entropy(out, y[s : s + bs], reduction="sum"))
-            correct += int((out.argmax(1) == y[s : s + bs]).sum())
+        for s in range(0, len(y), batch_size):
+            out = model(x[s : s + batch_size]).float()
+            loss_sum += float(F.cross_entropy(out, y[s : s + batch_size], reduction="sum"))
+            correct += int((out.argmax(1) == y[s : s + batch_size]).sum())
     model.train(was)
-    return loss_sum / max(len(y), 1), correct / max(len(y), 1)
-
-
-def evaluate_tensors(ctx, model, x, y) -> tuple[float, float]:
-    return _evaluate(ctx, model, x, y)
+    return loss_sum / len(y), correct / len(y)
 
 
 def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80) -> RunTrace:
@@ -361,18 +414,18 @@ def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80
     Memoised per run so the loss-curve, gradient-flow and weight checks share it."""
     key = f"learning:short_run:{steps}"
     if key not in ctx.memo:
-        data = probe_data(ctx)
+        data = learning_data(ctx)
         model = ctx.fresh_model()
         ctx.memo[key] = run_recipe(
             ctx,
             model,
-            data.x,
-            data.y,
+            data.x_fit,
+            data.y_fit,
             steps=steps,
             progress=progress,
             grads=True,
             weights=True,
-            heldout=(data.heldout_x, data.heldout_y) if len(data.heldout_y) else None,
+            heldout=(data.x_held, data.y_held) if len(data.y_held) else None,
             eval_every=10,
         )
     return ctx.memo[key]
