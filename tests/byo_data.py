@@ -54,8 +54,9 @@ def make_image_folder(
 def write_csv(path: Path, rows: list[tuple[str, str, str | None]]) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "label", "split"] if rows and rows[0][2] is not None
-                   else ["path", "label"])
+        w.writerow(
+            ["path", "label", "split"] if rows and rows[0][2] is not None else ["path", "label"]
+        )
         for p, label, split in rows:
             w.writerow([p, label, split] if split is not None else [p, label])
     return path
@@ -64,8 +65,11 @@ def write_csv(path: Path, rows: list[tuple[str, str, str | None]]) -> Path:
 def folder_rows(root: Path, split_column: bool = True) -> list[tuple[str, str, str | None]]:
     """(path relative to root, label, split) for every PNG of an image folder tree."""
     return [
-        (f.relative_to(root).as_posix(), f.parent.name, f.parent.parent.name if split_column
-         else None)
+        (
+            f.relative_to(root).as_posix(),
+            f.parent.name,
+            f.parent.parent.name if split_column else None,
+        )
         for f in sorted(root.rglob("*.png"))
     ]
 

@@ -67,13 +67,33 @@ def prepare(
 ) -> Prepared:
     """Load the case and playbook, then create or open the session. Raises CaseError,
     PlaybookError or SessionError with a user-facing message."""
-    case = load_case(case_path)
+    return open_session(
+        load_case(case_path), session_dir, options, playbook_name, existing=existing, only=only
+    )
+
+
+def _same_case(recorded: str, case: Case) -> bool:
+    if case.in_memory:  # no file: the recorded "<python:NAME>" itself
+        return recorded == str(case.path)
+    return Path(recorded).resolve() == case.path
+
+
+def open_session(
+    case: Case,
+    session_dir: str | Path,
+    options: RunOptions,
+    playbook_name: str | None,
+    *,
+    existing: bool,
+    only: list[str] | tuple[str, ...] | None = None,
+) -> Prepared:
+    """Create or open the session for a loaded case (a file, or one built in Python)."""
     playbook = resolve_playbook(playbook_name, set(all_checks()))
     session_dir = Path(session_dir)
     if existing or (session_dir / "session.sqlite").exists():
         session = Session.open(session_dir)
         info = session.info
-        if Path(info.case_path).resolve() != case.path:
+        if not _same_case(info.case_path, case):
             session.close()
             raise SessionError(
                 f"{session_dir} belongs to case {info.case_path}, not {case.path}; "
@@ -207,4 +227,12 @@ def print_ledger(console: Console, ledger: list[LedgerEntry], limit: int = 8) ->
         console.print("Nothing is supported: no check found evidence an expert would act on.")
 
 
-__all__ = ["CaseError", "PlaybookError", "SessionError", "execute", "prepare", "print_ledger"]
+__all__ = [
+    "CaseError",
+    "PlaybookError",
+    "SessionError",
+    "execute",
+    "open_session",
+    "prepare",
+    "print_ledger",
+]

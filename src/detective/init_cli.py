@@ -24,24 +24,38 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     data.add_argument("--train-csv", type=Path)
     data.add_argument("--val-csv", type=Path)
     data.add_argument("--test-csv", type=Path)
-    data.add_argument("--root", type=Path, help="where relative CSV paths start "
-                      "(default: the CSV's folder)")
-    p.add_argument("--arch", required=True,
-                   help="torchvision model name (resnet18, efficientnet_b0…) or timm:NAME")
-    p.add_argument("--weights", type=Path, help="your checkpoint: state_dict .pt/.pth or "
-                   ".safetensors")
-    p.add_argument("--image-size", type=int, default=224, help="the model's input size "
-                   "(default 224)")
-    p.add_argument("--normalization", choices=("measured", "imagenet", "none"),
-                   default="measured",
-                   help="measured on a sample of train images (default), ImageNet's, or none")
+    data.add_argument(
+        "--root", type=Path, help="where relative CSV paths start (default: the CSV's folder)"
+    )
+    p.add_argument(
+        "--arch",
+        required=True,
+        help="torchvision model name (resnet18, efficientnet_b0…) or timm:NAME",
+    )
+    p.add_argument(
+        "--weights", type=Path, help="your checkpoint: state_dict .pt/.pth or .safetensors"
+    )
+    p.add_argument(
+        "--image-size", type=int, default=224, help="the model's input size (default 224)"
+    )
+    p.add_argument(
+        "--normalization",
+        choices=("measured", "imagenet", "none"),
+        default="measured",
+        help="measured on a sample of train images (default), ImageNet's, or none",
+    )
     p.add_argument("--optimizer", choices=("adamw", "adam", "sgd"), default=None)
     p.add_argument("--lr", type=float, default=None, help="your training learning rate")
     p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("-o", "--output", type=Path, default=Path("case.py"),
-                   help="the case file to write (default case.py)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("case.py"),
+        help="the case file to write (default case.py)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing case file")
     p.add_argument("--device", default="cpu", help="where the contract check runs (default cpu)")
     p.set_defaults(handler=cmd_init)
@@ -94,22 +108,28 @@ def cmd_init(args: argparse.Namespace) -> ExitCode:
     scan = plan.scan
     console.print(f"Wrote [bold]{safe(spec.output)}[/]")
     kind = "image folder" if scan.kind == "folder" else "CSV"
-    console.print(f"  data      {kind}: " + " · ".join(
-        f"{s.name} {s.size}" for s in scan.splits))
+    console.print(f"  data      {kind}: " + " · ".join(f"{s.name} {s.size}" for s in scan.splits))
     shown = ", ".join(f"{c} ({n})" for c, n in scan.splits[0].counts[:12])
     more = f" … +{len(scan.classes) - 12}" if len(scan.classes) > 12 else ""
-    console.print(f"  classes   {len(scan.classes)}: {safe(shown)}{more} "
-                  f"[dim](train items; from {safe(scan.class_source)})[/]")
+    console.print(
+        f"  classes   {len(scan.classes)}: {safe(shown)}{more} "
+        f"[dim](train items; from {safe(scan.class_source)})[/]"
+    )
     if plan.stats.sampled:
         (w, h), (mw, mh) = plan.stats.median_size, plan.stats.min_size
-        console.print(f"  images    median {w}x{h}, smallest {mw}x{mh} "
-                      f"[dim](of {plan.stats.sampled} sampled)[/]; model input "
-                      f"{spec.image_size}x{spec.image_size}")
-    console.print(f"  normalize {spec.normalization.value}: mean "
-                  f"{[round(v, 3) for v in plan.mean]}, std {[round(v, 3) for v in plan.std]}")
+        console.print(
+            f"  images    median {w}x{h}, smallest {mw}x{mh} "
+            f"[dim](of {plan.stats.sampled} sampled)[/]; model input "
+            f"{spec.image_size}x{spec.image_size}"
+        )
+    console.print(
+        f"  normalize {spec.normalization.value}: mean "
+        f"{[round(v, 3) for v in plan.mean]}, std {[round(v, 3) for v in plan.std]}"
+    )
     weights = f", checkpoint {safe(spec.weights.name)} fits" if spec.weights else ""
-    console.print(f"  model     {safe(spec.arch)}, {plan.parameters / 1e6:.2f}M parameters"
-                  f"{weights}")
+    console.print(
+        f"  model     {safe(spec.arch)}, {plan.parameters / 1e6:.2f}M parameters{weights}"
+    )
     for note in plan.checkpoint_notes:
         console.print(f"  [cyan]note:[/] {safe(note)}")
     for warning in scan.warnings:
@@ -123,8 +143,11 @@ def cmd_init(args: argparse.Namespace) -> ExitCode:
         console.print(f"[red]The written case does not load:[/] {safe(e.message)}")
         return ExitCode.CASE_ERROR
     ok = finding.verdict in (Verdict.PASS, Verdict.WARN)
-    mark = "[green]✓[/]" if finding.verdict is Verdict.PASS else (
-        "[yellow]![/]" if ok else "[red]✗[/]")
+    mark = (
+        "[green]✓[/]"
+        if finding.verdict is Verdict.PASS
+        else ("[yellow]![/]" if ok else "[red]✗[/]")
+    )
     console.print(f"  contract  {mark} {safe(finding.summary)}")
     console.print("\nCheck these before you trust the results (marked CHECK THIS in the file):")
     for item in plan.check_this:
@@ -134,6 +157,8 @@ def cmd_init(args: argparse.Namespace) -> ExitCode:
         return ExitCode.CASE_ERROR
     from detective.cli import SYMPTOMS
 
-    console.print(f"\nNext: [bold]detective run {safe(spec.output)} --symptom SYMPTOM[/] "
-                  f"[dim](SYMPTOM: {', '.join(SYMPTOMS)})[/]")
+    console.print(
+        f"\nNext: [bold]detective run {safe(spec.output)} --symptom SYMPTOM[/] "
+        f"[dim](SYMPTOM: {', '.join(SYMPTOMS)})[/]"
+    )
     return ExitCode.OK

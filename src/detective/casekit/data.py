@@ -195,16 +195,18 @@ def read_csv_rows(
             if not record or not any(cell.strip() for cell in record):
                 continue
             if len(record) < len(header):
-                raise DataError(f"{file}, line {n}: {len(record)} fields, the header has "
-                                f"{len(header)}")
+                raise DataError(
+                    f"{file}, line {n}: {len(record)} fields, the header has {len(header)}"
+                )
             raw_path = record[at[cols.path]].strip()
             split = None
             if cols.split is not None:
                 value = record[at[cols.split]].strip().lower()
                 split = SPLIT_NAMES.get(value, value)
             p = Path(raw_path).expanduser()
-            rows.append(CsvRow(n, p if p.is_absolute() else base / p,
-                               record[at[cols.label]].strip(), split))
+            rows.append(
+                CsvRow(n, p if p.is_absolute() else base / p, record[at[cols.label]].strip(), split)
+            )
     return rows
 
 
@@ -212,8 +214,12 @@ def missing_files(rows: Sequence[CsvRow]) -> list[CsvRow]:
     return [r for r in rows if not r.path.is_file()]
 
 
-def missing_files_message(file: str | os.PathLike[str], missing: Sequence[CsvRow], total: int,
-                          root: str | os.PathLike[str] | None) -> str:
+def missing_files_message(
+    file: str | os.PathLike[str],
+    missing: Sequence[CsvRow],
+    total: int,
+    root: str | os.PathLike[str] | None,
+) -> str:
     shown = "; ".join(f"line {r.line}: {r.path}" for r in missing[:SHOW])
     where = f"under --root {root}" if root is not None else "relative to the CSV's folder"
     return (
@@ -238,8 +244,13 @@ def csv_split(
     """The rows of `csv_file` (all, or those whose split column says `split`) as
     (image, index of the row's label in `classes`). Missing files and labels not in `classes`
     are errors that list the first offending rows."""
-    rows = read_csv_rows(csv_file, root, path_column=path_column, label_column=label_column,
-                         split_column=split_column)
+    rows = read_csv_rows(
+        csv_file,
+        root,
+        path_column=path_column,
+        label_column=label_column,
+        split_column=split_column,
+    )
     if split is not None:
         if rows and rows[0].split is None:
             raise DataError(f"{csv_file} has no split column, so split={split!r} cannot be chosen")
@@ -250,10 +261,15 @@ def csv_split(
     unknown = [r for r in rows if r.label not in index]
     if unknown:
         labels = Counter(r.label for r in unknown)
+        first: dict[str, int] = {}
+        for r in unknown:
+            first.setdefault(r.label, r.line)
         raise DataError(
             f"{csv_file}: {len(unknown)} row(s) have labels not in CLASSES: "
-            + ", ".join(f"{lab!r} ({n} rows, first at line {next(r.line for r in unknown if r.label == lab)})"
-                        for lab, n in labels.most_common(SHOW))
+            + ", ".join(
+                f"{lab!r} ({n} rows, first at line {first[lab]})"
+                for lab, n in labels.most_common(SHOW)
+            )
         )
     missing = missing_files(rows)
     if missing:

@@ -84,13 +84,21 @@ def _data_scan(spec: InitSpec) -> DataScan:
     if spec.data is not None:
         return scan_image_folder(spec.data)
     if spec.csv is not None and any(c is not None for c in csvs[1:]):
-        raise InitError("give either --csv (one file with a split column) or --train-csv/"
-                        "--val-csv, not both")
+        raise InitError(
+            "give either --csv (one file with a split column) or --train-csv/--val-csv, not both"
+        )
     if all(c is None for c in csvs):
-        raise InitError("where is the data? --data DIR (train/ val/ sub-folders of class "
-                        "folders), --train-csv/--val-csv, or --csv with a split column")
-    return scan_csv(csv=spec.csv, train_csv=spec.train_csv, val_csv=spec.val_csv,
-                    test_csv=spec.test_csv, root=spec.root)
+        raise InitError(
+            "where is the data? --data DIR (train/ val/ sub-folders of class "
+            "folders), --train-csv/--val-csv, or --csv with a split column"
+        )
+    return scan_csv(
+        csv=spec.csv,
+        train_csv=spec.train_csv,
+        val_csv=spec.val_csv,
+        test_csv=spec.test_csv,
+        root=spec.root,
+    )
 
 
 def plan_case(spec: InitSpec) -> CasePlan:
@@ -108,8 +116,9 @@ def plan_case(spec: InitSpec) -> CasePlan:
         notes = inspect_checkpoint(model, spec.weights).notes
     train = scan.split("train")
     assert train is not None  # the scans guarantee a train split
-    stats = measure(list(train.files), spec.image_size, resize_for(spec.image_size),
-                    n=spec.measure_images)
+    stats = measure(
+        list(train.files), spec.image_size, resize_for(spec.image_size), n=spec.measure_images
+    )
     check = []
     if spec.normalization is NormalizationSource.MEASURED:
         if not stats.sampled:
@@ -205,15 +214,16 @@ def _split_calls(
     calls: list[tuple[str, str]] = []
     if plan.scan.kind == "folder":
         assert spec.data is not None
-        consts.append(f"DATA = {_path_expr(spec.data, case_dir)}  # train/ val/ [test/], "
-                      "one folder per class")
+        consts.append(
+            f"DATA = {_path_expr(spec.data, case_dir)}  # train/ val/ [test/], one folder per class"
+        )
         for s in plan.scan.splits:
             sub = Path(s.source).name
             calls.append((s.name, f"image_folder(DATA / {_py(sub)}, CLASSES{{tf}})"))
         return consts, calls
     root = "ROOT" if spec.root is not None else None
     if spec.root is not None:
-        consts.append(f"ROOT = {_path_expr(spec.root, case_dir)}  # relative image paths start here")
+        consts.append(f"ROOT = {_path_expr(spec.root, case_dir)}  # relative image paths start")
     root_arg = f", root={root}" if root else ""
     if spec.csv is not None:
         consts.append(f"CSV = {_path_expr(spec.csv, case_dir)}  # path,label,split")
@@ -263,9 +273,7 @@ def render_case(spec: InitSpec, plan: CasePlan) -> str:
         ),
     }[spec.normalization]
     raw_rows = "\n".join(f'        "{name}": {call.format(tf="")},' for name, call in calls)
-    rows = "\n".join(
-        f'        "{name}": {call.format(tf=_tf_arg(name))},' for name, call in calls
-    )
+    rows = "\n".join(f'        "{name}": {call.format(tf=_tf_arg(name))},' for name, call in calls)
     size_note = ""
     if plan.stats.sampled:
         w, h = plan.stats.median_size
@@ -298,26 +306,26 @@ def render_case(spec: InitSpec, plan: CasePlan) -> str:
         "CLASSES = [" + ", ".join(_py(c) for c in scan.classes) + "]",
         "",
         norm_comment,
-        f"NORMALIZATION = {{\"mean\": {_floats(plan.mean)}, \"std\": {_floats(plan.std)}}}",
+        f'NORMALIZATION = {{"mean": {_floats(plan.mean)}, "std": {_floats(plan.std)}}}',
         "",
         "# CHECK THIS: the recipe detective's short training probes use (loss curve, LR range,",
-        "# overfit one batch...): " + ("from your options." if spec.lr is not None
-                                       else "defaults, not read from your run."),
-        f"TRAIN = {{\"epochs\": {train.epochs}, \"batch_size\": {train.batch_size}, "
-        f"\"lr\": {train.lr!r}, \"weight_decay\": {train.weight_decay!r}, \"seed\": {train.seed}}}",
+        "# overfit one batch...): "
+        + ("from your options." if spec.lr is not None else "defaults, not read from your run."),
+        f'TRAIN = {{"epochs": {train.epochs}, "batch_size": {train.batch_size}, '
+        f'"lr": {train.lr!r}, "weight_decay": {train.weight_decay!r}, "seed": {train.seed}}}',
         "",
         "",
         "def transforms():",
-        "    norm = T.Normalize(NORMALIZATION[\"mean\"], NORMALIZATION[\"std\"])",
+        '    norm = T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])',
         "    return {",
         "        # CHECK THIS: match your training augmentation.",
-        "        \"train\": T.Compose(",
+        '        "train": T.Compose(',
         "            [T.RandomResizedCrop(IMAGE_SIZE), T.RandomHorizontalFlip(), T.ToTensor(), "
         "norm]",
         "        ),",
-        f"        # CHECK THIS: resize the short side to {resize_for(spec.image_size)}, centre-crop "
+        f"        # CHECK THIS: short side resized to {resize_for(spec.image_size)}, centre crop "
         "IMAGE_SIZE.",
-        "        \"eval\": T.Compose(",
+        '        "eval": T.Compose(',
         f"            [T.Resize({resize_for(spec.image_size)}), T.CenterCrop(IMAGE_SIZE), "
         "T.ToTensor(), norm]",
         "        ),",

@@ -175,10 +175,10 @@ def fit_checkpoint(
             why = "DDP/DataParallel" if prefix == "module." else "torch.compile"
             notes.append(f"removed the {prefix!r} prefix {why} adds to every key")
     if not keys <= set(state):
-        prefix = _common_prefix(state, keys)
-        if prefix:
-            state = _strip(state, prefix)
-            notes.append(f"removed the {prefix!r} prefix every key had")
+        wrapper = _common_prefix(state, keys)
+        if wrapper:
+            state = _strip(state, wrapper)
+            notes.append(f"removed the {wrapper!r} prefix every key had")
     missing = sorted(keys - set(state))
     unexpected = sorted(set(state) - keys)
     shapes = [

@@ -98,8 +98,9 @@ def scan_image_folder(data_dir: str | os.PathLike[str]) -> DataScan:
     for name in SPLIT_ORDER:
         if name not in dirs:
             continue
-        files = {c: _image_files(dirs[name] / c, IMAGE_EXTENSIONS)
-                 for c in class_folders(dirs[name])}
+        files = {
+            c: _image_files(dirs[name] / c, IMAGE_EXTENSIONS) for c in class_folders(dirs[name])
+        }
         counts = Counter({c: len(f) for c, f in files.items()})
         if name != "train":
             warnings += _check_against_train(name, str(dirs[name]), counts, classes, "")
@@ -107,12 +108,21 @@ def scan_image_folder(data_dir: str | os.PathLike[str]) -> DataScan:
             warnings.append(f"train class folder(s) with no image: {', '.join(empty[:SHOW])}")
         if not sum(counts.values()):
             raise DataError(f"{dirs[name]} holds no image ({', '.join(IMAGE_EXTENSIONS)})")
-        splits.append(SplitScan(
-            name, str(dirs[name]), tuple((c, counts.get(c, 0)) for c in classes),
-            tuple(f for c in classes for f in files.get(c, [])),
-        ))
-    return DataScan("folder", classes, tuple(splits), tuple(warnings),
-                    f"the class folders of {dirs['train']}, sorted")
+        splits.append(
+            SplitScan(
+                name,
+                str(dirs[name]),
+                tuple((c, counts.get(c, 0)) for c in classes),
+                tuple(f for c in classes for f in files.get(c, [])),
+            )
+        )
+    return DataScan(
+        "folder",
+        classes,
+        tuple(splits),
+        tuple(warnings),
+        f"the class folders of {dirs['train']}, sorted",
+    )
 
 
 def _classes_of(labels: Counter[str]) -> tuple[tuple[str, ...], str]:
@@ -146,15 +156,18 @@ def scan_csv(
                 by_split[name] = (f"{csv} (split={name})", part)
         other = sorted({r.split for r in rows if r.split not in SPLIT_ORDER}, key=str)
         if other:
-            raise DataError(f"{csv}: unknown split value(s) {', '.join(map(str, other[:SHOW]))}; "
-                            "use train, val (or valid/validation/dev) and test")
+            raise DataError(
+                f"{csv}: unknown split value(s) {', '.join(map(str, other[:SHOW]))}; "
+                "use train, val (or valid/validation/dev) and test"
+            )
     else:
         for name, file in (("train", train_csv), ("val", val_csv), ("test", test_csv)):
             if file is not None:
                 by_split[name] = (str(file), read_csv_rows(file, root))
     if "train" not in by_split or "val" not in by_split:
-        raise DataError("the CSV data needs a train and a val split "
-                        f"(found: {', '.join(by_split) or 'none'})")
+        raise DataError(
+            f"the CSV data needs a train and a val split (found: {', '.join(by_split) or 'none'})"
+        )
     for source, rows in by_split.values():
         missing = missing_files(rows)
         if missing:
@@ -168,6 +181,12 @@ def scan_csv(
             warnings += _check_against_train(name, source, counts, classes, "'s CSV")
         elif empty := [c for c in classes if not counts[c]]:
             warnings.append(f"integer label(s) with no train row: {', '.join(empty[:SHOW])}")
-        splits.append(SplitScan(name, source, tuple((c, counts.get(c, 0)) for c in classes),
-                                tuple(r.path for r in rows)))
+        splits.append(
+            SplitScan(
+                name,
+                source,
+                tuple((c, counts.get(c, 0)) for c in classes),
+                tuple(r.path for r in rows),
+            )
+        )
     return DataScan("csv", classes, tuple(splits), tuple(warnings), class_source)
