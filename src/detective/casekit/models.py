@@ -112,6 +112,11 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], tuple
             raise CheckpointError(f"{file}: not a readable safetensors file ({e})") from e
     from detective.torchutil import safe_load
 
+    if not _looks_like_torch_file(file):
+        raise CheckpointError(
+            f"{file}: torch.load cannot read it (neither a torch.save archive nor a pickle; "
+            "a .safetensors file needs that suffix)"
+        )
     try:
         obj = safe_load(file)
     except RuntimeError as e:
@@ -136,6 +141,16 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], tuple
     if not isinstance(obj, dict):
         raise CheckpointError(f"{file}: holds a {type(obj).__name__}, not a state_dict")
     return dict(obj), tuple(notes)
+
+
+def _looks_like_torch_file(file: Path) -> bool:
+    """torch.save writes a zip archive (legacy: a pickle, which starts with protocol 2+)."""
+    import zipfile
+
+    if zipfile.is_zipfile(file):
+        return True
+    with file.open("rb") as f:
+        return f.read(1) == b"\x80"
 
 
 def _is_state_dict(obj: dict[Any, Any]) -> bool:
