@@ -225,6 +225,15 @@ def test_csv_label_not_in_classes_is_named(data: Path, tmp_path: Path) -> None:
         csv_split(csv, list(CLASSES), root=data)
 
 
+def test_byo_modules_stay_headless_and_light() -> None:
+    code = (
+        "import sys, detective.casekit.init, detective.api, detective.init_cli\n"
+        "assert 'textual' not in sys.modules, 'the headless core imported textual'\n"
+        "assert 'torch' not in sys.modules, 'torch must load inside the functions'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_importing_detective_does_not_import_torch() -> None:
     code = (
         "import sys, detective\n"

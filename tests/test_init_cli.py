@@ -335,3 +335,17 @@ def test_init_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         == 2
     )
     assert "unknown torchvision architecture 'resnet_18'" in _out(capsys)
+
+
+def test_intake_given_a_data_folder_says_how_to_init(workspace: Path, tmp_path: Path) -> None:
+    from detective.investigation import IntakeForm, validate
+
+    data = workspace / "data"
+    errors = {e.field: e.message for e in validate(IntakeForm(str(data), str(tmp_path / "s")))}
+    assert f"detective init --data {data} --arch NAME" in errors["case_path"]
+    csv = write_csv(tmp_path / "labels.csv", folder_rows(data))
+    errors = {e.field: e.message for e in validate(IntakeForm(str(csv), str(tmp_path / "s")))}
+    assert f"detective init --csv {csv}" in errors["case_path"]
+    # A real case file is no such error.
+    errors = {e.field: e.message for e in validate(IntakeForm(str(Path(__file__)), "x"))}
+    assert "case_path" not in errors

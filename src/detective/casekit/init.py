@@ -378,6 +378,22 @@ def write_case(spec: InitSpec, text: str) -> None:
     tmp.replace(out)
 
 
+def init_hint(path: Path) -> str | None:
+    """For a data folder or CSV given where a case file is expected: the init command to run."""
+    case = _py(str(path.with_name("case.py") if path.is_file() else path / "case.py"))
+    if path.is_dir():
+        return (
+            f"{path} is a folder. For a data folder (train/ val/ of class folders), write a case "
+            f"first: detective init --data {path} --arch NAME --weights CHECKPOINT -o {case}"
+        )
+    if path.suffix.lower() == ".csv":
+        return (
+            f"{path} is a CSV. Write a case from it first: detective init --csv {path} "
+            f"--arch NAME --weights CHECKPOINT -o {case} (or --train-csv/--val-csv)"
+        )
+    return None
+
+
 def verify_case(path: Path, device: str = "cpu") -> Finding:
     """Load the written case and run the case_contract check on it (no session is written)."""
     import tempfile
