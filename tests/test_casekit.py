@@ -241,3 +241,35 @@ def test_importing_detective_does_not_import_torch() -> None:
         "assert callable(detective.investigate) and 'investigate' in dir(detective)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_measured_statistics_are_the_pixels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from detective.casekit.stats import measure
+
+    files = []
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255)] * 4):
+        files.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 48), colour).save(files[-1])
+    stats = measure(files, image_size=32, resize=36)
+    assert stats.sampled == 8 and stats.median_size == (40, 48)
+    assert stats.mean == pytest.approx((0.5, 0.0, 0.5), abs=1e-3)
+    assert stats.std[0] == pytest.approx(0.5, abs=1e-3) and stats.std[1] < 1e-3
+
+
+def test_eval_resize_crops_large_images_and_keeps_small_ones(tmp_path: Path) -> None:
+    from detective.casekit.init import InitSpec, plan_case, render_case
+
+    large = make_image_folder(tmp_path / "large", {"train": 2, "val": 1})
+    from PIL import Image
+
+    for f in large.rglob("*.png"):  # 32 px patterns saved at 80 px
+        Image.open(f).resize((80, 80)).save(f)
+    spec = InitSpec(output=tmp_path / "case.py", arch="resnet18", data=large, image_size=64)
+    plan = plan_case(spec)
+    assert plan.resize == 73  # 64 / 0.875: the usual crop margin
+    assert "T.Resize(73), T.CenterCrop(IMAGE_SIZE)" in render_case(spec, plan)
+    small = make_image_folder(tmp_path / "small", {"train": 2, "val": 1})
+    spec = InitSpec(output=tmp_path / "case.py", arch="resnet18", data=small, image_size=32)
+    assert plan_case(spec).resize == 32  # CIFAR-like: nothing cropped away

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from detective.case import CaseError, TrainSettings
 from detective.casekit.scan import DataScan, scan_csv, scan_image_folder
-from detective.casekit.stats import IMAGENET_MEAN, IMAGENET_STD, ImageStats, measure
+from detective.casekit.stats import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageStats,
+    measure,
+    stored_sizes,
+)
 from detective.findings import Finding
 
 
@@ -64,12 +70,16 @@ class CasePlan:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     parameters: int
+    resize: int  # the eval transform's resize before the centre crop
     checkpoint_notes: tuple[str, ...]
     check_this: tuple[str, ...]  # what the user must confirm, in the order the file has it
 
 
-def resize_for(image_size: int) -> int:
-    """The usual eval resize before the centre crop: 256 for 224 (crop fraction 0.875)."""
+def resize_for(image_size: int, short_side: int | None = None) -> int:
+    """The usual eval resize before the centre crop: 256 for 224 (crop fraction 0.875); images
+    already no larger than the input (CIFAR-like) are resized to it, not cropped into."""
+    if short_side is not None and short_side <= image_size:
+        return image_size
     return round(image_size / 0.875)
 
 
@@ -116,9 +126,10 @@ def plan_case(spec: InitSpec) -> CasePlan:
         notes = inspect_checkpoint(model, spec.weights).notes
     train = scan.split("train")
     assert train is not None  # the scans guarantee a train split
-    stats = measure(
-        list(train.files), spec.image_size, resize_for(spec.image_size), n=spec.measure_images
-    )
+    sizes = stored_sizes(list(train.files), n=spec.measure_images)
+    short = sorted(min(w, h) for w, h in sizes)[len(sizes) // 2] if sizes else None
+    resize = resize_for(spec.image_size, short)
+    stats = measure(list(train.files), spec.image_size, resize, n=spec.measure_images)
     check = []
     if spec.normalization is NormalizationSource.MEASURED:
         if not stats.sampled:
@@ -138,7 +149,7 @@ def plan_case(spec: InitSpec) -> CasePlan:
         mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         check.append("NORMALIZATION is none ([0, 1] inputs): right only if training had none")
     check.append(
-        f"transforms(): eval resizes to {resize_for(spec.image_size)} and centre-crops "
+        f"transforms(): eval resizes to {resize} and centre-crops "
         f"{spec.image_size}; train is a RandomResizedCrop + flip guess: match your training"
     )
     if spec.lr is None or spec.optimizer is None:
@@ -158,6 +169,7 @@ def plan_case(spec: InitSpec) -> CasePlan:
         mean=tuple(mean),
         std=tuple(std),
         parameters=sum(p.numel() for p in model.parameters()),
+        resize=resize,
         checkpoint_notes=notes,
         check_this=tuple(check),
     )
@@ -323,11 +335,9 @@ def render_case(spec: InitSpec, plan: CasePlan) -> str:
         "            [T.RandomResizedCrop(IMAGE_SIZE), T.RandomHorizontalFlip(), T.ToTensor(), "
         "norm]",
         "        ),",
-        f"        # CHECK THIS: short side resized to {resize_for(spec.image_size)}, centre crop "
-        "IMAGE_SIZE.",
+        f"        # CHECK THIS: short side resized to {plan.resize}, centre crop IMAGE_SIZE.",
         '        "eval": T.Compose(',
-        f"            [T.Resize({resize_for(spec.image_size)}), T.CenterCrop(IMAGE_SIZE), "
-        "T.ToTensor(), norm]",
+        f"            [T.Resize({plan.resize}), T.CenterCrop(IMAGE_SIZE), T.ToTensor(), norm]",
         "        ),",
         "    }",
         "",

@@ -31,6 +31,20 @@ def _sample(files: Sequence[Path], n: int, seed: int) -> list[Path]:
     return [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
 
 
+def stored_sizes(files: Sequence[Path], n: int = 256, seed: int = 0) -> list[tuple[int, int]]:
+    """(width, height) of a sample of files, from their headers (nothing is decoded)."""
+    from PIL import Image
+
+    sizes = []
+    for path in _sample(files, n, seed):
+        try:
+            with Image.open(path) as image:
+                sizes.append(image.size)
+        except Exception:  # noqa: S112 - unreadable files are reported by measure()
+            continue
+    return sizes
+
+
 def measure(
     files: Sequence[Path], image_size: int, resize: int, n: int = 256, seed: int = 0
 ) -> ImageStats:
