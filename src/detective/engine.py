@@ -212,7 +212,6 @@ def _execute_inner(
     )
     errors = 0
     blocked = ""
-    broken = ""
     for index, (stage, check_id) in enumerate(plan):
         if cancel.is_set():
             events.put(RunFinished(RunStatus.INTERRUPTED, "stopped before " + check_id, errors))
@@ -246,11 +245,4 @@ def _execute_inner(
         events.put(CheckFinished(check_id, finding, finding_id))
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
             blocked = f"blocked: {check_id} failed ({finding.summary})"
-            # An error here is the case's hooks breaking (a checkpoint that does not fit, a
-            # dataset that cannot be built): the run could not use the case at all.
-            if finding.verdict is Verdict.ERROR:
-                broken = finding.summary
-    if broken:
-        events.put(RunFinished(RunStatus.FAILED, broken, errors))
-        return
     events.put(RunFinished(RunStatus.COMPLETED, "", errors))

@@ -16,6 +16,7 @@ from rich.table import Table
 from detective.case import Case, CaseError, load_case
 from detective.context import RunContext, RunOptions
 from detective.engine import (
+    BLOCKING_CHECKS,
     CheckFinished,
     CheckLog,
     CheckProgress,
@@ -139,6 +140,7 @@ def execute(
     status = RunStatus.COMPLETED
     errors = 0
     message = ""
+    broken = ""
     events = run_playbook(
         prep.session, prep.playbook, prep.ctx, cancel=cancel, only=only, rerun=rerun
     )
@@ -173,6 +175,10 @@ def execute(
                             bar.remove_task(task)
                             task = None
                         f = event.finding
+                        if event.check_id in BLOCKING_CHECKS and f.verdict is Verdict.ERROR:
+                            # A hook broke the gate (a checkpoint that does not fit, data that
+                            # cannot be built): the case itself is unusable, exit 4.
+                            broken = f.summary
                         console.print(
                             f"{_MARK[f.verdict]} [bold]{safe(f.check_id)}[/] "
                             f"[dim]({f.duration_s:.1f}s)[/] {safe(f.summary)}"
@@ -197,8 +203,8 @@ def execute(
             f"saved; continue with [bold]detective resume {safe(prep.session.path)}[/]"
         )
         return ExitCode.INTERRUPTED
-    if status is RunStatus.FAILED:
-        console.print(f"[red]The run stopped: {safe(message)}[/]")
+    if status is RunStatus.FAILED or broken:
+        console.print(f"[red]The run stopped: {safe(message or broken)}[/]")
         return ExitCode.CASE_ERROR
     print_ledger(console, session_ledger(prep.session))
     return ExitCode.CHECK_ERROR if errors else ExitCode.OK
