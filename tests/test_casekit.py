@@ -273,3 +273,14 @@ def test_eval_resize_crops_large_images_and_keeps_small_ones(tmp_path: Path) -> 
     small = make_image_folder(tmp_path / "small", {"train": 2, "val": 1})
     spec = InitSpec(output=tmp_path / "case.py", arch="resnet18", data=small, image_size=32)
     assert plan_case(spec).resize == 32  # CIFAR-like: nothing cropped away
+
+
+def test_unreadable_or_headerless_csv_is_a_clear_error(data: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "labels.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81 not text")
+    with pytest.raises(DataError, match="not a readable UTF-8 CSV"):
+        scan_csv(csv=binary)
+    headerless = tmp_path / "plain.csv"
+    headerless.write_text("train/checks/000.png,checks\ntrain/checks/001.png,checks\n")
+    with pytest.raises(DataError, match="cannot tell which column holds the path"):
+        scan_csv(train_csv=headerless, val_csv=headerless, root=data)

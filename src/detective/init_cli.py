@@ -105,6 +105,10 @@ def cmd_init(args: argparse.Namespace) -> ExitCode:
         console.print(f"[red]error:[/] {safe(e.message)}")
         console.print("Nothing was written.")
         return ExitCode.USAGE
+    except OSError as e:  # unreadable folders, a read-only output directory...
+        console.print(f"[red]error:[/] {safe(e)}")
+        console.print("Nothing was written.")
+        return ExitCode.USAGE
     scan = plan.scan
     console.print(f"Wrote [bold]{safe(spec.output)}[/]")
     kind = "image folder" if scan.kind == "folder" else "CSV"

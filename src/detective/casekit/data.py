@@ -183,6 +183,19 @@ def read_csv_rows(
     if not file.is_file():
         raise DataError(f"CSV file not found: {file}")
     base = Path(root).expanduser() if root is not None else file.parent
+    try:
+        return _read_rows(file, base, path_column, label_column, split_column)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{file} is not a readable UTF-8 CSV file ({e})") from e
+
+
+def _read_rows(
+    file: Path,
+    base: Path,
+    path_column: str | None,
+    label_column: str | None,
+    split_column: str | None,
+) -> list[CsvRow]:
     with file.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
