@@ -407,7 +407,7 @@ def test_malicious_pickle_checkpoint_is_refused_with_the_opt_out_named(
     code = main(["run", str(case), "--session", str(session), "--device", "cpu", "--headless"])
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert not marker.exists(), "the checkpoint ran code"
-    assert code == 3, out  # a check error: the model could not be loaded
+    assert code == 4, out  # the case's model() hook broke the run: the model could not load
     assert "refused to load a checkpoint" in out and "DETECTIVE_UNSAFE_LOAD=1" in out
     assert "model.pt" in out
     assert reopen(session)[0] == "case_contract"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 import tomllib
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,11 +100,23 @@ def _hook_error(hook: str, path: Path, exc: BaseException) -> HookError:
     return HookError(hook, message, "".join(traceback.format_exception(exc)))
 
 
+IN_MEMORY_PREFIX = "<python:"  # the "path" of a case built in Python (detective.investigate)
+
+
 class Case:
-    def __init__(self, path: Path, module: ModuleType, settings_file: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        module: ModuleType,
+        settings_file: Path | None,
+        *,
+        fingerprint: str | None = None,
+    ) -> None:
         self.path = path
         self.module = module
         self.name = path.stem
+        # A case built in Python has no file to hash: the caller fingerprints its recipe.
+        self.in_memory = fingerprint is not None
         self._cache: dict[str, Any] = {}
         classes = getattr(module, "CLASSES", None)
         if (
@@ -132,7 +145,57 @@ class Case:
             f"{path.name} [eval]",
         )
         self.normalization = self._normalization(getattr(module, "NORMALIZATION", None))
-        self.file_hash = file_hash(path, settings_file)
+        self.file_hash = fingerprint or file_hash(path, settings_file)
+
+    @classmethod
+    def from_hooks(
+        cls,
+        name: str,
+        classes: list[str] | tuple[str, ...],
+        hooks: dict[str, Callable[..., Any]],
+        *,
+        normalization: Normalization | None = None,
+        train: TrainSettings | None = None,
+        evaluation: EvalSettings | None = None,
+    ) -> Case:
+        """A case from Python objects instead of a file: the same hooks, held in memory.
+
+        `hooks` maps hook names (model, datasets, and any optional hook) to callables. The
+        case's fingerprint covers the names, classes and settings; the engine adds the
+        model's weights, so resuming the same session skips what was measured on them.
+        """
+        unknown = sorted(set(hooks) - {"model", "datasets", *OPTIONAL_HOOKS})
+        if unknown:
+            raise CaseError(f"unknown hook(s) {', '.join(unknown)}")
+        for hook in ("model", "datasets"):
+            if not callable(hooks.get(hook)):
+                raise CaseError(f"a case needs a {hook}() hook")
+        module = ModuleType(f"detective_inline_{name}")
+        values: dict[str, Any] = {"CLASSES": list(classes), **hooks}
+        if normalization is not None:
+            values["NORMALIZATION"] = {
+                "mean": list(normalization.mean),
+                "std": list(normalization.std),
+            }
+        if train is not None:
+            values["TRAIN"] = asdict(train)
+        if evaluation is not None:
+            values["EVAL"] = asdict(evaluation)
+        for key, value in values.items():
+            setattr(module, key, value)
+        recipe = repr(
+            (
+                name,
+                list(classes),
+                sorted(hooks),
+                values.get("NORMALIZATION"),
+                values.get("TRAIN"),
+                values.get("EVAL"),
+            )
+        )
+        digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)  # the "path" is one component
+        return cls(Path(f"{IN_MEMORY_PREFIX}{label}>"), module, None, fingerprint=digest)
 
     def _normalization(self, value: Any) -> Normalization | None:
         if value is None:
@@ -214,6 +277,11 @@ def settings_file_for(path: Path) -> Path | None:
 
 def load_case(path: str | Path) -> Case:
     """Import a case file. Any error in user code becomes a CaseError naming the file and line."""
+    if str(path).startswith(IN_MEMORY_PREFIX):
+        raise CaseError(
+            f"{path} was built in Python (detective.investigate), not read from a file: call "
+            "investigate() again with the same session to continue it"
+        )
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise CaseError(f"case file not found: {path}")

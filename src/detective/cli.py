@@ -119,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     from detective.experiment_cli import add_commands  # experiment, compare
 
     add_commands(sub)
+    _add_init(sub)
     return parser
+
+
+def _add_init(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`detective init` (bring your own model): its own module, registered here."""
+    from detective.init_cli import add_command
+
+    add_command(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from rich.table import Table
 from detective.case import Case, CaseError, load_case
 from detective.context import RunContext, RunOptions
 from detective.engine import (
+    BLOCKING_CHECKS,
     CheckFinished,
     CheckLog,
     CheckProgress,
@@ -67,13 +68,33 @@ def prepare(
 ) -> Prepared:
     """Load the case and playbook, then create or open the session. Raises CaseError,
     PlaybookError or SessionError with a user-facing message."""
-    case = load_case(case_path)
+    return open_session(
+        load_case(case_path), session_dir, options, playbook_name, existing=existing, only=only
+    )
+
+
+def _same_case(recorded: str, case: Case) -> bool:
+    if case.in_memory:  # no file: the recorded "<python:NAME>" itself
+        return recorded == str(case.path)
+    return Path(recorded).resolve() == case.path
+
+
+def open_session(
+    case: Case,
+    session_dir: str | Path,
+    options: RunOptions,
+    playbook_name: str | None,
+    *,
+    existing: bool,
+    only: list[str] | tuple[str, ...] | None = None,
+) -> Prepared:
+    """Create or open the session for a loaded case (a file, or one built in Python)."""
     playbook = resolve_playbook(playbook_name, set(all_checks()))
     session_dir = Path(session_dir)
     if existing or (session_dir / "session.sqlite").exists():
         session = Session.open(session_dir)
         info = session.info
-        if Path(info.case_path).resolve() != case.path:
+        if not _same_case(info.case_path, case):
             session.close()
             raise SessionError(
                 f"{session_dir} belongs to case {info.case_path}, not {case.path}; "
@@ -119,6 +140,7 @@ def execute(
     status = RunStatus.COMPLETED
     errors = 0
     message = ""
+    broken = ""
     events = run_playbook(
         prep.session, prep.playbook, prep.ctx, cancel=cancel, only=only, rerun=rerun
     )
@@ -153,6 +175,10 @@ def execute(
                             bar.remove_task(task)
                             task = None
                         f = event.finding
+                        if event.check_id in BLOCKING_CHECKS and f.verdict is Verdict.ERROR:
+                            # A hook broke the gate (a checkpoint that does not fit, data that
+                            # cannot be built): the case itself is unusable, exit 4.
+                            broken = f.summary
                         console.print(
                             f"{_MARK[f.verdict]} [bold]{safe(f.check_id)}[/] "
                             f"[dim]({f.duration_s:.1f}s)[/] {safe(f.summary)}"
@@ -177,8 +203,8 @@ def execute(
             f"saved; continue with [bold]detective resume {safe(prep.session.path)}[/]"
         )
         return ExitCode.INTERRUPTED
-    if status is RunStatus.FAILED:
-        console.print(f"[red]The run stopped: {safe(message)}[/]")
+    if status is RunStatus.FAILED or broken:
+        console.print(f"[red]The run stopped: {safe(message or broken)}[/]")
         return ExitCode.CASE_ERROR
     print_ledger(console, session_ledger(prep.session))
     return ExitCode.CHECK_ERROR if errors else ExitCode.OK
@@ -207,4 +233,12 @@ def print_ledger(console: Console, ledger: list[LedgerEntry], limit: int = 8) ->
         console.print("Nothing is supported: no check found evidence an expert would act on.")
 
 
-__all__ = ["CaseError", "PlaybookError", "SessionError", "execute", "prepare", "print_ledger"]
+__all__ = [
+    "CaseError",
+    "PlaybookError",
+    "SessionError",
+    "execute",
+    "open_session",
+    "prepare",
+    "print_ledger",
+]

@@ -59,12 +59,20 @@ def parse_metric(text: str) -> float | None:
     return value
 
 
+def _init_hint(path: Path) -> str | None:
+    from detective.casekit.init import init_hint
+
+    return init_hint(path)
+
+
 def validate(form: IntakeForm) -> list[FieldError]:
     """Every problem with the form, each naming its field, in the form's order."""
     errors: list[FieldError] = []
     case = Path(form.case_path).expanduser() if form.case_path.strip() else None
     if case is None:
         errors.append(FieldError("case_path", "Give the path to your case file (a .py file)."))
+    elif hint := _init_hint(case):  # data where a case belongs: say how to make the case
+        errors.append(FieldError("case_path", hint))
     elif not case.is_file():
         errors.append(FieldError("case_path", f"No file at {case}."))
     elif case.suffix != ".py":
