@@ -30,6 +30,7 @@ OPTIONAL_HOOKS = (
     "fresh_model",
     "TRAIN",
     "EVAL",
+    "object_mask",
 )
 
 
