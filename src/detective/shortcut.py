@@ -161,7 +161,7 @@ def paired_change(before: np.ndarray, after: np.ndarray) -> PairedChange:
 # --- probes ------------------------------------------------------------------------------------
 
 
-def region_features(x: torch.Tensor, grid: int = 6) -> np.ndarray:
+def region_features(x: torch.Tensor, grid: int = 8) -> np.ndarray:
     """A fixed, model-free descriptor: the image pooled to a grid × grid layout per channel plus
     per-channel mean and std (colour, layout and texture energy in a few hundred numbers)."""
     import torch
