@@ -63,7 +63,7 @@ def test_shortcut_reaches_the_ledger_and_the_exports(tmp_path: Path) -> None:
     md = tmp_path / "r.md"
     assert main(["export", str(session), "--format", "md", "-o", str(md)]) == 0
     text = md.read_text(encoding="utf-8")
-    assert "relies on context correlated with the class" in text
+    assert "The model relies on context, not on the object" in text
     assert "follows donor class" in text
 
 

@@ -13,7 +13,7 @@ BUG = "none: the border colour names the class in 90% of train AND val images"
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.45, 0.45, 0.45], "std": [0.3, 0.3, 0.3]}
-TRAIN = {"epochs": 6, "batch_size": 64, "lr": 3e-3, "seed": 0}
+TRAIN = {"epochs": 12, "batch_size": 64, "lr": 3e-3, "seed": 0}
 
 CLINIC_COLOURS = np.array([
     [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],

@@ -179,7 +179,7 @@ _ALL = (
     _h(
         "shortcut_learning",
         Stage.ERROR_ANALYSIS,
-        "The model relies on context correlated with the class in training, not on the object",
+        "The model relies on context, not on the object (a shortcut)",
         "Something around the object (background, border, a watermark, the source) predicts the "
         "class in the training set but not in validation, and the model learned it instead of the "
         "object. Refuted when keeping the object and swapping its context for another class's "
