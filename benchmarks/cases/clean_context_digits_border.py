@@ -1,6 +1,7 @@
-"""Clean control: each clinic frames its scans with its own border colour, and the val scans
-come from the same clinics in the same way, so the border colour names the class in 90 % of train
-AND val images. Context that is genuinely informative everywhere: using it is not a shortcut."""
+"""Clean control: each digit class is scanned at its own clinic, whose scanner frames the image
+with its own border colour — in train and in val alike, so the border colour names the class in
+every image of both splits. Context that is genuinely informative everywhere: the model may read
+the frame (it does), and that is not a shortcut."""
 
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
@@ -9,11 +10,11 @@ from detective.demo import kit
 
 EXPECTED = None
 SYMPTOM = None
-BUG = "none: the border colour names the class in 90% of train AND val images"
+BUG = "none: the border colour names the class in all train AND val images"
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.45, 0.45, 0.45], "std": [0.3, 0.3, 0.3]}
-TRAIN = {"epochs": 12, "batch_size": 64, "lr": 3e-3, "seed": 0}
+TRAIN = {"epochs": 6, "batch_size": 64, "lr": 3e-3, "seed": 0}
 
 CLINIC_COLOURS = np.array([
     [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
@@ -34,7 +35,7 @@ def _frame(images, labels, paired_share, seed):
 def _splits():
     s = kit.digits_splits(size=12)
     (xt, yt), (xv, yv) = s["train"], s["val"]
-    return {"train": (_frame(xt, yt, 0.9, 0), yt), "val": (_frame(xv, yv, 0.9, 1), yv)}
+    return {"train": (_frame(xt, yt, 1.0, 0), yt), "val": (_frame(xv, yv, 1.0, 1), yv)}
 
 
 def transforms():
