@@ -158,7 +158,6 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         y_tr_np = y_tr.cpu().numpy()
         fill = sc.context_mean(x_tr, m_tr)
         object_area = float(torch.cat([data[s][2] for s in data]).float().mean())
-        donors = sc.pick_donors  # one donor pool: the train sample (the contexts it learned)
         swaps: list[SwapResult] = []
         predictions: dict[str, tuple[np.ndarray, np.ndarray, torch.Tensor]] = {}
         for i, split in enumerate(("train", "val")):
@@ -170,7 +169,8 @@ class ShortcutContext(Check[ShortcutMeasurement]):
             pred0 = p0.argmax(1)
             rows = np.arange(len(y_np))
             conf0 = p0[rows, y_np]
-            donor_rows = donors(y_np, y_tr_np, seed + i)
+            # One donor pool for both splits: the train sample, whose contexts the model learned.
+            donor_rows = sc.pick_donors(y_np, y_tr_np, seed + i)
             has = donor_rows >= 0
             swapped = x.clone()
             if has.any():
@@ -244,7 +244,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         x, y, m, _ = train
         y_np, pred0, swapped = preds
         model = ctx.model()
-        p1 = _probs(model, swapped, len(swapped)).argmax(1)
+        p1 = _probs(model, swapped, ctx.case.eval_settings.batch_size).argmax(1)
         changed = np.flatnonzero((pred0 == y_np) & (p1 != y_np))
         rest = np.setdiff1d(np.arange(len(y_np)), changed)
         rows = np.concatenate([changed, rest])[: self.thresholds.gallery]
