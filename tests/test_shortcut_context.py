@@ -241,3 +241,58 @@ def test_object_mask_hook_with_a_wrong_shape_says_so(tmp_path: Path) -> None:
     ctx = context_for(case, tmp_path)
     with pytest.raises(CaseError, match=r"object_mask\('train', 0\) returned shape"):
         sc.object_masks(ctx.case, "train", [0], 8, 8, 0.2)
+
+
+# --- judge: the intervention decides -----------------------------------------------------------
+
+
+def _measurement(follows: float, placebo: float, context_gap: bool):
+    from detective.checks.shortcut_context import ShortcutMeasurement, SwapResult
+
+    n = 400
+    acc = sc.paired_change(np.ones(n, bool), np.arange(n) >= 240)  # 60-point fall either way
+    fol = sc.paired_change(np.arange(n) < follows * n, np.arange(n) < placebo * n)
+    probe = sc.ProbeScore(0.95, 0.12 if context_gap else 0.93, 0.1, 0.1, (0.95,) * 10,
+                          (0.12 if context_gap else 0.93,) * 10)
+    obj = sc.ProbeScore(0.9, 0.9, 0.1, 0.1, (0.9,) * 10, (0.9,) * 10)
+    swaps = tuple(SwapResult(s, "donor context", acc, 0.9, 0.2, 0.6, 0.8, fol)
+                  for s in ("train", "val"))
+    return ShortcutMeasurement(tuple("abcdefghij"), "centre", 0.6, n, n, swaps, probe, obj, (),
+                               "", 0.5, 0.5, "")
+
+
+def test_judge_needs_predictions_that_follow_the_donor() -> None:
+    from detective.checks.shortcut_context import ShortcutContext
+
+    judge = ShortcutContext().judge
+    planted = judge(_measurement(0.7, 0.1, context_gap=True))
+    assert planted.verdict is Verdict.FAIL
+    assert planted.effect_on("shortcut_learning").strength is Strength.STRONG
+    # The same fall in accuracy, but predictions land on the donor's class no more often than
+    # on a placebo class: a damaged object, not a learned context.
+    damaged = judge(_measurement(0.12, 0.1, context_gap=True))
+    assert damaged.verdict is Verdict.WARN
+    assert damaged.effect_on("shortcut_learning").strength is Strength.WEAK
+    # Follows the donor, but the context is as informative in val: legitimate context.
+    legit = judge(_measurement(0.7, 0.1, context_gap=False))
+    assert legit.verdict is Verdict.PASS
+    assert legit.effect_on("shortcut_learning").direction is Direction.REFUTES
+
+
+SIZES_CASE = """
+import torch
+from detective.demo import kit
+CLASSES = ["a", "b", "c"]
+def datasets():
+    y = torch.tensor([0, 1, 2] * 10)
+    return {"train": kit.TensorImages(torch.rand(30, 1, 8, 8), y),
+            "val": kit.TensorImages(torch.rand(30, 1, 12, 12), y)}
+def model():
+    return kit.SmallCNN(num_classes=3, width=4)
+"""
+
+
+def test_splits_of_different_sizes_are_not_judged(tmp_path: Path) -> None:
+    _, f = run_check("shortcut_context", write_case(tmp_path, SIZES_CASE), tmp_path)
+    assert f.verdict is Verdict.NOT_APPLICABLE
+    assert "different sizes" in f.summary and not f.effects
