@@ -55,8 +55,8 @@ def object_masks(
             )
         m = m > 0.5 if m.dtype != bool else m
         if m.shape != (h, w):  # a mask at the raw image's resolution: resize to the tensor's
-            m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.NEAREST))
-            m = m > 127
+            pil = Image.fromarray(m.astype(np.uint8) * 255)
+            m = np.asarray(pil.resize((w, h), Image.Resampling.NEAREST)) > 127
         out[row] = m
     return out, "hook"
 
