@@ -31,6 +31,7 @@ OPTIONAL_HOOKS = (
     "fresh_model",
     "TRAIN",
     "EVAL",
+    "object_mask",
 )
 
 

@@ -176,6 +176,16 @@ _ALL = (
         "above the "
         "overall error rate.",
     ),
+    _h(
+        "shortcut_learning",
+        Stage.ERROR_ANALYSIS,
+        "The model relies on context, not on the object (a shortcut)",
+        "Something around the object (background, border, a watermark, the source) predicts the "
+        "class in the training set but not in validation, and the model learned it instead of the "
+        "object. Refuted when keeping the object and swapping its context for another class's "
+        "leaves the predictions in place, or when the context is as informative in val as in "
+        "train.",
+    ),
 )
 
 VOCABULARY: dict[str, HypothesisInfo] = {h.id: h for h in _ALL}
