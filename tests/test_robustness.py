@@ -310,8 +310,13 @@ def test_model_whose_forward_raises(tmp_path: Path, capsys: pytest.CaptureFixtur
     session = tmp_path / "s"
     code = main(["run", str(case), "--session", str(session), "--device", "cpu", "--headless"])
     out = capsys.readouterr().out
-    assert code == 0 or code == 3, out
-    assert "forward raised RuntimeError: mat1 and mat2 shapes cannot be multiplied" in out
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert code == 4, out  # the case broke the run: nothing could be measured
+    assert (
+        "your model's forward() raised RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+        "(2x64 and 128x10) at case.py line 9" in flat
+    ), flat
+    assert "Nothing could be measured" in flat
     assert "Traceback" not in out
     # The session opens, keeps the finding that names the cause, and exports.
     with Session.open(session) as s:
@@ -406,7 +411,7 @@ def test_malicious_pickle_checkpoint_is_refused_with_the_opt_out_named(
     code = main(["run", str(case), "--session", str(session), "--device", "cpu", "--headless"])
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert not marker.exists(), "the checkpoint ran code"
-    assert code == 3, out  # a check error: the model could not be loaded
+    assert code == 4, out  # the case broke the run: its model() could not load its weights
     assert "refused to load a checkpoint" in out and "DETECTIVE_UNSAFE_LOAD=1" in out
     assert "model.pt" in out
     assert reopen(session)[0] == "case_contract"

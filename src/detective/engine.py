@@ -279,7 +279,7 @@ def _execute_inner(
             continue
         check_cls = registry[check_id]
         if blocked:
-            events.put(CheckSkipped(check_id, blocked))
+            events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
             continue
         events.put(CheckStarted(check_id, check_cls.title, stage.value, index, len(plan)))
         running[0] = check_id
@@ -307,7 +307,7 @@ def _execute_inner(
         user_errors += finding.verdict is Verdict.ERROR and user
         events.put(CheckFinished(check_id, finding, finding_id))
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
-            blocked = f"blocked: {check_id} failed ({finding.summary})"
+            blocked = f"{check_id} failed ({finding.summary})"
     events.put(RunFinished(RunStatus.COMPLETED, "", errors, user_errors, blocked))
 
 
@@ -320,5 +320,5 @@ def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> st
     }
     for check_id, finding in stored.items():
         if finding.verdict in (Verdict.FAIL, Verdict.ERROR):
-            return f"blocked: {check_id} failed ({finding.summary})"
+            return f"{check_id} failed ({finding.summary})"
     return ""

@@ -58,6 +58,7 @@ def describe_item_error(exc: BaseException) -> str:
     from PIL import Image
 
     text = str(exc)
+    path = image_path_in(exc)
     bomb = _BOMB.search(text)
     if isinstance(exc, Image.DecompressionBombWarning | Image.DecompressionBombError) and bomb:
         pixels, limit = int(bomb.group(1)), int(bomb.group(2))
@@ -65,11 +66,10 @@ def describe_item_error(exc: BaseException) -> str:
             f"image of {pixels / 1e6:.0f} MP (limit {limit / 1e6:.0f} MP, Pillow's "
             "decompression-bomb guard): refused before decoding, to bound memory"
         )
-    elif "truncated" in text.lower() and "truncated" not in type(exc).__name__.lower():
+    elif path and "truncated" in text.lower():  # Pillow's own wording names no file
         cause = f"truncated image data ({type(exc).__name__}: {text})"
     else:
         cause = f"{type(exc).__name__}: {text}"
-    path = image_path_in(exc)
     if path and path not in text:
         return f"{path}: {cause}"
     return cause

@@ -72,8 +72,8 @@ class SessionLock:
         command: str = "",
     ) -> SessionLock:
         """Take the session's lock, or raise SessionBusy (with `wait`, block until it is free;
-        `on_wait` is told once whom we wait for, or whose stale lock we took over). Raises OSError if the lock file cannot be
-        created (a read-only folder)."""
+        `on_wait` is told once whom we wait for, or whose stale lock we took over). Raises
+        OSError if the lock file cannot be created (a read-only folder)."""
         session_dir = Path(session_dir)
         path = session_dir / LOCK_NAME
         try:
