@@ -274,11 +274,12 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
 def cmd_resume(args: argparse.Namespace) -> ExitCode:
     from dataclasses import replace
 
-    from detective.session import Session, SessionError
+    from detective.session import Session, SessionError, ensure_writable
 
     try:
         with Session.open(args.session, readonly=True) as s:
             info = s.info
+        ensure_writable(args.session)  # refuse now, before loading the case
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
     options = info.options if args.device is None else replace(info.options, device=args.device)

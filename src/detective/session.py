@@ -505,13 +505,25 @@ def _connect_readonly(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def _open_writable(path: Path, db: Path) -> sqlite3.Connection:
-    readonly = SessionReadOnly(
+def _read_only(db: Path) -> SessionReadOnly:
+    return SessionReadOnly(
         f"session is read-only: {db} (its file or folder cannot be written; `detective ledger` "
         "and `detective export` still read it)"
     )
+
+
+def ensure_writable(path: str | Path) -> None:
+    """Raise SessionReadOnly when the session's database or folder cannot be written (cheap:
+    lets a writer refuse before it loads the case)."""
+    path = Path(path)
+    db = path / DB_NAME
     if not (os.access(db, os.W_OK) and os.access(path, os.W_OK)):
-        raise readonly
+        raise _read_only(db)
+
+
+def _open_writable(path: Path, db: Path) -> sqlite3.Connection:
+    readonly = _read_only(db)
+    ensure_writable(path)
     try:
         conn = _connect(db)
         with conn:  # older schemas gain the tables they lack
