@@ -18,7 +18,8 @@ SYMPTOMS = (
 )
 
 EPILOG = """exit codes: 0 ok · 1 hypotheses supported (with --strict) · 2 usage error ·
-3 a check crashed · 4 the case failed · 5 session error · 130 interrupted (resume continues)"""
+3 a check crashed (or a bug in detective: see the log it names) · 4 the case failed ·
+5 session error (damaged, read-only, in use) · 130 interrupted (resume continues)"""
 
 
 def _writer_options(p: argparse.ArgumentParser, default_timeout: float | None) -> None:
