@@ -1037,3 +1037,38 @@ def test_an_unexpected_exception_is_exit_3_with_a_log_never_a_traceback(
     # The clean case: a command that works is untouched by the handler.
     monkeypatch.undo()
     assert main(["checks", "--json"]) == 0
+
+
+def test_hooks_run_watched_in_the_callers_torch_state(tmp_path: Path) -> None:
+    """The hook runs in its own thread: grad mode follows the caller (a `features` hook under
+    no_grad must not build a graph); a cancel or a timeout ends the wait, not the process."""
+    import threading
+
+    import torch
+
+    from detective.case import HookTimeout
+    from detective.hookwatch import HookWatch
+    from detective.progress import Cancelled
+
+    release = threading.Event()
+    src = ITEMS_CASE + (
+        "\nimport threading\nRELEASE = None\n"
+        "def grad_enabled():\n    return torch.is_grad_enabled()\n"
+        "def stuck():\n    RELEASE.wait(60)\n"
+    )
+    case = load_case(write_case(tmp_path, src))
+    case.module.RELEASE = release
+    with torch.no_grad():
+        assert case.call("grad_enabled") is False
+    assert case.call("grad_enabled") is True
+    try:
+        case.watch = HookWatch(timeout_s=0.3)
+        with pytest.raises(HookTimeout, match=r"your stuck\(\) hook did not return within 0.3 s"):
+            case.call("stuck")
+        cancel = threading.Event()
+        cancel.set()
+        case.watch = HookWatch(cancel=cancel)
+        with pytest.raises(Cancelled):
+            case.call("stuck")
+    finally:
+        release.set()  # free the abandoned hook threads

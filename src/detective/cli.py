@@ -316,7 +316,13 @@ def cmd_demo(args: argparse.Namespace) -> ExitCode:
             return _err(
                 f"{session_dir} holds another session; pass --session", ExitCode.SESSION_ERROR
             )
-        shutil.rmtree(session_dir)
+        from detective.sessionlock import lock_session
+
+        try:  # never delete a demo that another process is running
+            with lock_session(session_dir):
+                shutil.rmtree(session_dir)
+        except SessionError as e:
+            return _err(str(e), ExitCode.SESSION_ERROR)
     options = RunOptions(device=args.device, symptom=DEMO_SYMPTOM)
     console = _console()
     console.print(

@@ -10,9 +10,11 @@ on the main thread, and the engine calls hooks from its worker thread.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +42,12 @@ def call_watched(
     from detective.case import HookTimeout
 
     box: dict[str, Any] = {}
+    enter = _thread_state()
 
     def target() -> None:
         try:
-            box["value"] = fn(*args, **kwargs)
+            with enter():
+                box["value"] = fn(*args, **kwargs)
         except BaseException as e:  # handed to the caller, re-raised there
             box["error"] = e
 
@@ -66,3 +70,24 @@ def call_watched(
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def _thread_state() -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """The caller's thread-local torch state (grad / inference mode, current CUDA device), to
+    re-enter in the hook's thread: a `features(model, x)` hook called under `no_grad` must not
+    build a graph, nor use inference tensors in a grad-enabled thread."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return contextlib.nullcontext
+    grad = torch.is_grad_enabled()
+    inference = torch.is_inference_mode_enabled()
+    device = torch.cuda.current_device() if torch.cuda.is_initialized() else None
+
+    @contextlib.contextmanager
+    def enter() -> Iterator[None]:
+        if device is not None:
+            torch.cuda.set_device(device)
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            yield
+
+    return enter
