@@ -55,7 +55,7 @@ def test_import_error_names_file_and_line(tmp_path: Path) -> None:
     path = write_case(tmp_path, "CLASSES = ['a']\n\nraise RuntimeError('boom at import')\n")
     with pytest.raises(HookError) as info:
         load_case(path)
-    assert "case.py, line 3" in info.value.message
+    assert "at case.py line 3" in info.value.message
     assert "boom at import" in info.value.message
     assert "Traceback" in info.value.details
 
@@ -64,7 +64,7 @@ def test_hook_that_raises_becomes_an_error_finding(tmp_path: Path) -> None:
     path = write_case(tmp_path, TINY.replace("def datasets():", "def datasets():\n    1 / 0"))
     _, finding = run_check("case_contract", path, tmp_path)
     assert finding.verdict is Verdict.ERROR
-    assert "datasets() in case.py, line" in finding.summary
+    assert "your datasets() hook raised" in finding.summary and "at case.py line" in finding.summary
     assert "ZeroDivisionError" in finding.summary and "Traceback" in finding.error
 
 

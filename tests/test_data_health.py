@@ -113,7 +113,7 @@ def test_odd_modes_and_a_truncated_file_in_the_raw_images(tmp_path: Path) -> Non
         "data_health", write_case(tmp_path, ODD.replace("__PNG__", repr(str(png)))), tmp_path
     )
     assert [b.index for b in m.bad if b.split == "train"] == [9]
-    assert "raw image: OSError" in m.bad[0].reason
+    assert f"raw image: {png}: truncated image data (OSError" in m.bad[0].reason  # the file named
     odd = {(b.split, b.index): b.reason for b in m.odd}
     assert set(odd) >= {("train", 3), ("train", 5), ("train", 7)}
     assert (

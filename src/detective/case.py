@@ -52,6 +52,17 @@ class HookError(CaseError):
         self.hook = hook
 
 
+class HookTimeout(CaseError):
+    """A hook did not return within the run's --hook-timeout; the run cannot go on."""
+
+    def __init__(self, hook: str, seconds: float) -> None:
+        super().__init__(
+            f"your {hook}() hook did not return within {seconds:g} s (--hook-timeout); "
+            "it may be waiting on a lock, a download or a stuck data loader"
+        )
+        self.hook = hook
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int = 5
@@ -91,13 +102,33 @@ def _settings(cls: type, values: dict[str, Any], where: str) -> Any:
     return replace(default, **out)
 
 
-def _hook_error(hook: str, path: Path, exc: BaseException) -> HookError:
+def user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
+    """The innermost traceback frame in the user's code: the case file, else a file beside it
+    (a model module the case imports); None when the error arose elsewhere."""
     frames = traceback.extract_tb(exc.__traceback__)
-    in_case = [f for f in frames if Path(f.filename).resolve() == path.resolve()]
-    where = f"{path.name}, line {in_case[-1].lineno}" if in_case else path.name
+    case = path.resolve()
+    in_case = [f for f in frames if Path(f.filename).resolve() == case]
+    if in_case:
+        return in_case[-1]
+    beside = [
+        f
+        for f in frames
+        if Path(f.filename).resolve().parent == case.parent and "site-packages" not in f.filename
+    ]
+    return beside[-1] if beside else None
+
+
+def where(frame: traceback.FrameSummary | None, path: Path) -> str:
+    """'at case.py line 12' (or 'in case.py' when no frame in the user's code is known)."""
+    return f"at {Path(frame.filename).name} line {frame.lineno}" if frame else f"in {path.name}"
+
+
+def _hook_error(hook: str, path: Path, exc: BaseException) -> HookError:
+    at = where(user_frame(exc, path), path)
     if isinstance(exc, CaseError):
-        return HookError(hook, f"{hook}() in {where}: {exc.message}", exc.details)
-    message = f"{hook}() in {where} raised {type(exc).__name__}: {exc}"
+        return HookError(hook, f"your {hook}() hook {at}: {exc.message}", exc.details)
+    what = f"importing {path.name}" if hook == "import" else f"your {hook}() hook"
+    message = f"{what} raised {type(exc).__name__}: {exc} {at}"
     return HookError(hook, message, "".join(traceback.format_exception(exc)))
 
 
@@ -119,6 +150,9 @@ class Case:
         # A case built in Python has no file to hash: the caller fingerprints its recipe.
         self.in_memory = fingerprint is not None
         self._cache: dict[str, Any] = {}
+        from detective.hookwatch import HookWatch
+
+        self.watch = HookWatch()  # the engine sets the run's timeout, cancel flag and notices
         classes = getattr(module, "CLASSES", None)
         if (
             not isinstance(classes, list | tuple)
@@ -220,13 +254,17 @@ class Case:
         return callable(getattr(self.module, hook, None))
 
     def call(self, hook: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a hook under `self.watch`: a slow hook is announced, a hung one times out
+        (HookTimeout), and a cancel request stops the wait at once (see detective.hookwatch)."""
+        from detective.hookwatch import call_watched
+
         fn: Callable[..., Any] | None = getattr(self.module, hook, None)
         if not callable(fn):
             raise CaseError(f"{self.path.name} has no {hook}() hook")
         try:
-            return fn(*args, **kwargs)
-        except Cancelled:
-            raise  # the user stopped the run from inside a hook's callback: not the hook's error
+            return call_watched(self.watch, hook, fn, *args, **kwargs)
+        except (Cancelled, HookTimeout):
+            raise  # a stop request, or a hung hook: the run ends (engine), not the check
         except Exception as e:  # user code: anything can come out
             raise _hook_error(hook, self.path, e) from e
 

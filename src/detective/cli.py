@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from detective import __version__
+from detective import __version__, cliargs
 from detective.exitcodes import ExitCode
 
 SYMPTOMS = (
@@ -18,24 +18,48 @@ SYMPTOMS = (
 )
 
 EPILOG = """exit codes: 0 ok · 1 hypotheses supported (with --strict) · 2 usage error ·
-3 a check crashed · 4 the case failed · 5 session error · 6 doctor found a problem ·
+3 a check crashed (or a bug in detective: see the log it names) · 4 the case failed ·
+5 session error (damaged, read-only, in use) · 6 doctor found a problem ·
 130 interrupted (resume continues)"""
 
 
+def _writer_options(p: argparse.ArgumentParser, default_timeout: float | None) -> None:
+    """Options of the commands that run the case and write to a session."""
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is running this session, wait for it (default: exit 5)",
+    )
+    p.add_argument(
+        "--hook-timeout",
+        type=cliargs.positive_seconds,
+        default=default_timeout,
+        metavar="SECONDS",
+        help="end the run (exit 4) when one of your case's hooks has not returned after this "
+        "long (default 600; your train() hook is not timed)",
+    )
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--device",
+        type=cliargs.device,
+        default="auto",
+        help="auto (default), cpu, cuda or cuda:N",
+    )
     p.add_argument(
         "--sample",
-        type=int,
+        type=cliargs.positive_int,
         default=2000,
-        help="items a streaming check looks at, at most (default 2000)",
+        help="items a streaming check looks at, at most (default 2000; at least 1)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--reported-metric",
-        type=float,
+        type=cliargs.reported_metric,
         default=None,
-        help="the accuracy you see on the eval split, 0..1 (for evaluation integrity)",
+        help="the accuracy you see on the eval split, in [0, 1] (87 or 87%% is read as a "
+        "percentage, with a notice)",
     )
     p.add_argument(
         "--logs", default=None, help="your training logs: a CSV file or a TensorBoard folder"
@@ -50,6 +74,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "0 on CPU)",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when any hypothesis is supported")
+    _writer_options(p, 600.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,11 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="continue a session's playbook where it stopped")
     resume.add_argument("session")
-    resume.add_argument("--device", default=None)
+    resume.add_argument("--device", type=cliargs.device, default=None)
+    _writer_options(resume, None)
 
     demo = sub.add_parser("demo", help="run the built-in demo investigation (digits, CPU, <60 s)")
     demo.add_argument("--session", default="sessions/demo")
-    demo.add_argument("--device", default="auto")
+    demo.add_argument("--device", type=cliargs.device, default="auto")
 
     export = sub.add_parser("export", help="write a session's findings report")
     export.add_argument("session")
@@ -104,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rejudge", help="re-judge stored measurements with the current thresholds (no model needed)"
     )
     rejudge.add_argument("session")
+    rejudge.add_argument("--wait", action="store_true", help="wait for a run of this session")
 
     ledger = sub.add_parser("ledger", help="print a session's ranked hypotheses")
     ledger.add_argument("session")
@@ -133,6 +160,20 @@ def _add_init(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args, parser)
+    except KeyboardInterrupt:  # outside a run's own handling, e.g. while a case file imports
+        print("interrupted (Ctrl-C): stopped", file=sys.stderr)  # noqa: T201
+        return ExitCode.INTERRUPTED
+    except Exception as e:  # our bug: exit 3 and a log file, never a traceback with exit 1
+        from detective.crash import report_crash
+
+        command = sys.argv[1:] if argv is None else list(argv)
+        report_crash(e, command, getattr(args, "session", None))
+        return ExitCode.CHECK_ERROR
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command is None:
         return _open_tui(None, parser)
     handler = {
@@ -179,6 +220,7 @@ def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
         logs=args.logs,
         llm=args.llm,
         llm_gpu_layers=args.llm_gpu_layers,
+        hook_timeout=args.hook_timeout,
     )
 
 
@@ -191,6 +233,7 @@ def _start(
     only: list[str] | None = None,
     rerun: bool = False,
     strict: bool = False,
+    wait: bool = False,
 ) -> ExitCode:
     from detective.case import CaseError
     from detective.headless import execute, prepare
@@ -205,7 +248,18 @@ def _start(
     except DeviceError as e:
         return _err(str(e), ExitCode.USAGE)
     try:
-        prep = prepare(case, session, options, playbook, existing=existing, only=only)
+        prep = prepare(
+            case,
+            session,
+            options,
+            playbook,
+            existing=existing,
+            only=only,
+            wait=wait,
+            on_wait=lambda m: console.print(f"[yellow]{_safe(m)}[/]"),
+        )
+    except KeyboardInterrupt:
+        return _err("interrupted while loading the case; nothing was run", ExitCode.INTERRUPTED)
     except CaseError as e:
         if e.details:
             console.print(e.details, markup=False, highlight=False)
@@ -242,20 +296,24 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
         only=only,
         rerun=args.rerun,
         strict=args.strict,
+        wait=args.wait,
     )
 
 
 def cmd_resume(args: argparse.Namespace) -> ExitCode:
     from dataclasses import replace
 
-    from detective.session import Session, SessionError
+    from detective.session import Session, SessionError, ensure_writable
 
     try:
-        with Session.open(args.session) as s:
+        with Session.open(args.session, readonly=True) as s:
             info = s.info
+        ensure_writable(args.session)  # refuse now, before loading the case
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
     options = info.options if args.device is None else replace(info.options, device=args.device)
+    if args.hook_timeout is not None:
+        options = replace(options, hook_timeout=args.hook_timeout)
     return _start(
         info.case_path,
         args.session,
@@ -263,6 +321,7 @@ def cmd_resume(args: argparse.Namespace) -> ExitCode:
         info.playbook,
         existing=True,
         only=list(info.only) or None,
+        wait=args.wait,
     )
 
 
@@ -277,7 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> ExitCode:
     if (session_dir / "session.sqlite").exists():
         # Start the demo afresh, but only ever delete a previous *demo* session.
         try:
-            with Session.open(session_dir) as s:
+            with Session.open(session_dir, readonly=True) as s:
                 is_demo = Path(s.info.case_path).resolve() == DEMO_CASE.resolve()
         except SessionError:
             is_demo = False
@@ -285,7 +344,13 @@ def cmd_demo(args: argparse.Namespace) -> ExitCode:
             return _err(
                 f"{session_dir} holds another session; pass --session", ExitCode.SESSION_ERROR
             )
-        shutil.rmtree(session_dir)
+        from detective.sessionlock import lock_session
+
+        try:  # never delete a demo that another process is running
+            with lock_session(session_dir):
+                shutil.rmtree(session_dir)
+        except SessionError as e:
+            return _err(str(e), ExitCode.SESSION_ERROR)
     options = RunOptions(device=args.device, symptom=DEMO_SYMPTOM)
     console = _console()
     console.print(
@@ -308,7 +373,7 @@ def _write_export(session_dir: Path, fmt: str, output: Path | None) -> str:
     from detective.report import build_report
     from detective.session import Session
 
-    with Session.open(session_dir) as s:
+    with Session.open(session_dir, readonly=True) as s:
         text = render(build_report(s), Format(fmt), s.artifacts_dir, output)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -393,7 +458,7 @@ def cmd_ledger(args: argparse.Namespace) -> ExitCode:
     from detective.session import Session, SessionError
 
     try:
-        with Session.open(args.session) as s:
+        with Session.open(args.session, readonly=True) as s:
             print_ledger(_console(), session_ledger(s), limit=50)
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
@@ -404,11 +469,13 @@ def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
     from detective.headless import print_ledger
     from detective.ledger import session_ledger
     from detective.rejudge import rejudge
-    from detective.session import Session, SessionError
+    from detective.session import SessionError
+    from detective.sessionlock import open_writer
 
     console = _console()
     try:
-        with Session.open(args.session) as s:
+        on_wait = lambda m: console.print(f"[yellow]{_safe(m)}[/]")  # noqa: E731
+        with open_writer(args.session, wait=args.wait, on_wait=on_wait) as s:
             results = rejudge(s)
             for r in results:
                 mark = f"{r.before.value} → {r.after.value}" if r.changed else "unchanged"
@@ -417,6 +484,12 @@ def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
     except SessionError as e:
         return _err(str(e), ExitCode.SESSION_ERROR)
     return ExitCode.OK
+
+
+def _safe(text: object) -> str:
+    from detective.headless import safe
+
+    return safe(text)
 
 
 def _open_tui(session: str | None, parser: argparse.ArgumentParser) -> int:

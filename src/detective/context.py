@@ -33,6 +33,7 @@ class RunOptions:
     llm: str | None = None  # path to a GGUF file
     llm_gpu_layers: int | None = None  # layers offloaded to the GPU (None: all on CUDA, else 0)
     num_workers: int = 0
+    hook_timeout: float = 600.0  # seconds a hook of the case may take (see detective.hookwatch)
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,12 @@ class _SafeItems:
     def __getitem__(self, i: int) -> tuple[int, Any, Any, str]:
         import torch
 
+        from detective.itemerrors import bomb_guard, describe_item_error
+
         index = self.indices[i]
         try:
-            item = self.dataset[index]
+            with bomb_guard():
+                item = self.dataset[index]
             image, label = item[0], item[1]
             if not isinstance(image, torch.Tensor):
                 return index, _BAD, None, f"image is {type(image).__name__}, expected a tensor"
@@ -77,7 +81,7 @@ class _SafeItems:
                 return index, _BAD, None, "image holds NaN or Inf values"
             return index, image, int(label), ""
         except Exception as e:  # user data: anything can come out
-            return index, _BAD, None, f"{type(e).__name__}: {e}"
+            return index, _BAD, None, describe_item_error(e)
 
 
 class RunContext:

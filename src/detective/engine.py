@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from detective.case import CaseError
+from detective.case import CaseError, HookTimeout, user_frame, where
 from detective.context import RunContext
 from detective.findings import Finding, Verdict
 from detective.playbook import Playbook
@@ -38,6 +38,7 @@ class RunStarted:
     planned: tuple[str, ...]
     already_done: tuple[str, ...]
     fingerprint: str
+    device: str = ""  # resolved: "cpu", "cuda:0 (NVIDIA A100)"
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,21 @@ class CheckSkipped:
 
 
 @dataclass(frozen=True)
+class HookWaiting:
+    """A hook of the user's case has not returned after a few seconds (it may be hung)."""
+
+    hook: str
+    check_id: str  # "" while the run is starting (the model is loaded for the fingerprint)
+
+
+@dataclass(frozen=True)
 class RunFinished:
     status: RunStatus
     message: str = ""
     errors: int = 0
+    # Of `errors`, those raised by the user's code (hooks, forward, data): the case's problem.
+    user_errors: int = 0
+    blocked: str = ""  # why nothing past the blocking checks could be measured, if so
 
 
 Event = (
@@ -90,6 +102,7 @@ Event = (
     | CheckLog
     | CheckFinished
     | CheckSkipped
+    | HookWaiting
     | RunFinished
 )
 
@@ -100,31 +113,55 @@ def run_one(
     check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
 ) -> tuple[Any, Finding]:
     """Run a single check, turning missing needs and exceptions into findings (never raising,
-    except `Cancelled`)."""
+    except `Cancelled` and `HookTimeout`)."""
+    measurement, finding, _ = _run_check(check_cls, ctx, progress)
+    return measurement, finding
+
+
+def _run_check(
+    check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
+) -> tuple[Any, Finding, bool]:
+    """`run_one`, also saying whether an error came from the user's code (hook, forward, data)."""
+    from dataclasses import replace
+
     start = time.monotonic()
     missing = ctx.missing(check_cls.needs)
     if missing:
-        return None, Finding(
-            check_cls.id, Verdict.NOT_APPLICABLE, f"not applicable: needs {', '.join(missing)}"
+        return (
+            None,
+            Finding(
+                check_cls.id,
+                Verdict.NOT_APPLICABLE,
+                f"not applicable: needs {', '.join(missing)}",
+            ),
+            False,
         )
+    user = False
     try:
         measurement, finding = check_cls().run(ctx, progress)
-    except Cancelled:
+    except (Cancelled, HookTimeout):
         raise
     except CaseError as e:
         finding = Finding(check_cls.id, Verdict.ERROR, e.message, error=e.details or e.message)
-        measurement = None
+        measurement, user = None, True
     except Exception as e:  # a crashed check is an error finding, never evidence
+        frame = user_frame(e, ctx.case.path)
+        user = frame is not None  # the exception came up through the user's code
+        what = f"{type(e).__name__}: {e}"
+        if frame is None:
+            summary = f"the check crashed: {what}"
+        elif frame.name == "forward":
+            summary = f"your model's forward() raised {what} {where(frame, ctx.case.path)}"
+        else:
+            summary = f"your code raised {what} in {frame.name}() {where(frame, ctx.case.path)}"
         finding = Finding(
             check_cls.id,
             Verdict.ERROR,
-            f"the check crashed: {type(e).__name__}: {e}",
+            summary,
             error="".join(traceback.format_exception(e)),
         )
         measurement = None
-    from dataclasses import replace
-
-    return measurement, replace(finding, duration_s=round(time.monotonic() - start, 3))
+    return measurement, replace(finding, duration_s=round(time.monotonic() - start, 3)), user
 
 
 def fingerprint_of(ctx: RunContext) -> str:
@@ -133,6 +170,8 @@ def fingerprint_of(ctx: RunContext) -> str:
         from detective.torchutil import model_hash
 
         return f"{ctx.case.file_hash}-{model_hash(ctx.model())}"
+    except HookTimeout:
+        raise  # a hung model() would hang every check after it: the run ends here
     except CaseError:
         return f"{ctx.case.file_hash}-nomodel"
 
@@ -183,6 +222,10 @@ def _execute(
 ) -> None:
     try:
         _execute_inner(session, playbook, ctx, cancel, only, rerun, events)
+    except Cancelled:  # stopped while a hook was loading, before any check started
+        events.put(RunFinished(RunStatus.INTERRUPTED, "stopped while loading the case"))
+    except HookTimeout as e:
+        events.put(RunFinished(RunStatus.FAILED, e.message))
     except Exception as e:  # never leave the consumer waiting
         events.put(RunFinished(RunStatus.FAILED, f"{type(e).__name__}: {e}"))
     finally:
@@ -198,20 +241,35 @@ def _execute_inner(
     rerun: bool,
     events: queue.Queue[Event | None],
 ) -> None:
+    from detective.hookwatch import HookWatch
+
     registry = all_checks()
+    running = [""]  # the check in flight, for the slow-hook notice
+    ctx.case.watch = HookWatch(
+        timeout_s=ctx.options.hook_timeout,
+        cancel=cancel,
+        on_slow=lambda hook: events.put(HookWaiting(hook, running[0])),
+    )
     plan = playbook.plan(ctx.options.symptom)
     if only:
         plan = [(s, c) for s, c in plan if c in only]
+    from detective.torchutil import describe_device
+
+    device = describe_device(ctx.device)
+    if session.info.device != device:
+        session.update_info(device=device)
     fingerprint = fingerprint_of(ctx)
     # Checks may cache derived results (LLM summaries) in the session's key/value store.
     ctx.memo.setdefault("session_kv", session)
     done = set() if rerun else session.done_checks(fingerprint)
     planned = tuple(c for _, c in plan)
     events.put(
-        RunStarted(session.name, planned, tuple(c for c in planned if c in done), fingerprint)
+        RunStarted(
+            session.name, planned, tuple(c for c in planned if c in done), fingerprint, device
+        )
     )
-    errors = 0
-    blocked = ""
+    errors = user_errors = 0
+    blocked = _blocked_by_stored(session, fingerprint, done)
     for index, (stage, check_id) in enumerate(plan):
         if cancel.is_set():
             events.put(RunFinished(RunStatus.INTERRUPTED, "stopped before " + check_id, errors))
@@ -221,9 +279,10 @@ def _execute_inner(
             continue
         check_cls = registry[check_id]
         if blocked:
-            events.put(CheckSkipped(check_id, blocked))
+            events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
             continue
         events.put(CheckStarted(check_id, check_cls.title, stage.value, index, len(plan)))
+        running[0] = check_id
 
         def on_update(u: ProgressUpdate, cid: str = check_id) -> None:
             events.put(CheckProgress(cid, u.fraction, u.message, u.elapsed_s))
@@ -233,16 +292,33 @@ def _execute_inner(
 
         progress = Progress(on_update, cancel, on_log)
         try:
-            measurement, finding = run_one(check_cls, ctx, progress)
+            measurement, finding, user = _run_check(check_cls, ctx, progress)
         except Cancelled:
             events.put(RunFinished(RunStatus.INTERRUPTED, f"cancelled during {check_id}", errors))
+            return
+        except HookTimeout as e:
+            events.put(RunFinished(RunStatus.FAILED, f"{e.message} (in {check_id})", errors))
             return
         finding_id = session.save_finding(finding, fingerprint, measurement)
         from detective.experiments import flush  # experiments the check ran, linked to it
 
         flush(session, ctx, finding_id)
         errors += finding.verdict is Verdict.ERROR
+        user_errors += finding.verdict is Verdict.ERROR and user
         events.put(CheckFinished(check_id, finding, finding_id))
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
-            blocked = f"blocked: {check_id} failed ({finding.summary})"
-    events.put(RunFinished(RunStatus.COMPLETED, "", errors))
+            blocked = f"{check_id} failed ({finding.summary})"
+    events.put(RunFinished(RunStatus.COMPLETED, "", errors, user_errors, blocked))
+
+
+def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> str:
+    """A blocking check that already failed for this fingerprint still blocks on `resume`."""
+    stored = {
+        f.check_id: f.finding
+        for f in session.findings(fingerprint)
+        if f.check_id in BLOCKING_CHECKS and f.check_id in done
+    }
+    for check_id, finding in stored.items():
+        if finding.verdict in (Verdict.FAIL, Verdict.ERROR):
+            return f"{check_id} failed ({finding.summary})"
+    return ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from detective import cliargs
 from detective.exitcodes import ExitCode
 
 
@@ -28,10 +29,25 @@ def add_commands(sub: Any) -> None:
     exp.add_argument("--name", default=None)
     exp.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     exp.add_argument("--metric", default="val_acc", choices=("val_acc", "gap", "val_loss"))
-    exp.add_argument("--epochs", type=int, default=5, help="at most this many epochs per run")
-    exp.add_argument("--sample", type=int, default=1000, help="train/val images per run, at most")
-    exp.add_argument("--max-seconds", type=float, default=600.0, help="wall-time cap, all runs")
-    exp.add_argument("--device", default=None)
+    exp.add_argument(
+        "--epochs", type=cliargs.positive_int, default=5, help="at most this many epochs per run"
+    )
+    exp.add_argument(
+        "--sample",
+        type=cliargs.positive_int,
+        default=1000,
+        help="train/val images per run, at most",
+    )
+    exp.add_argument(
+        "--max-seconds",
+        type=cliargs.positive_seconds,
+        default=600.0,
+        help="wall-time cap, all runs",
+    )
+    exp.add_argument("--device", type=cliargs.device, default=None)
+    exp.add_argument(
+        "--wait", action="store_true", help="wait for another process running this session"
+    )
     exp.add_argument(
         "--allow-confounded",
         action="store_true",
@@ -42,8 +58,8 @@ def add_commands(sub: Any) -> None:
     cmp = sub.add_parser("compare", help="compare two cases' models on the same val set")
     cmp.add_argument("case_a")
     cmp.add_argument("case_b")
-    cmp.add_argument("--sample", type=int, default=2000)
-    cmp.add_argument("--device", default="auto")
+    cmp.add_argument("--sample", type=cliargs.positive_int, default=2000)
+    cmp.add_argument("--device", type=cliargs.device, default="auto")
     cmp.add_argument("-o", "--output", default=None, help="folder for the galleries (PNG)")
     cmp.set_defaults(handler=cmd_compare)
 
@@ -58,7 +74,8 @@ def cmd_experiment(args: argparse.Namespace) -> ExitCode:
     from detective.experiments import ExperimentError, parse_change, run_experiment
     from detective.headless import safe
     from detective.progress import Progress
-    from detective.session import Session, SessionError
+    from detective.session import SessionError
+    from detective.sessionlock import open_writer
 
     console = Console(highlight=False)
     try:
@@ -67,8 +84,14 @@ def cmd_experiment(args: argparse.Namespace) -> ExitCode:
     except (ValueError, ExperimentError) as e:
         console.print(f"[red]error:[/] {safe(e)}")
         return ExitCode.USAGE
+    problem = cliargs.device_problem(args.device)
+    if problem:
+        console.print(f"[red]error:[/] {safe(problem)}")
+        return ExitCode.USAGE
     try:
-        session = Session.open(args.session)
+        session = open_writer(
+            args.session, wait=args.wait, on_wait=lambda m: console.print(safe(m))
+        )
     except SessionError as e:
         console.print(f"[red]error:[/] {safe(e)}")
         return ExitCode.SESSION_ERROR
@@ -135,6 +158,10 @@ def cmd_compare(args: argparse.Namespace) -> ExitCode:
     from detective.headless import safe
 
     console = Console(highlight=False)
+    problem = cliargs.device_problem(args.device)
+    if problem:
+        console.print(f"[red]error:[/] {safe(problem)}")
+        return ExitCode.USAGE
     out = Path(args.output) if args.output else None
     try:
         c = compare_cases(args.case_a, args.case_b, sample=args.sample, device=args.device,

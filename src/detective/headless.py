@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from detective.engine import (
     CheckProgress,
     CheckSkipped,
     CheckStarted,
+    HookWaiting,
     RunFinished,
     RunStarted,
     RunStatus,
@@ -34,6 +36,7 @@ from detective.ledger import LedgerEntry, session_ledger
 from detective.playbook import Playbook, PlaybookError, resolve_playbook
 from detective.registry import all_checks
 from detective.session import Session, SessionError, SessionInfo
+from detective.sessionlock import lock_session
 
 _MARK = {
     Verdict.PASS: "[green]✓ pass[/]",
@@ -65,11 +68,21 @@ def prepare(
     *,
     existing: bool,
     only: list[str] | tuple[str, ...] | None = None,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Prepared:
-    """Load the case and playbook, then create or open the session. Raises CaseError,
-    PlaybookError or SessionError with a user-facing message."""
+    """Load the case and playbook, then create or open the session and take its one-writer lock
+    (`wait`: until it is free). Raises CaseError, PlaybookError or SessionError (SessionBusy when
+    another process runs it) with a user-facing message."""
     return open_session(
-        load_case(case_path), session_dir, options, playbook_name, existing=existing, only=only
+        load_case(case_path),
+        session_dir,
+        options,
+        playbook_name,
+        existing=existing,
+        only=only,
+        wait=wait,
+        on_wait=on_wait,
     )
 
 
@@ -87,11 +100,35 @@ def open_session(
     *,
     existing: bool,
     only: list[str] | tuple[str, ...] | None = None,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Prepared:
-    """Create or open the session for a loaded case (a file, or one built in Python)."""
+    """Create or open the session for a loaded case (a file, or one built in Python) and take
+    its one-writer lock."""
     playbook = resolve_playbook(playbook_name, set(all_checks()))
     session_dir = Path(session_dir)
     if existing or (session_dir / "session.sqlite").exists():
+        Session.open(session_dir, readonly=True).close()  # damaged/newer: refused, untouched
+    lock = lock_session(session_dir, wait=wait, on_wait=on_wait)
+    try:
+        session = _open_or_create(session_dir, case, options, playbook, playbook_name, only)
+    except BaseException:
+        lock.release()
+        raise
+    session.hold(lock)
+    ctx = RunContext(case, options, session.artifacts_dir, session.cache_dir)
+    return Prepared(session, case, playbook, ctx)
+
+
+def _open_or_create(
+    session_dir: Path,
+    case: Case,
+    options: RunOptions,
+    playbook: Playbook,
+    playbook_name: str | None,
+    only: list[str] | tuple[str, ...] | None,
+) -> Session:
+    if (session_dir / "session.sqlite").exists():
         session = Session.open(session_dir)
         info = session.info
         if not _same_case(info.case_path, case):
@@ -107,22 +144,20 @@ def open_session(
             playbook=str(playbook_name or info.playbook),
             only=tuple(only or ()),
         )
-    else:
-        session = Session.create(
-            session_dir,
-            SessionInfo(
-                name=session_dir.name,
-                case_path=str(case.path),
-                case_hash=case.file_hash,
-                symptom=options.symptom,
-                playbook=str(playbook_name or playbook.name),
-                options=options,
-                created_at=time.time(),
-                only=tuple(only or ()),
-            ),
-        )
-    ctx = RunContext(case, options, session.artifacts_dir, session.cache_dir)
-    return Prepared(session, case, playbook, ctx)
+        return session
+    return Session.create(
+        session_dir,
+        SessionInfo(
+            name=session_dir.name,
+            case_path=str(case.path),
+            case_hash=case.file_hash,
+            symptom=options.symptom,
+            playbook=str(playbook_name or playbook.name),
+            options=options,
+            created_at=time.time(),
+            only=tuple(only or ()),
+        ),
+    )
 
 
 def _interrupt(*_: object) -> None:
@@ -138,9 +173,8 @@ def execute(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     status = RunStatus.COMPLETED
-    errors = 0
-    message = ""
-    broken = ""
+    errors = user_errors = 0
+    message = blocked = broken = ""
     events = run_playbook(
         prep.session, prep.playbook, prep.ctx, cancel=cancel, only=only, rerun=rerun
     )
@@ -159,7 +193,8 @@ def execute(
                         n_done = len(event.already_done)
                         console.print(
                             f"Session [bold]{safe(prep.session.path)}[/] · "
-                            f"{len(event.planned)} checks"
+                            + (f"device {safe(event.device)} · " if event.device else "")
+                            + f"{len(event.planned)} checks"
                             + (f" · {n_done} already done" if n_done else "")
                         )
                     elif isinstance(event, CheckStarted):
@@ -187,8 +222,15 @@ def execute(
                         console.print(
                             f"[dim]  skip {safe(event.check_id)}: {safe(event.reason)}[/]"
                         )
+                    elif isinstance(event, HookWaiting):
+                        during = f" (in {safe(event.check_id)})" if event.check_id else ""
+                        console.print(
+                            f"[yellow]  waiting for your {safe(event.hook)}() hook…[/]{during} "
+                            "[dim]Ctrl-C stops; --hook-timeout bounds the wait[/]"
+                        )
                     elif isinstance(event, RunFinished):
                         status, errors, message = event.status, event.errors, event.message
+                        user_errors, blocked = event.user_errors, event.blocked
             except KeyboardInterrupt:
                 cancel.set()
                 console.print("[yellow]Interrupted: stopping the running check…[/]")
@@ -206,7 +248,16 @@ def execute(
     if status is RunStatus.FAILED or broken:
         console.print(f"[red]The run stopped: {safe(message or broken)}[/]")
         return ExitCode.CASE_ERROR
+    if blocked:  # the case broke its contract: no check could measure anything
+        console.print(f"[red]Nothing could be measured: {safe(blocked)}[/]")
+        return ExitCode.CASE_ERROR
     print_ledger(console, session_ledger(prep.session))
+    if user_errors:
+        console.print(
+            f"[red]{user_errors} check(s) stopped on an error in your case's code[/] "
+            "(the findings say where)"
+        )
+        return ExitCode.CASE_ERROR
     return ExitCode.CHECK_ERROR if errors else ExitCode.OK
 
 

@@ -25,6 +25,7 @@ class ReportSession:
     playbook: str
     created_at: str
     fingerprint: str | None
+    device: str = ""  # the device the checks ran on, e.g. "cpu" or "cuda:0 (NVIDIA A100)"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def build_report(session: Session) -> Report:
             info.playbook,
             dt.datetime.fromtimestamp(info.created_at, dt.UTC).isoformat(timespec="seconds"),
             fingerprint,
+            info.device,
         ),
         hypotheses=ledger,
         findings=tuple(findings),

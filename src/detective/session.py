@@ -8,6 +8,7 @@ flight. Findings are kept with the fingerprint (case file + model weights) they 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -16,12 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detective import __version__
 from detective.context import RunOptions
 from detective.findings import Finding
 from detective.serde import from_jsonable, to_jsonable
+
+if TYPE_CHECKING:
+    from detective.sessionlock import SessionLock
 
 SCHEMA_VERSION = 1
 DB_NAME = "session.sqlite"
@@ -65,6 +69,10 @@ class SessionError(Exception):
     """The session cannot be created or opened; the message says why, for the user."""
 
 
+class SessionReadOnly(SessionError):
+    """The session's files cannot be written (permissions, a read-only mount); reads still work."""
+
+
 class HypothesisStatus(StrEnum):
     OPEN = "open"
     SUPPORTED = "supported"
@@ -89,6 +97,9 @@ class SessionInfo:
     created_at: float
     app_version: str = __version__
     only: tuple[str, ...] = ()  # the checks `run --only` selected; `resume` keeps the selection
+    # The device the last run resolved and used ("cpu", "cuda:0 (NVIDIA A100)"); options.device
+    # keeps what was asked for ("auto"), so `resume` on another machine resolves it afresh.
+    device: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,10 +172,12 @@ class Review:
 
 
 class Session:
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
+        self.readonly = readonly
+        self._writer: SessionLock | None = None  # the one-writer lock, when this process holds it
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -182,49 +195,78 @@ class Session:
     @classmethod
     def create(cls, path: str | Path, info: SessionInfo) -> Session:
         path = Path(path)
+        _not_a_file(path)
         if (path / DB_NAME).exists():
             raise SessionError(
                 f"a session already exists at {path} (use `detective resume {path}`)"
             )
-        path.mkdir(parents=True, exist_ok=True)
-        session = cls(path, _connect(path / DB_NAME))
-        with session._tx() as c:
-            c.executescript(_SCHEMA)
-            c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT INTO meta VALUES ('info', ?)", (json.dumps(to_jsonable(info)),))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            session = cls(path, _connect(path / DB_NAME))
+            with session._tx() as c:
+                c.executescript(_SCHEMA)
+                c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                c.execute("INSERT INTO meta VALUES ('info', ?)", (json.dumps(to_jsonable(info)),))
+        except (OSError, sqlite3.OperationalError) as e:
+            raise SessionError(f"cannot create a session at {path}: {_reason(e)}") from e
         return session
 
     @classmethod
-    def open(cls, path: str | Path) -> Session:
+    def open(cls, path: str | Path, *, readonly: bool = False) -> Session:
+        """Open a session; `readonly` for readers (ledger, export): it writes nothing and works
+        in a read-only folder. A damaged or newer file is refused before anything is written."""
         path = Path(path)
+        _not_a_file(path)
         db = path / DB_NAME
         if not db.is_file():
             raise SessionError(f"no session at {path} (expected {db})")
+        _check_header(db)
+        conn = None
         try:
-            conn = _connect(db)
+            conn = _connect_readonly(db)
             rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
             raise SessionError(
                 f"{db} is not a readable session database ({e}); it may be corrupted. "
                 "Its artifacts/ folder is untouched."
             ) from e
-        version = int(rows.get("schema_version", "0"))
+        raw_version = str(rows.get("schema_version", "0"))
+        version = int(raw_version) if raw_version.isdigit() else 0
+        problem = ""
         if version > SCHEMA_VERSION:
-            raise SessionError(
+            problem = (
                 f"{path} was written by a newer detective (session schema {version}; this "
                 f"version reads up to {SCHEMA_VERSION}). Upgrade detective to open it."
             )
-        if version < 1 or "info" not in rows:
-            raise SessionError(f"{db} is not a detective session (no schema version)")
-        session = cls(path, conn)
-        with session._tx() as c:  # older schemas gain the tables they lack
-            c.executescript(_SCHEMA)
-        session.info  # noqa: B018 - fail now, clearly, if the info record is unreadable
+        elif version < 1 or "info" not in rows:
+            problem = f"{db} is not a detective session (no schema version)"
+        if problem:
+            conn.close()
+            raise SessionError(problem)
+        if readonly:
+            session = cls(path, conn, readonly=True)
+        else:
+            conn.close()
+            session = cls(path, _open_writable(path, db))
+        try:
+            session.info  # noqa: B018 - fail now, clearly, if the info record is unreadable
+        except SessionError:
+            session.close()
+            raise
         return session
+
+    def hold(self, lock: SessionLock) -> None:
+        """Keep the one-writer lock for as long as this session is open."""
+        self._writer = lock
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
 
     def __enter__(self) -> Session:
         return self
@@ -418,6 +460,79 @@ class Session:
     def kv_set(self, key: str, value: str) -> None:
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, time.time()))
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _not_a_file(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise SessionError(f"{path} is a file, not a session folder; choose another --session")
+
+
+def _reason(e: BaseException) -> str:
+    return (e.strerror if isinstance(e, OSError) and e.strerror else str(e)) or type(e).__name__
+
+
+def _check_header(db: Path) -> None:
+    """Refuse an empty or non-SQLite file before SQLite touches it (it would initialise an
+    empty file as a new database, writing to it)."""
+    try:
+        with db.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as e:
+        raise SessionError(f"{db} cannot be read: {_reason(e)}") from e
+    if head != _SQLITE_MAGIC:
+        what = "the file is empty" if not head else "not an SQLite file"
+        raise SessionError(
+            f"{db} is not a readable session database ({what}); it may be corrupted. "
+            "Its artifacts/ folder is untouched."
+        )
+
+
+def _connect_readonly(db: Path) -> sqlite3.Connection:
+    """A connection that cannot write. A WAL database in a read-only folder cannot create its
+    shared-memory file; then it is opened as immutable (nothing can be writing it anyway)."""
+    uri = db.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+        if os.access(db.parent, os.W_OK):
+            raise
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+    return conn
+
+
+def _read_only(db: Path) -> SessionReadOnly:
+    return SessionReadOnly(
+        f"session is read-only: {db} (its file or folder cannot be written; `detective ledger` "
+        "and `detective export` still read it)"
+    )
+
+
+def ensure_writable(path: str | Path) -> None:
+    """Raise SessionReadOnly when the session's database or folder cannot be written (cheap:
+    lets a writer refuse before it loads the case)."""
+    path = Path(path)
+    db = path / DB_NAME
+    if not (os.access(db, os.W_OK) and os.access(path, os.W_OK)):
+        raise _read_only(db)
+
+
+def _open_writable(path: Path, db: Path) -> sqlite3.Connection:
+    readonly = _read_only(db)
+    ensure_writable(path)
+    try:
+        conn = _connect(db)
+        with conn:  # older schemas gain the tables they lack
+            conn.executescript(_SCHEMA)
+    except sqlite3.OperationalError as e:
+        if "readonly" in str(e) or "read-only" in str(e):
+            raise readonly from e
+        raise SessionError(f"{db} cannot be opened for writing: {e}") from e
+    return conn
 
 
 def _connect(db: Path) -> sqlite3.Connection:

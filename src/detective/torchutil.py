@@ -29,6 +29,14 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise DeviceError(f"unknown device {name!r} (use auto, cpu or cuda)") from e
 
 
+def describe_device(device: torch.device) -> str:
+    """'cpu', or 'cuda:0 (NVIDIA A100)': what a user needs to know ran their checks."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % (2**32))

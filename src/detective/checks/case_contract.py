@@ -91,7 +91,10 @@ class CaseContract(Check[ContractMeasurement]):
                 elif not torch.isfinite(out).all():
                     model_problem = "the model returns NaN/Inf on valid inputs"
             except Exception as e:
-                model_problem = f"the model's forward raised {type(e).__name__}: {e}"
+                from detective.case import user_frame, where
+
+                at = where(user_frame(e, ctx.case.path), ctx.case.path)
+                model_problem = f"your model's forward() raised {type(e).__name__}: {e} {at}"
         else:
             model_problem = "no valid val item to run the model on"
         progress.update(1.0)

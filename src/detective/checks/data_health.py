@@ -389,6 +389,7 @@ def _raw_pass(ctx, split, indices, values, bad, kind_of, progress) -> dict[str, 
     """Decode raw images fully: modes (count per mode, and `kind_of[index]`), sizes and
     properties; failures become bad items."""
     from detective.imageprops import tensor_properties
+    from detective.itemerrors import bomb_guard, describe_item_error
     from detective.rawimages import inspect, to_unit_tensor
 
     raw = ctx.raw_dataset(split)
@@ -408,12 +409,13 @@ def _raw_pass(ctx, split, indices, values, bad, kind_of, progress) -> dict[str, 
         if n % 64 == 0:
             progress.update(n, len(indices), f"decoding raw {split} images")
         try:
-            image = raw[i][0]
-            info = inspect(image)
+            with bomb_guard():
+                image = raw[i][0]
+                info = inspect(image)
             x = to_unit_tensor(image)
         except Exception as e:  # user data: one bad file must not stop the others
             if i not in known_bad:
-                bad.append(BadItem(split, i, f"raw image: {type(e).__name__}: {e}"))
+                bad.append(BadItem(split, i, f"raw image: {describe_item_error(e)}"))
             continue
         kinds[info.kind] = kinds.get(info.kind, 0) + 1
         kind_of[i] = info.kind

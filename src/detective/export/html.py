@@ -47,7 +47,9 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
         f"<h1>Findings: {e(s.name)}</h1>",
         f"<p class='muted'>Case <code>{e(s.case_path)}</code> · "
         f"symptom {e(s.symptom or 'not given')}"
-        f" · playbook {e(s.playbook)} · generated {e(report.generated_at)} by detective "
+        f" · playbook {e(s.playbook)}"
+        + (f" · device {e(s.device)}" if s.device else "")
+        + f" · generated {e(report.generated_at)} by detective "
         f"{e(report.detective_version)}</p>",
         "<h2>Verdict</h2>",
     ]

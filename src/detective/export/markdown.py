@@ -17,6 +17,7 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         f"- Case: `{md_escape(s.case_path)}` (hash {md_escape(s.case_hash)})",
         f"- Symptom: {md_escape(s.symptom or 'not given')}",
         f"- Playbook: {md_escape(s.playbook)}",
+        *([f"- Device: {md_escape(s.device)}"] if s.device else []),
         f"- Generated: {report.generated_at} by detective {report.detective_version}",
         "",
         "## Verdict",

@@ -191,6 +191,7 @@ class PlaybookScreen(SessionScreen):
             CheckProgress,
             CheckSkipped,
             CheckStarted,
+            HookWaiting,
             RunFinished,
             RunStatus,
         )
@@ -206,6 +207,8 @@ class PlaybookScreen(SessionScreen):
             panel.progress(event.fraction, event.message)
         elif isinstance(event, CheckLog):
             panel.write(f"{event.check_id}: {event.message}")
+        elif isinstance(event, HookWaiting):
+            panel.write(f"waiting for your {event.hook}() hook… (c cancels)")
         elif isinstance(event, CheckSkipped):
             panel.write(f"{event.check_id}: skipped ({event.reason})")
         elif isinstance(event, CheckFinished):
