@@ -20,7 +20,7 @@ from typing import Any
 from detective.case import CaseError
 from detective.context import RunContext
 from detective.findings import Finding, Verdict
-from detective.playbook import Playbook
+from detective.playbook import CheckConfig, Playbook
 from detective.progress import Cancelled, Progress, ProgressUpdate
 from detective.registry import Check, all_checks
 from detective.session import Session
@@ -97,10 +97,27 @@ BLOCKING_CHECKS = ("case_contract",)  # when these fail, the rest cannot give me
 
 
 def run_one(
-    check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
+    check_cls: type[Check[Any]],
+    ctx: RunContext,
+    progress: Progress,
+    config: CheckConfig | None = None,
 ) -> tuple[Any, Finding]:
     """Run a single check, turning missing needs and exceptions into findings (never raising,
-    except `Cancelled`)."""
+    except `Cancelled`). `config`: the playbook's settings and thresholds for it. The finding
+    records the shared measurements (providers) the check read."""
+    from dataclasses import replace
+
+    ctx.measurements.begin()
+    measurement, finding = _run_one(check_cls, ctx, progress, config)
+    return measurement, replace(finding, uses=ctx.measurements.used())
+
+
+def _run_one(
+    check_cls: type[Check[Any]],
+    ctx: RunContext,
+    progress: Progress,
+    config: CheckConfig | None,
+) -> tuple[Any, Finding]:
     start = time.monotonic()
     missing = ctx.missing(check_cls.needs)
     if missing:
@@ -108,7 +125,8 @@ def run_one(
             check_cls.id, Verdict.NOT_APPLICABLE, f"not applicable: needs {', '.join(missing)}"
         )
     try:
-        measurement, finding = check_cls().run(ctx, progress)
+        check = check_cls.configured(config) if config is not None else check_cls()
+        measurement, finding = check.run(ctx, progress)
     except Cancelled:
         raise
     except CaseError as e:
@@ -203,8 +221,10 @@ def _execute_inner(
     if only:
         plan = [(s, c) for s, c in plan if c in only]
     fingerprint = fingerprint_of(ctx)
-    # Checks may cache derived results (LLM summaries) in the session's key/value store.
-    ctx.memo.setdefault("session_kv", session)
+    # Checks cache derived text (LLM summaries) in the session's key/value store, and shared
+    # measurements live there under this fingerprint (recomputed on --rerun).
+    ctx.kv = session
+    ctx.measurements.attach(session, fingerprint, reuse_stored=not rerun)
     done = set() if rerun else session.done_checks(fingerprint)
     planned = tuple(c for _, c in plan)
     events.put(
@@ -233,8 +253,10 @@ def _execute_inner(
 
         progress = Progress(on_update, cancel, on_log)
         try:
-            measurement, finding = run_one(check_cls, ctx, progress)
+            config = playbook.settings_for(check_id)
+            measurement, finding = run_one(check_cls, ctx, progress, config)
         except Cancelled:
+            ctx.experiments.drain()  # a cancelled check's experiments are not evidence
             events.put(RunFinished(RunStatus.INTERRUPTED, f"cancelled during {check_id}", errors))
             return
         finding_id = session.save_finding(finding, fingerprint, measurement)

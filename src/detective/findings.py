@@ -83,6 +83,7 @@ class Finding:
     duration_s: float = 0.0
     error: str = ""  # traceback text when verdict is ERROR
     notes: tuple[str, ...] = field(default_factory=tuple)
+    uses: tuple[str, ...] = ()  # the shared measurements (providers) the check read
 
     def metric(self, name: str) -> float:
         for m in self.metrics:

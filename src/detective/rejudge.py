@@ -30,7 +30,11 @@ def rejudge(session: Session) -> list[Rejudged]:
         if cls is None or stored.measurement is None:
             continue
         measurement = from_jsonable(cls.measurement_type, stored.measurement)
-        finding = replace(cls().judge(measurement), duration_s=stored.finding.duration_s)
+        finding = replace(
+            cls().judge(measurement),
+            duration_s=stored.finding.duration_s,
+            uses=stored.finding.uses,
+        )
         changed = finding != stored.finding
         if changed:
             session.save_finding(finding, stored.fingerprint, measurement)

@@ -57,7 +57,6 @@ class PerClassReport(Check[PerClassMeasurement]):
         progress.update(0.0)
         col = eval_collection(ctx, progress)
         report = per_class(col)
-        ctx.memo["errors:per_class"] = report
         path, rel = ctx.artifact(self.id, "confusion.png")
         heatmap_png(report.matrix, col.classes, path, f"confusion matrix, {col.split} ({col.n})")
         progress.update(1.0)

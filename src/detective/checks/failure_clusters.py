@@ -14,27 +14,6 @@ from detective.llm.summary import SummaryLimits, SummarySource
 from detective.llm.verify import CheckedClaim, ClaimStatus, verify
 from detective.registry import Check, register
 
-SESSION_KV = "session_kv"  # ctx.memo key of a key/value store (kv_get/kv_set) to cache in
-
-
-def session_store(ctx):  # noqa: ANN001, ANN201 - RunContext -> Session | None
-    """Where LLM summaries are cached: ctx.memo[SESSION_KV] when a caller put one there, else
-    the session whose cache folder this run uses (ctx.cache_dir is `<session>/cache`)."""
-    if SESSION_KV not in ctx.memo:
-        from pathlib import Path
-
-        from detective.session import DB_NAME, Session, SessionError
-
-        store = None
-        folder = Path(ctx.cache_dir).parent
-        if (folder / DB_NAME).is_file():
-            try:
-                store = Session.open(folder)  # a second WAL connection: safe alongside the run's
-            except SessionError:
-                store = None
-        ctx.memo[SESSION_KV] = store
-    return ctx.memo[SESSION_KV]
-
 
 @dataclass(frozen=True)
 class FailureClustersThresholds:
@@ -209,7 +188,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             chosen,
             backend,
             classes,
-            cache=session_store(ctx) if backend is not None else None,
+            cache=ctx.kv if backend is not None else None,  # the session's, attached by the engine
             progress=progress.span(0.8, 1.0),
             limits=th.llm_limits,
         ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)

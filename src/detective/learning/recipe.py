@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from detective.case import HookError
+from detective.ports import CacheKey
 from detective.progress import Cancelled
 
 if TYPE_CHECKING:
@@ -44,8 +45,10 @@ class ProbeData:
 
 def probe_data(ctx: RunContext) -> ProbeData:
     """The learning checks' shared sample of the train split, loaded once per run."""
-    if "learning:data" in ctx.memo:
-        return ctx.memo["learning:data"]
+    return ctx.cache.get(CacheKey[ProbeData]("learning:data"), lambda: _probe_data(ctx))
+
+
+def _probe_data(ctx: RunContext) -> ProbeData:
     import torch
 
     want = min(ctx.options.sample, PROBE_TRAIN_ITEMS + PROBE_HELDOUT_ITEMS)
@@ -57,9 +60,7 @@ def probe_data(ctx: RunContext) -> ProbeData:
     order = torch.randperm(len(kept), generator=gen).to(x.device)
     n_held = min(PROBE_HELDOUT_ITEMS, len(kept) // 5)
     held, train = order[:n_held], order[n_held:]
-    data = ProbeData(x[train], y[train], x[held], y[held], bad_labels, len(indices))
-    ctx.memo["learning:data"] = data
-    return data
+    return ProbeData(x[train], y[train], x[held], y[held], bad_labels, len(indices))
 
 
 def configured_lr(ctx: RunContext, model: torch.nn.Module) -> tuple[float, str]:
@@ -359,13 +360,12 @@ def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80
     """The learning stage's shared short run: a fresh model trained with the user's recipe at
     its configured LR, gradients and weights instrumented, held-out loss every 10 steps.
     Memoised per run so the loss-curve, gradient-flow and weight checks share it."""
-    key = f"learning:short_run:{steps}"
-    if key not in ctx.memo:
+
+    def run() -> RunTrace:
         data = probe_data(ctx)
-        model = ctx.fresh_model()
-        ctx.memo[key] = run_recipe(
+        return run_recipe(
             ctx,
-            model,
+            ctx.fresh_model(),
             data.x,
             data.y,
             steps=steps,
@@ -375,12 +375,14 @@ def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80
             heldout=(data.heldout_x, data.heldout_y) if len(data.heldout_y) else None,
             eval_every=10,
         )
-    return ctx.memo[key]
+
+    return ctx.cache.get(CacheKey[RunTrace]("learning:short_run", (steps,)), run)
 
 
 def short_run_frozen(ctx: RunContext) -> FrozenInfo:
     """Frozen parameters of a fresh model, and layers the recipe's optimizer leaves out."""
-    if "learning:frozen" not in ctx.memo:
+
+    def compute() -> FrozenInfo:
         from detective.training import make_optimizer
 
         model = ctx.fresh_model()
@@ -396,10 +398,9 @@ def short_run_frozen(ctx: RunContext) -> FrozenInfo:
                 if any(p.requires_grad for _, p in ps)
                 and not any(id(p) in optimized for _, p in ps)
             )
-        ctx.memo["learning:frozen"] = FrozenInfo(
-            info.frozen_layers, info.frozen_params, info.total_params, left_out
-        )
-    return ctx.memo["learning:frozen"]
+        return FrozenInfo(info.frozen_layers, info.frozen_params, info.total_params, left_out)
+
+    return ctx.cache.get(CacheKey[FrozenInfo]("learning:frozen"), compute)
 
 
 @dataclass(frozen=True)
