@@ -86,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         "rejudge", help="re-judge stored measurements with the current thresholds (no model needed)"
     )
     rejudge.add_argument("session")
+    rejudge.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="CHECK.KEY=VALUE",
+        help="a threshold for this re-judgement, e.g. label_issues.strong_rate=0.1 (repeatable; "
+        "over the playbook's [checks.<id>.thresholds])",
+    )
 
     ledger = sub.add_parser("ledger", help="print a session's ranked hypotheses")
     ledger.add_argument("session")
@@ -375,13 +384,18 @@ def cmd_ledger(args: argparse.Namespace) -> ExitCode:
 def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
     from detective.headless import print_ledger
     from detective.ledger import session_ledger
-    from detective.rejudge import rejudge
+    from detective.overrides import OverrideError
+    from detective.rejudge import parse_overrides, rejudge, session_playbook
     from detective.session import Session, SessionError
 
     console = _console()
     try:
+        overrides = parse_overrides(args.overrides)
+    except OverrideError as e:
+        return _err(str(e), ExitCode.USAGE)
+    try:
         with Session.open(args.session) as s:
-            results = rejudge(s)
+            results = rejudge(s, overrides, session_playbook(s))
             for r in results:
                 mark = f"{r.before.value} → {r.after.value}" if r.changed else "unchanged"
                 console.print(f"{r.check_id}: {mark}", markup=False)

@@ -17,12 +17,6 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class FailureClustersThresholds:
-    split: str = "val"
-    k_min: int = 2
-    k_max: int = 8
-    min_size: int = 5  # clusters smaller than this are dropped
-    use_properties: bool = True
-    use_pairs: bool = True
     # A cluster is a coherent pattern when it is this large, this tight, and explained by a
     # dominant class pair or a property difference of this size.
     pattern_min_share: float = 0.2
@@ -35,6 +29,18 @@ class FailureClustersThresholds:
     strong_min_lift: float = 3.0
     # Above this overall error rate errors are everywhere; no slice is strong evidence.
     strong_max_error_rate: float = 0.3
+
+
+@dataclass(frozen=True)
+class FailureClustersSettings:
+    """How much failure_clusters measures (read by measure only)."""
+
+    split: str = "val"
+    k_min: int = 2
+    k_max: int = 8
+    min_size: int = 5  # clusters smaller than this are dropped
+    use_properties: bool = True
+    use_pairs: bool = True
     llm_clusters: int = 6  # model summaries for at most the largest N clusters
     llm_limits: SummaryLimits = SummaryLimits()  # bounds on what (and how long) it writes
     thumbnails: int = 16
@@ -124,6 +130,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
     hypotheses = ("slice_failure",)
     measurement_type = FailureClustersMeasurement
     thresholds_type = FailureClustersThresholds
+    settings_type = FailureClustersSettings
 
     def measure(self, ctx, progress) -> FailureClustersMeasurement:
         import numpy as np
@@ -132,9 +139,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
         from detective.clusters import ClusterSettings, Population, cluster_failures
         from detective.collect import collect
         from detective.llm.summarize import summarize_clusters
-
-        th = self.thresholds
-        split = th.split if ctx.has_split(th.split) else "val"
+        split = self.settings.split if ctx.has_split(self.settings.split) else "val"
         col = collect(ctx, split, progress.span(0.0, 0.6))
         if not col.n:
             raise CaseError(f"no usable example in the {split!r} split")
@@ -150,12 +155,12 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             feats = np.zeros((len(frows), 0), np.float32)
         names = [p for p in col.properties if np.isfinite(col.properties[p]).any()]
         settings = ClusterSettings(
-            k_min=th.k_min,
-            k_max=th.k_max,
-            min_size=th.min_size,
-            use_properties=th.use_properties,
-            use_pairs=th.use_pairs,
-            examples=th.thumbnails,
+            k_min=self.settings.k_min,
+            k_max=self.settings.k_max,
+            min_size=self.settings.min_size,
+            use_properties=self.settings.use_properties,
+            use_pairs=self.settings.use_pairs,
+            examples=self.settings.thumbnails,
             seed=ctx.options.seed,
         )
         progress.update(0.6, None, "clustering failures")
@@ -183,15 +188,15 @@ class FailureClusters(Check[FailureClustersMeasurement]):
                 )
             except LlmUnavailable as e:
                 note = str(e)
-        chosen = clustering.clusters[: th.llm_clusters]
+        chosen = clustering.clusters[: self.settings.llm_clusters]
         summaries = summarize_clusters(
             chosen,
             backend,
             classes,
             cache=ctx.kv if backend is not None else None,  # the session's, attached by the engine
             progress=progress.span(0.8, 1.0),
-            limits=th.llm_limits,
-        ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)
+            limits=self.settings.llm_limits,
+        ) + summarize_clusters(clustering.clusters[self.settings.llm_clusters :], None, classes)
         progress.update(1.0)
         return FailureClustersMeasurement(
             split=split,

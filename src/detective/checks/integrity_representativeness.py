@@ -13,13 +13,19 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class ShiftThresholds:
-    sample: int = 200  # raw images per split
     alpha: float = 0.01
     strong_alpha: float = 1e-3
     strong_tvd: float = 0.15  # total variation distance between class proportions
     moderate_tvd: float = 0.08
     strong_ks: float = 0.3
     moderate_ks: float = 0.15
+
+
+@dataclass(frozen=True)
+class ShiftSettings:
+    """How much integrity_representativeness measures (read by measure only)."""
+
+    sample: int = 200  # raw images per split
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
     hypotheses = ("distribution_shift",)
     measurement_type = ShiftMeasurement
     thresholds_type = ShiftThresholds
+    settings_type = ShiftSettings
 
     def measure(self, ctx, progress) -> ShiftMeasurement:
         import numpy as np
@@ -103,7 +110,6 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         from detective.erroranalysis import eval_collection, eval_split, train_collection
 
         progress.update(0.0)
-        th = self.thresholds
         split = eval_split(ctx)
         ev = eval_collection(ctx, progress.span(0.0, 0.3))
         tr = train_collection(ctx, progress.span(0.3, 0.5))
@@ -120,7 +126,7 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         )
         basis = "model inputs"
         if ctx.case.has("raw_datasets"):
-            n = min(ctx.options.sample, th.sample)
+            n = min(ctx.options.sample, self.settings.sample)
             a = _raw_props(ctx, "train", ctx.sample_indices("train", n), progress.span(0.5, 0.75))
             b = _raw_props(ctx, split, ctx.sample_indices(split, n), progress.span(0.75, 1.0))
             basis = "raw images"

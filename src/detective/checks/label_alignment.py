@@ -19,13 +19,19 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class AlignThresholds:
-    sample: int = 1000  # train items for the index comparison and the probe
-    aug_sample: int = 300  # val images per augmentation
     mismatch_share: float = 0.01  # index mismatches an expert acts on
     probe_gap: float = 0.3  # CV-accuracy gap between the splits that signals misalignment
     aug_drop_strong: float = 0.25  # probe accuracy lost when the augmentation fires
     aug_drop_moderate: float = 0.1
     min_probe: float = 0.5  # a probe weaker than this (or 3× chance) cannot judge augmentations
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """How much label_alignment measures (read by measure only)."""
+
+    sample: int = 1000  # train items for the index comparison and the probe
+    aug_sample: int = 300  # val images per augmentation
 
 
 @dataclass(frozen=True)
@@ -72,18 +78,17 @@ class LabelAlignment(Check[AlignMeasurement]):
     hypotheses = ("label_misalignment", "augmentation_breaks_labels")
     measurement_type = AlignMeasurement
     thresholds_type = AlignThresholds
+    settings_type = AlignSettings
 
     def measure(self, ctx, progress) -> AlignMeasurement:
         import numpy as np
 
         from detective.augment import augmentations, deterministic
         from detective.augprobe import PixelProbe, cv_accuracy, features, isolate
-
-        th = self.thresholds
         notes: list[str] = []
         has_raw = ctx.case.has("raw_datasets")
         tfs = ctx.case.transforms() if ctx.case.has("transforms") else None
-        n = min(ctx.options.sample, th.sample)
+        n = min(ctx.options.sample, self.settings.sample)
         split_x: dict[str, np.ndarray] = {}
         split_y: dict[str, np.ndarray] = {}
         mismatches: list[Mismatch] = []
@@ -128,7 +133,7 @@ class LabelAlignment(Check[AlignMeasurement]):
                 )
             raw_train, raw_val = ctx.raw_dataset("train"), ctx.raw_dataset("val")
             train_ids = ctx.sample_indices("train", n)
-            val_ids = ctx.sample_indices("val", min(n, th.aug_sample))
+            val_ids = ctx.sample_indices("val", min(n, self.settings.aug_sample))
             x_tr, y_tr = _through(raw_train, train_ids, clean_tf, ctx.options.seed)
             x_va, y_va = _through(raw_val, val_ids, clean_tf, ctx.options.seed)
             if len(x_tr) and len(x_va) and len(set(y_tr.tolist())) > 1:

@@ -12,11 +12,17 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class ActivationThresholds:
-    items: int = 512
     dead_strong: float = 0.5  # share of a ReLU layer's units that never fire
     dead_moderate: float = 0.25
     saturated: float = 0.5  # share of sigmoid/tanh outputs within 1 % of their bounds
     collapse: float = 1e-3  # a layer's output std below this share of the first layer's
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    """How much learning_activations measures (read by measure only)."""
+
+    items: int = 512
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Activations(Check[ActivationMeasurement]):
     hypotheses = ("dead_units",)
     measurement_type = ActivationMeasurement
     thresholds_type = ActivationThresholds
+    settings_type = ActivationSettings
 
     def measure(self, ctx, progress) -> ActivationMeasurement:
         import torch
@@ -57,7 +64,7 @@ class Activations(Check[ActivationMeasurement]):
         from detective.learning.hooks import ActivationStats
 
         data = recipe.probe_data(ctx)
-        x = data.x[: self.thresholds.items]
+        x = data.x[: self.settings.items]
         model = ctx.model_copy().eval()
         bs = ctx.case.eval_settings.batch_size
         with ActivationStats(model) as stats, torch.no_grad():

@@ -27,6 +27,12 @@ class GradFlowThresholds:
     exploding_ratio: float = 1e3  # first/last ratio above this: early layers get huge gradients
     growth_strong: float = 1e3  # total gradient norm, last steps / first steps
     frozen_strong: float = 0.5  # share of parameters that can never train
+
+
+@dataclass(frozen=True)
+class GradFlowSettings:
+    """How much learning_gradients measures (read by measure only)."""
+
     steps: int = 80
 
 
@@ -68,11 +74,12 @@ class GradientFlow(Check[GradFlowMeasurement]):
     hypotheses = ("vanishing_gradients", "exploding_gradients", "frozen_parameters")
     measurement_type = GradFlowMeasurement
     thresholds_type = GradFlowThresholds
+    settings_type = GradFlowSettings
 
     def measure(self, ctx, progress) -> GradFlowMeasurement:
         from detective.learning import plots, recipe
 
-        trace = recipe.short_run(ctx, progress, self.thresholds.steps)
+        trace = recipe.short_run(ctx, progress, self.settings.steps)
         frozen = recipe.short_run_frozen(ctx)
         model = ctx.fresh_model()
         sizes = {name: sum(p.numel() for _, p in ps) for name, ps in recipe.layer_params(model)}

@@ -34,11 +34,17 @@ GROSS = (RAW255, RAW255_NORM, TWICE, NONE)
 
 @dataclass(frozen=True)
 class NormThresholds:
-    sample: int = 512  # images per split
     fit: float = 0.1  # range-fit error under which a candidate explains the inputs
     misfit: float = 0.25  # range-fit error above which the declared normalization does not
     max_shift: float = 0.25  # |mean_val - mean_train| in train σ, per channel
     max_std_ratio: float = 1.25
+
+
+@dataclass(frozen=True)
+class NormSettings:
+    """How much normalization measures (read by measure only)."""
+
+    sample: int = 512  # images per split
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
     hypotheses = ("normalization_mismatch", "preprocessing_parity")
     measurement_type = NormMeasurement
     thresholds_type = NormThresholds
+    settings_type = NormSettings
 
     def measure(self, ctx, progress) -> NormMeasurement:
         import torch
@@ -81,7 +88,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
         names = [s for s in ("train", "val", "test") if ctx.has_split(s)]
         for k, split in enumerate(names):
             span = progress.span(k / len(names), (k + 1) / len(names))
-            indices = ctx.sample_indices(split, min(ctx.options.sample, self.thresholds.sample))
+            indices = ctx.sample_indices(split, min(ctx.options.sample, self.settings.sample))
             total = total_sq = low = high = None
             pixels = images = 0
             for batch in ctx.batches(split, indices, progress=span):
