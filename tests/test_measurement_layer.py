@@ -15,7 +15,7 @@ from detective.context import RunContext, RunOptions
 from detective.engine import CheckFinished, run_playbook
 from detective.erroranalysis import SliceDef, SliceStat
 from detective.exitcodes import ExitCode
-from detective.findings import Direction, Finding, Strength, Verdict
+from detective.findings import Direction, Finding, Strength, Table, Verdict
 from detective.measures import Candidate, LabelIssueScores, SliceStats, SplitIssues
 from detective.playbook import PlaybookError, load_playbook, resolve_playbook
 from detective.registry import all_checks
@@ -44,13 +44,19 @@ def _run(tmp: Path, only: tuple[str, ...] | None, cache: Path, playbook=None) ->
 
 
 def _key(f: Finding) -> tuple:  # noqa: ANN001
-    """What must not depend on run history: verdict, summary, effects, metrics, providers."""
+    """What must not depend on run history: verdict, summary, effects, metrics, table cells
+    (wall-clock columns aside), providers."""
+
+    def cells(t: Table) -> tuple:
+        keep = [i for i, c in enumerate(t.columns) if c != "seconds"]
+        return tuple(tuple(row[i] for i in keep) for row in t.rows)
+
     return (
         f.verdict,
         f.summary,
         f.effects,
         tuple((m.name, m.value) for m in f.metrics),
-        tuple(t.rows for t in f.tables),
+        tuple(cells(t) for t in f.tables),
         f.uses,
     )
 

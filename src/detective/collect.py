@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detective.imageprops import PROPERTIES, SIZE_PROPERTIES
-from detective.ports import CacheKey
+from detective.ports import CacheKey, seeded, stable_seed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -548,7 +548,9 @@ def collect(
         target = folder / shard.filename()
         part = _load_shard(target) if target.is_file() else None
         if part is None:
-            part = _run_pass(ctx, split, idx, shard, progress, batch_size, feature_sample)
+            # Seeded from the key: a random train transform draws the same whoever collects.
+            with seeded(stable_seed(key, shard.rank, shard.world)):
+                part = _run_pass(ctx, split, idx, shard, progress, batch_size, feature_sample)
             try:
                 _save_shard(target, part)
                 _update_index(

@@ -103,7 +103,7 @@ class RunContext:
         # measurements shared between checks (`shared`).
         self.kv: KeyValueStore | None = None
         self.experiments = ExperimentQueue()
-        self.cache = RunCache()
+        self.cache = RunCache(options.seed)
         self.measurements = SharedMeasurements()
 
     # --- device and model -------------------------------------------------------------------

@@ -107,8 +107,13 @@ def run_one(
     records the shared measurements (providers) the check read."""
     from dataclasses import replace
 
+    from detective.ports import seeded, stable_seed
+
     ctx.measurements.begin()
-    measurement, finding = _run_one(check_cls, ctx, progress, config)
+    # Each check draws from generators seeded for it: its evidence does not depend on which
+    # checks ran before it (--only, resume and the full playbook agree).
+    with seeded(stable_seed(ctx.options.seed, check_cls.id)):
+        measurement, finding = _run_one(check_cls, ctx, progress, config)
     return measurement, replace(finding, uses=ctx.measurements.used())
 
 

@@ -118,9 +118,12 @@ class SharedMeasurements:
                 return cast(S, self._values[tp])
         value = self._load(provider, ctx)
         if value is None:
+            from detective.ports import seeded, stable_seed
             from detective.progress import Progress
 
-            text = json.dumps(to_jsonable(provider.compute(ctx, progress or Progress())))
+            with seeded(stable_seed(ctx.options.seed, provider.name)):
+                computed = provider.compute(ctx, progress or Progress())
+            text = json.dumps(to_jsonable(computed))
             # Readers always get the round-tripped value, so a fresh and a stored measurement
             # are the same evidence to the bit.
             value = cast(S, from_jsonable(provider.type, json.loads(text)))

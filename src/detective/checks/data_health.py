@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -333,9 +342,6 @@ class DataHealth(Check[HealthMeasurement]):
                     "no significant train/val difference in class balance or image properties",
                 )
             )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
-        )
         if not parts:
             sizes = ", ".join(f"{s.split} {s.size}" for s in m.splits)
             return Finding(
@@ -349,7 +355,7 @@ class DataHealth(Check[HealthMeasurement]):
             )
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects, concern=True),
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=tuple(tables),

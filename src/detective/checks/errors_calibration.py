@@ -118,13 +118,17 @@ class Calibration(Check[CalibrationMeasurement]):
         gap = m.mean_confidence - m.accuracy
         direction = "overconfident" if gap > 0 else "underconfident"
         metrics = (
-            Metric("ECE (equal-mass)", m.ece),
-            Metric("mean confidence", m.mean_confidence),
+            Metric("ECE (equal-mass)", m.ece, key="ece"),
+            Metric("mean confidence", m.mean_confidence, key="mean_confidence"),
             Metric("accuracy", m.accuracy),
             Metric("confidence - accuracy", gap),
-            Metric("fitted temperature", m.temperature),
+            Metric("fitted temperature", m.temperature, key="temperature"),
             Metric("held-out ECE before", m.heldout_ece_before),
-            Metric("held-out ECE after temperature scaling", m.heldout_ece_after),
+            Metric(
+                "held-out ECE after temperature scaling",
+                m.heldout_ece_after,
+                key="heldout_ece_after_ts",
+            ),
             Metric("held-out NLL before", m.heldout_nll_before),
             Metric("held-out NLL after", m.heldout_nll_after),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Artifact, Finding, Metric, Table, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -132,7 +132,7 @@ class WorstExamples(Check[ExamplesMeasurement]):
             )
 
         artifacts = tuple(
-            Artifact(name, path, caption)
+            Artifact(name, path, caption, kind=ArtifactKind.GALLERY)
             for name, path, caption in (
                 ("highest loss", m.loss_png, f"{m.split}: highest-loss examples"),
                 ("confidently wrong", m.wrong_png, f"{m.split}: most confident wrong predictions"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from detective.findings import (
     Artifact,
+    ArtifactKind,
     Finding,
     Metric,
     Strength,
@@ -142,7 +143,12 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
                 Metric(f"{s.split}: probe accuracy (cross-validated)", s.probe_accuracy),
                 Metric(f"{s.split}: label issues", s.issues),
                 Metric(f"{s.split}: label probably wrong", s.probably_wrong),
-                Metric(f"{s.split}: probably-wrong rate", rate, "fraction"),
+                Metric(
+                    f"{s.split}: probably-wrong rate",
+                    rate,
+                    "fraction",
+                    key=f"probably_wrong_rate.{s.split}",
+                ),
             ]
             tables.append(
                 Table(
@@ -175,7 +181,14 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
             if s.examined and (best is None or rate > best[0]):
                 best = (rate, s)
         artifacts = (
-            (Artifact("label issue candidates", m.gallery, "given vs suggested label"),)
+            (
+                Artifact(
+                    "label issue candidates",
+                    m.gallery,
+                    "given vs suggested label",
+                    kind=ArtifactKind.GALLERY,
+                ),
+            )
             if m.gallery
             else ()
         )

@@ -82,12 +82,12 @@ class PerClassReport(Check[PerClassMeasurement]):
             if row.support >= th.min_support and row.recall <= r.accuracy - th.weak_class_drop
         ]
         metrics = (
-            Metric("examples", r.n),
-            Metric("accuracy", r.accuracy),
-            Metric("balanced accuracy", r.balanced_accuracy),
-            Metric("macro F1", r.macro_f1),
+            Metric("examples", r.n, key="examples"),
+            Metric("accuracy", r.accuracy, key="accuracy"),
+            Metric("balanced accuracy", r.balanced_accuracy, key="balanced_accuracy"),
+            Metric("macro F1", r.macro_f1, key="macro_f1"),
             Metric("macro precision", r.macro_precision),
-            Metric("support ratio (largest/smallest)", ratio),
+            Metric("support ratio (largest/smallest)", ratio, key="support_ratio"),
             Metric("accuracy - balanced accuracy", gap),
         )
         tables = (
@@ -105,6 +105,7 @@ class PerClassReport(Check[PerClassMeasurement]):
                     )
                     for row in r.rows
                 ),
+                key="per_class",
             ),
             Table(
                 "largest confusions",

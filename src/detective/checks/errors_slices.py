@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detective.erroranalysis import SliceStat
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.measures import SliceStats
 from detective.registry import Check, register
@@ -87,7 +96,9 @@ class ErrorSlices(Check[SliceMeasurement]):
             "excess errors",
         )
         tables = (
-            Table("significant slices, by share of errors", columns, rows(sig)),
+            Table(
+                "significant slices, by share of errors", columns, rows(sig), "significant_slices"
+            ),
             Table("largest slices by errors (for context)", columns, rows(m.stats[:5])),
         )
         metrics = (
@@ -139,9 +150,12 @@ class ErrorSlices(Check[SliceMeasurement]):
             for s in sig
             if s.confused_with
         ]
+        effects = (
+            supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
+        )
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects),
             f"{len(sig)} slice(s) of {m.split} fail far more often than the rest; "
             f"worst by share of errors: {what}.",
             metrics=(
@@ -150,9 +164,7 @@ class ErrorSlices(Check[SliceMeasurement]):
                 Metric("top slice share of errors", lead.share_of_errors),
             ),
             tables=tables,
-            effects=(
-                supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
-            ),
+            effects=effects,
             next_step="Look at examples of the slice (cluster gallery), collect or augment data "
             "like it, and check whether train covers it (eval_representativeness).",
             notes=tuple(pairs),

@@ -7,7 +7,16 @@ import math
 from dataclasses import dataclass
 
 from detective.clusters import ClusterFacts, Clustering
-from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
+from detective.findings import (
+    Artifact,
+    ArtifactKind,
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.llm.summarize import SummaryRecord
 from detective.llm.summary import SummaryLimits, SummarySource
@@ -348,6 +357,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
                 rel,
                 f"cluster {by_id[cid].rank} ({cid}): its {len(by_id[cid].examples)} most central "
                 "failures",
+                kind=ArtifactKind.GALLERY,
             )
             for cid, rel in m.thumbnails
             if cid in by_id

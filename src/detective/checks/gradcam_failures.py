@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from detective.findings import Artifact, Finding, Metric, Table, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
 
 if TYPE_CHECKING:
     import torch
@@ -376,8 +376,13 @@ class GradCamFailures(Check[GradCamMeasurement]):
         rows += [row(g.group, g.size, g.shares) for g in m.groups]
         table = Table(f"share of Grad-CAM mass per region (layer {m.layer}; per {m.grouping})",
                       header, tuple(rows))
-        art = (Artifact("failures", m.grid, "image · CAM for the predicted class · CAM for the "
-                        "true class, most confident failures first"),) if m.grid else ()
+        caption = (
+            "image · CAM for the predicted class · CAM for the true class, most confident "
+            "failures first"
+        )
+        art = (
+            (Artifact("failures", m.grid, caption, kind=ArtifactKind.OVERLAY),) if m.grid else ()
+        )
         worst = max(m.groups, key=lambda g: -1 if math.isnan(g.shares.border) else
                     g.shares.border, default=None)
         excess = f.border - ref_border

@@ -125,7 +125,7 @@ class MetricRecompute(Check[MetricMeasurement]):
         hides = m.support_ratio >= th.imbalance_ratio and gap >= th.hidden_gap
         tol = self.tolerance(m)
         metrics = [
-            Metric("recomputed accuracy", m.accuracy),
+            Metric("recomputed accuracy", m.accuracy, key="recomputed_accuracy"),
             Metric("balanced accuracy", m.balanced_accuracy),
             Metric("examples", m.n),
             Metric("tolerance", tol),
@@ -163,7 +163,7 @@ class MetricRecompute(Check[MetricMeasurement]):
             )
         reported = m.reported / 100 if m.reported > 1 else m.reported
         scale_note = " (read as a percentage)" if m.reported > 1 else ""
-        metrics.insert(0, Metric("reported metric", reported))
+        metrics.insert(0, Metric("reported metric", reported, key="reported_metric"))
         diff = reported - m.accuracy
         metrics.append(Metric("reported - recomputed", diff))
         if abs(diff) <= tol:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -187,12 +196,18 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
             elif s.p_value < th.alpha and s.ks >= th.moderate_ks:
                 moderate.append(what)
         metrics = (
-            Metric("class proportions: total variation", m.class_tvd),
+            Metric("class proportions: total variation", m.class_tvd, key="class_tvd"),
             Metric("class proportions: chi-square p", m.class_p),
-            Metric("largest property KS", max((s.ks for s in m.properties), default=0.0)),
+            Metric(
+                "largest property KS",
+                max((s.ks for s in m.properties), default=0.0),
+                key="max_property_ks",
+            ),
         )
         tables = (
-            Table("class proportions", ("class", "train", m.split), m.class_rows),
+            Table(
+                "class proportions", ("class", "train", m.split), m.class_rows, "class_proportions"
+            ),
             Table(
                 f"image properties ({m.basis}; train n={m.train_n}, {m.split} n={m.eval_n})",
                 ("property", "train median", f"{m.split} median", "KS", "p (adjusted)"),
@@ -218,17 +233,18 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         )
         if strong or moderate:
             what = "; ".join(strong + moderate)
+            effects = (
+                supports(
+                    "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
+                ),
+            )
             return Finding(
                 self.id,
-                Verdict.FAIL if strong else Verdict.WARN,
+                verdict_of(effects),
                 f"The {m.split} split is not representative of train: {what}.",
                 metrics=metrics,
                 tables=tables,
-                effects=(
-                    supports(
-                        "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
-                    ),
-                ),
+                effects=effects,
                 notes=notes,
                 next_step="Check how the splits were made (time, source, device); evaluate "
                 "per slice (error_slices) and collect training data like the eval data.",

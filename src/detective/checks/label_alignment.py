@@ -12,7 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -323,9 +332,6 @@ class LabelAlignment(Check[AlignMeasurement]):
                 f"The pixel probe is too weak on these images ({m.clean_accuracy:.0%} clean) to "
                 "judge augmentations."
             )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
-        )
         if not parts:
             return Finding(
                 self.id,
@@ -346,7 +352,7 @@ class LabelAlignment(Check[AlignMeasurement]):
             )
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects, concern=True),
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=tuple(tables),

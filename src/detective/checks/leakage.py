@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -209,18 +218,17 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         )
         if conflicting:
             what += f"; {conflicting} of them carry a different label than their twin"
+        effects = (
+            supports("train_val_leakage", Strength.STRONG if strong else Strength.MODERATE, what),
+        )
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects),
             what + ".",
             metrics=metrics,
             tables=(table,),
             notes=tuple(notes),
-            effects=(
-                supports(
-                    "train_val_leakage", Strength.STRONG if strong else Strength.MODERATE, what
-                ),
-            ),
+            effects=effects,
             next_step="Deduplicate across splits (drop or move the val twins listed), fix the "
             "conflicting labels, then re-measure val; the current val score overstates "
             "generalisation.",

@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -191,10 +200,9 @@ class Activations(Check[ActivationMeasurement]):
                     ),
                 ),
             )
-        strong = any(e.strength is Strength.STRONG for e in effects)
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects, concern=True),
             "Dead or saturated units: " + "; ".join(problems) + ".",
             metrics=metrics,
             tables=(table,),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Verdict, refutes, supports
+from detective.findings import Finding, Metric, Strength, Verdict, refutes, supports, verdict_of
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -232,13 +232,13 @@ class LossFitsTask(Check[TaskMeasurement]):
                     ),
                 ),
             )
-        strong = any(s is Strength.STRONG for s, _, _ in problems)
+        effects = tuple(supports("wrong_loss", s, w) for s, w, _ in problems)
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects),
             "The loss does not fit: " + "; ".join(w for _, w, _ in problems) + ".",
             metrics=metrics,
             notes=notes,
-            effects=tuple(supports("wrong_loss", s, w) for s, w, _ in problems),
+            effects=effects,
             next_step="Fix: " + "; ".join(f for _, _, f in problems) + ".",
         )

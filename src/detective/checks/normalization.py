@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+    verdict_of,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -288,13 +297,12 @@ class NormalizationMismatch(Check[NormMeasurement]):
                 tables=(table,),
                 effects=tuple(effects),
             )
-        strong = any(e.strength is Strength.STRONG for e in effects)
         parts = problems + [p for p, _ in parity]
         if train_ok and parity:
             parts.insert(0, "training inputs match the declared normalization; only eval differs")
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects, concern=True),
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=(table,),

@@ -27,6 +27,7 @@ from detective.findings import (
     Table,
     Verdict,
     supports,
+    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.perturb import PERTURBATIONS, Tail
@@ -376,10 +377,9 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
                 metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, notes=tuple(notes),
             )
         effects = _strongest_per_hypothesis(effects)
-        strong = any(e.strength is Strength.STRONG for e in effects)
         return Finding(
             self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+            verdict_of(effects, concern=True),
             "The model collapses at image conditions its own val data contains: "
             + "; ".join(parts) + ".",
             metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, effects=tuple(effects),

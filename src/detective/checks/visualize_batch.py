@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Artifact, Finding, Metric, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Verdict
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -123,10 +123,16 @@ class VisualizeBatch(Check[BatchMeasurement]):
                 m.grid,
                 f"{m.images} training inputs after all transforms"
                 + (", de-normalized with the declared NORMALIZATION" if m.denormalized else ""),
+                kind=ArtifactKind.GALLERY,
             )
         ]
         if m.raw_grid:
-            artifacts.append(Artifact("raw", m.raw_grid, "the same images from raw_datasets()"))
+            artifacts.append(Artifact(
+                    "raw",
+                    m.raw_grid,
+                    "the same images from raw_datasets()",
+                    kind=ArtifactKind.GALLERY,
+                ))
         metrics = (
             Metric("images shown", m.images),
             Metric("blank images", m.blank_images),
