@@ -110,6 +110,33 @@ def test_a_planted_history_bug_would_be_caught(
     assert _key(alone) != _key(findings["metric_recompute"])
 
 
+def test_every_finding_follows_the_one_verdict_rule(
+    full: tuple[dict[str, Finding], Path],
+) -> None:
+    """FAIL iff a strong supporting effect, for every check of the full playbook, with one
+    documented exception: metric_recompute FAILs a reported number that is train-mode accuracy
+    (the number is wrong) while moving metric_bug only moderately (eval_mode owns the cause)."""
+    from detective.findings import verdict_of
+
+    def exception(f: Finding) -> bool:
+        from detective.checks.integrity_metric import TRAIN_MODE
+
+        return f.check_id == "metric_recompute" and TRAIN_MODE in f.summary
+
+    findings, _ = full
+    judged = [
+        f for f in findings.values() if f.verdict in (Verdict.PASS, Verdict.WARN, Verdict.FAIL)
+    ]
+    assert len(judged) >= 20
+    wrong = [
+        f.check_id
+        for f in judged
+        if (f.verdict is Verdict.FAIL) != (verdict_of(f.effects) is Verdict.FAIL)
+        and not exception(f)
+    ]
+    assert not wrong, wrong
+
+
 # --- rejudge --set ------------------------------------------------------------------------
 
 

@@ -10,23 +10,12 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-Scalar = bool | int | float | str
-
-
 class OverrideError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Override:
-    check_id: str
-    key: str
-    value: Scalar | tuple[Scalar, ...]
 
 
 def parse_assignment(text: str) -> tuple[str, str, str]:

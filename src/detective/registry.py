@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from detective.findings import Finding
+from detective.findings import Effect, Finding, verdict_of
 from detective.hypotheses import VOCABULARY, Stage
 
 if TYPE_CHECKING:
@@ -74,6 +75,21 @@ class Check(ABC, Generic[M]):
 
     @abstractmethod
     def judge(self, measurement: M) -> Finding: ...
+
+    def finding(
+        self,
+        summary: str,
+        effects: Iterable[Effect] = (),
+        *,
+        concern: bool = False,
+        **parts: Any,
+    ) -> Finding:
+        """The one finding builder: the verdict follows from the effects by the one rule
+        (`verdict_of`: FAIL iff a strong supporting effect; `concern` makes a WARN)."""
+        effects = tuple(effects)
+        return Finding(
+            self.id, verdict_of(effects, concern=concern), summary, effects=effects, **parts
+        )
 
     def run(self, ctx: RunContext, progress: Progress) -> tuple[M, Finding]:
         measurement = self.measure(ctx, progress)

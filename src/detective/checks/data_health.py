@@ -21,7 +21,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -353,9 +352,7 @@ class DataHealth(Check[HealthMeasurement]):
                 tables=tuple(tables),
                 effects=tuple(effects),
             )
-        return Finding(
-            self.id,
-            verdict_of(effects, concern=True),
+        return self.finding(
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=tuple(tables),
@@ -366,6 +363,7 @@ class DataHealth(Check[HealthMeasurement]):
                 for s in m.splits
                 if s.counts_from == "sample" and s.sampled < s.size
             ),
+            concern=True,
         )
 
 

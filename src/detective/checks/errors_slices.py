@@ -14,7 +14,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.measures import SliceStats
@@ -153,9 +152,7 @@ class ErrorSlices(Check[SliceMeasurement]):
         effects = (
             supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
         )
-        return Finding(
-            self.id,
-            verdict_of(effects),
+        return self.finding(
             f"{len(sig)} slice(s) of {m.split} fail far more often than the rest; "
             f"worst by share of errors: {what}.",
             metrics=(

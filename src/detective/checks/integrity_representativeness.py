@@ -14,7 +14,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -238,9 +237,7 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
                     "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
                 ),
             )
-            return Finding(
-                self.id,
-                verdict_of(effects),
+            return self.finding(
                 f"The {m.split} split is not representative of train: {what}.",
                 metrics=metrics,
                 tables=tables,

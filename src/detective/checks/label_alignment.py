@@ -20,7 +20,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -350,15 +349,14 @@ class LabelAlignment(Check[AlignMeasurement]):
                 effects=tuple(effects),
                 notes=tuple(notes),
             )
-        return Finding(
-            self.id,
-            verdict_of(effects, concern=True),
+        return self.finding(
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=tuple(tables),
             effects=tuple(effects),
             notes=tuple(notes),
             next_step=" ".join(steps),
+            concern=True,
         )
 
 

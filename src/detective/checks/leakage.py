@@ -12,7 +12,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -221,9 +220,7 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         effects = (
             supports("train_val_leakage", Strength.STRONG if strong else Strength.MODERATE, what),
         )
-        return Finding(
-            self.id,
-            verdict_of(effects),
+        return self.finding(
             what + ".",
             metrics=metrics,
             tables=(table,),

@@ -13,7 +13,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -200,9 +199,7 @@ class Activations(Check[ActivationMeasurement]):
                     ),
                 ),
             )
-        return Finding(
-            self.id,
-            verdict_of(effects, concern=True),
+        return self.finding(
             "Dead or saturated units: " + "; ".join(problems) + ".",
             metrics=metrics,
             tables=(table,),
@@ -211,4 +208,5 @@ class Activations(Check[ActivationMeasurement]):
             next_step="Look for large negative biases or a too-high LR that killed the units; use "
             "He init, BatchNorm before the ReLU, or LeakyReLU/GELU; keep sigmoid/tanh inputs "
             "normalised.",
+            concern=True,
         )

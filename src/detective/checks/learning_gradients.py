@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from detective.findings import (
     Artifact,
+    Effect,
     Finding,
     Metric,
     Strength,
@@ -59,6 +60,19 @@ class GradFlowMeasurement:
     total_first: float
     total_last: float
     artifact: str = ""
+
+
+@dataclass(frozen=True)
+class GradFlowAssessment:
+    ratio: float  # first / last layer mean gradient norm
+    growth: float  # total gradient norm, last steps / first steps
+    frozen_share: float
+    frozen: tuple[LayerGrad, ...]
+    no_grad: tuple[LayerGrad, ...]
+    nonfinite: tuple[LayerGrad, ...]
+    exploding: bool
+    effects: tuple[Effect, ...]
+    problems: tuple[str, ...]
 
 
 @register
@@ -127,9 +141,13 @@ class GradientFlow(Check[GradFlowMeasurement]):
         )
 
     def judge(self, m: GradFlowMeasurement) -> Finding:
-        th = self.thresholds
         if not m.steps:
             return Finding(self.id, Verdict.ERROR, "The short run made no step.", error="no steps")
+        return self.present(m, self.assess(m))
+
+    def assess(self, m: GradFlowMeasurement) -> GradFlowAssessment:
+        """The judgement: which hypotheses the gradients move, and why (thresholds only here)."""
+        th = self.thresholds
         total = sum(lg.params for lg in m.layers) or 1
         frozen = [lg for lg in m.layers if not lg.trainable or not lg.in_optimizer]
         frozen_share = sum(lg.params for lg in frozen) / total
@@ -236,7 +254,21 @@ class GradientFlow(Check[GradFlowMeasurement]):
                     "every parameter is trainable and receives a gradient",
                 )
             )
+        return GradFlowAssessment(
+            ratio=ratio,
+            growth=growth,
+            frozen_share=frozen_share,
+            frozen=tuple(frozen),
+            no_grad=tuple(no_grad),
+            nonfinite=tuple(nonfinite),
+            exploding=bool(nonfinite) or growth > th.growth_strong,
+            effects=tuple(effects),
+            problems=tuple(problems),
+        )
 
+    def present(self, m: GradFlowMeasurement, a: GradFlowAssessment) -> Finding:
+        """Prose, tables and the verdict rule around an assessment (no thresholds here)."""
+        ratio, growth, effects, problems = a.ratio, a.growth, a.effects, a.problems
         rows = tuple(
             (
                 lg.layer,
@@ -268,14 +300,10 @@ class GradientFlow(Check[GradFlowMeasurement]):
             Metric("steps", m.steps),
             Metric("first/last layer gradient ratio", ratio),
             Metric("total gradient norm growth", growth, "×"),
-            Metric("frozen parameter share", frozen_share, "fraction"),
-            Metric("layers without gradient", len(no_grad)),
-            Metric("layers with NaN/Inf gradients", len(nonfinite)),
+            Metric("frozen parameter share", a.frozen_share, "fraction"),
+            Metric("layers without gradient", len(a.no_grad)),
+            Metric("layers with NaN/Inf gradients", len(a.nonfinite)),
         )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
-        )
-        verdict = Verdict.FAIL if strong else Verdict.WARN if problems else Verdict.PASS
         summary = (
             "Gradient flow problems: " + "; ".join(problems) + "."
             if problems
@@ -291,17 +319,15 @@ class GradientFlow(Check[GradFlowMeasurement]):
                 "Use ReLU-family activations with He init, add normalisation layers or "
                 "residual connections, or shorten the stack."
             )
-        elif frozen:
+        elif a.frozen:
             next_step = (
                 "If these layers should learn, set requires_grad=True and pass them to "
                 "the optimizer; if the freeze is deliberate (a pretrained backbone), mark "
                 "the hypothesis refuted."
             )
-        elif nonfinite or growth > th.growth_strong:
+        elif a.exploding:
             next_step = "Lower the LR, clip gradients (clip_grad_norm_), check the loss for log(0)."
-        return Finding(
-            self.id,
-            verdict,
+        return self.finding(
             summary,
             metrics=metrics,
             tables=(table,),
@@ -314,12 +340,13 @@ class GradientFlow(Check[GradFlowMeasurement]):
             )
             if m.artifact
             else (),
-            effects=tuple(effects),
+            effects=effects,
             next_step=next_step,
             notes=(
                 f"Measured on a fresh, untrained copy of the model ({m.recipe}, LR {m.lr:g}); "
                 "your model and files are untouched.",
             ),
+            concern=bool(problems),
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Verdict, refutes, supports, verdict_of
+from detective.findings import Finding, Metric, Strength, Verdict, refutes, supports
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -233,9 +233,7 @@ class LossFitsTask(Check[TaskMeasurement]):
                 ),
             )
         effects = tuple(supports("wrong_loss", s, w) for s, w, _ in problems)
-        return Finding(
-            self.id,
-            verdict_of(effects),
+        return self.finding(
             "The loss does not fit: " + "; ".join(w for _, w, _ in problems) + ".",
             metrics=metrics,
             notes=notes,

@@ -21,7 +21,6 @@ from detective.findings import (
     Verdict,
     refutes,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.registry import Check, register
@@ -300,14 +299,13 @@ class NormalizationMismatch(Check[NormMeasurement]):
         parts = problems + [p for p, _ in parity]
         if train_ok and parity:
             parts.insert(0, "training inputs match the declared normalization; only eval differs")
-        return Finding(
-            self.id,
-            verdict_of(effects, concern=True),
+        return self.finding(
             "; ".join(parts) + ".",
             metrics=tuple(metrics),
             tables=(table,),
             effects=tuple(effects),
             next_step=" ".join(next_steps),
+            concern=True,
         )
 
 

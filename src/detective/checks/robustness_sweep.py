@@ -27,7 +27,6 @@ from detective.findings import (
     Table,
     Verdict,
     supports,
-    verdict_of,
 )
 from detective.hypotheses import Stage
 from detective.perturb import PERTURBATIONS, Tail
@@ -377,9 +376,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
                 metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, notes=tuple(notes),
             )
         effects = _strongest_per_hypothesis(effects)
-        return Finding(
-            self.id,
-            verdict_of(effects, concern=True),
+        return self.finding(
             "The model collapses at image conditions its own val data contains: "
             + "; ".join(parts) + ".",
             metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, effects=tuple(effects),
@@ -387,6 +384,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
             next_step="Look at the val images at that level; add such images (or a matching "
             "augmentation, e.g. ColorJitter / GaussianBlur) to training, or fix the capture "
             "pipeline that produces them.",
+            concern=True,
         )
 
 
