@@ -196,6 +196,24 @@ def test_rejudge_set_surfaces_what_the_default_hides_and_the_reverse(tmp_path: P
     assert labels.effect_on("label_noise").strength is Strength.MODERATE
 
 
+def test_rejudge_leaves_a_measurement_of_an_older_layout_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session stored before error_slices kept every slice (it stored `significant`/`worst`)
+    is not re-judged into a crash: the finding stays, the message says to re-run the check."""
+    import sqlite3
+
+    path = _stored_session(tmp_path / "s")
+    before = _latest(path)
+    old = '{"split": "val", "n": 600, "errors": 44, "tested": 20, "significant": [], "worst": []}'
+    with sqlite3.connect(path / "session.sqlite") as db:
+        db.execute("UPDATE findings SET measurement=? WHERE check_id='error_slices'", (old,))
+    assert main(["rejudge", str(path), "--set", "error_slices.alpha=0.05"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "error_slices: not re-judged" in out and "--only error_slices --rerun" in out
+    assert _latest(path)["error_slices"] == before["error_slices"]
+
+
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [

@@ -398,6 +398,7 @@ def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
             results = rejudge(s, overrides, session_playbook(s))
             for r in results:
                 mark = f"{r.before.value} → {r.after.value}" if r.changed else "unchanged"
+                mark = f"not re-judged: {r.skipped}" if r.skipped else mark
                 console.print(f"{r.check_id}: {mark}", markup=False)
             print_ledger(console, session_ledger(s))
     except SessionError as e:

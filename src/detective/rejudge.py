@@ -26,6 +26,7 @@ class Rejudged:
     before: Verdict
     after: Verdict
     changed: bool
+    skipped: str = ""  # why the stored measurement could not be re-judged (left as it was)
 
 
 def parse_overrides(assignments: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -85,7 +86,16 @@ def rejudge(
         cls = checks.get(stored.check_id)
         if cls is None or stored.measurement is None:
             continue
-        measurement = from_jsonable(cls.measurement_type, stored.measurement)
+        try:
+            measurement = from_jsonable(cls.measurement_type, stored.measurement)
+        except (TypeError, ValueError, KeyError):
+            v = stored.finding.verdict
+            why = (
+                "stored by an older version with another measurement layout; re-run it "
+                f"(detective run ... --only {stored.check_id} --rerun)"
+            )
+            out.append(Rejudged(stored.check_id, v, v, False, why))
+            continue
         check = cls(thresholds_for(cls, playbook, overrides))
         finding = replace(
             check.judge(measurement),
