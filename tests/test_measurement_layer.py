@@ -61,11 +61,36 @@ def _key(f: Finding) -> tuple:  # noqa: ANN001
     )
 
 
+class _Tripwire:
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"measure() read thresholds.{name}")
+
+
+def _run_measuring_without_thresholds(self, ctx, progress):  # noqa: ANN001, ANN202
+    real, self.thresholds = self.thresholds, _Tripwire()
+    try:
+        measurement = self.measure(ctx, progress)
+    finally:
+        self.thresholds = real
+    return measurement, self.judge(measurement)
+
+
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Finding], Path]:
+    """The full playbook, every check's measure() run with its thresholds out of reach."""
+    from detective.registry import Check
+
     root = tmp_path_factory.mktemp("full")
     cache = root / "cache"  # the collection pass on disk is shared; shared measurements are not
-    return _run(root / "session", None, cache), cache
+    original = Check.run
+    Check.run = _run_measuring_without_thresholds  # type: ignore[method-assign]
+    try:
+        findings = _run(root / "session", None, cache)
+    finally:
+        Check.run = original  # type: ignore[method-assign]
+    crashed = {k: f.summary for k, f in findings.items() if f.verdict is Verdict.ERROR}
+    assert not crashed, crashed
+    return findings, cache
 
 
 def test_every_check_alone_gives_the_finding_it_gives_in_the_full_playbook(
