@@ -116,6 +116,18 @@ class Finding:
         return next((e for e in self.effects if e.hypothesis == hypothesis), None)
 
 
+@dataclass(frozen=True)
+class Concern:
+    """One part of a judgement: the effects it has and the facts behind them. A judge that
+    weighs several concerns assesses each (with its thresholds), then presents them together."""
+
+    effects: tuple[Effect, ...] = ()
+    problems: tuple[str, ...] = ()  # one sentence per problem found, for the summary
+    metrics: tuple[Metric, ...] = ()
+    tables: tuple[Table, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+
 def verdict_of(effects: Iterable[Effect], *, concern: bool = False) -> Verdict:
     """The one verdict rule: FAIL iff an effect strongly supports a hypothesis; WARN when one
     supports a hypothesis less strongly, or on a `concern` that moves no hypothesis (something
