@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from detective.findings import (
+    Concern,
     Finding,
     Metric,
     Strength,
@@ -190,28 +191,29 @@ class LabelAlignment(Check[AlignMeasurement]):
         )
 
     def judge(self, m: AlignMeasurement) -> Finding:
+        return self.present(m, (self._alignment(m), self._augmentations(m)))
+
+    # --- the judgement, one concern at a time (thresholds only here) -------------------------
+
+    def _able(self, m: AlignMeasurement) -> bool:
+        """Whether the pixel probe is good enough on clean images to judge augmentations."""
+        chance = 1 / max(len(m.classes), 1)
+        return not math.isnan(m.clean_accuracy) and m.clean_accuracy >= max(
+            self.thresholds.min_probe, 3 * chance
+        )
+
+    def _alignment(self, m: AlignMeasurement) -> Concern:
+        """label_misalignment: index comparison, then the learnability gap between splits."""
         th = self.thresholds
         chance = 1 / max(len(m.classes), 1)
-        metrics = [
-            Metric("items compared with raw", m.compared),
-            Metric("label mismatches with raw", m.mismatch_count),
-            Metric("probe CV accuracy, train labels", m.train_cv_accuracy),
-            Metric("probe CV accuracy, val labels", m.val_cv_accuracy),
-            Metric("probe accuracy, clean val", m.clean_accuracy),
-        ]
-        tables, effects, parts, steps = [], [], [], []
-
-        def name(c: int) -> str:
-            return m.classes[c] if 0 <= c < len(m.classes) else str(c)
-
-        # label_misalignment: index comparison, then the learnability gap between splits.
+        effects, problems, tables, steps = [], [], [], []
         share = m.mismatch_count / m.compared if m.compared else 0.0
         if m.mismatch_count:
             what = (
                 f"{m.mismatch_count} of {m.compared} items ({share:.1%}) carry a different label "
                 "in datasets() than in raw_datasets() at the same index"
             )
-            parts.append(what)
+            problems.append(what)
             effects.append(
                 supports(
                     "label_misalignment",
@@ -224,7 +226,8 @@ class LabelAlignment(Check[AlignMeasurement]):
                     "label mismatches (datasets vs raw_datasets)",
                     ("split", "index", "label", "raw label"),
                     tuple(
-                        (x.split, x.index, name(x.label), name(x.raw_label)) for x in m.mismatches
+                        (x.split, x.index, _name(m, x.label), _name(m, x.raw_label))
+                        for x in m.mismatches
                     ),
                 )
             )
@@ -240,7 +243,7 @@ class LabelAlignment(Check[AlignMeasurement]):
                     f"accuracy {lo:.1%} vs {hi:.1%}, chance {chance:.0%}): labels do not belong "
                     "to their images there"
                 )
-                parts.append(what)
+                problems.append(what)
                 effects.append(
                     supports(
                         "label_misalignment",
@@ -257,81 +260,103 @@ class LabelAlignment(Check[AlignMeasurement]):
                     f"both splits are equally learnable ({a:.0%} / {b:.0%})",
                 )
             )
-        # augmentation_breaks_labels.
-        able = not math.isnan(m.clean_accuracy) and m.clean_accuracy >= max(
-            th.min_probe, 3 * chance
+        return Concern(
+            tuple(effects), tuple(problems), tables=tuple(tables), next_steps=tuple(steps)
         )
-        if m.augmentations:
-            tables.append(
-                Table(
-                    "probe accuracy on val with one augmentation applied (always firing)",
-                    ("augmentation", "fires with p", "accuracy", "drop", "top confusions"),
-                    tuple(
-                        (
-                            e.name,
-                            e.probability,
-                            round(e.accuracy, 4),
-                            round(m.clean_accuracy - e.accuracy, 4),
-                            ", ".join(f"{name(t)}→{name(p)} ×{c}" for t, p, c in e.confusions[:3]),
-                        )
-                        for e in m.augmentations
+
+    def _augmentations(self, m: AlignMeasurement) -> Concern:
+        """augmentation_breaks_labels: accuracy of a clean-trained probe under each one."""
+        th = self.thresholds
+        if not m.augmentations:
+            return Concern()
+        able = self._able(m)
+        table = Table(
+            "probe accuracy on val with one augmentation applied (always firing)",
+            ("augmentation", "fires with p", "accuracy", "drop", "top confusions"),
+            tuple(
+                (
+                    e.name,
+                    e.probability,
+                    round(e.accuracy, 4),
+                    round(m.clean_accuracy - e.accuracy, 4),
+                    ", ".join(
+                        f"{_name(m, t)}→{_name(m, p)} ×{c}" for t, p, c in e.confusions[:3]
                     ),
                 )
+                for e in m.augmentations
+            ),
+        )
+        worst = max(m.augmentations, key=lambda e: m.clean_accuracy - e.accuracy)
+        drop = m.clean_accuracy - worst.accuracy
+        metric = Metric("largest accuracy drop under one augmentation", drop)
+        if able and drop >= th.aug_drop_moderate:
+            bad = [
+                e for e in m.augmentations if m.clean_accuracy - e.accuracy >= th.aug_drop_moderate
+            ]
+            what = "; ".join(
+                f"{e.name} drops a clean-trained probe from {m.clean_accuracy:.1%} to "
+                f"{e.accuracy:.1%} (most often "
+                + ", ".join(f"{_name(m, t)}→{_name(m, p)}" for t, p, _ in e.confusions[:3])
+                + ")"
+                for e in bad
             )
-            worst = max(m.augmentations, key=lambda e: m.clean_accuracy - e.accuracy)
-            drop = m.clean_accuracy - worst.accuracy
-            metrics.append(Metric("largest accuracy drop under one augmentation", drop))
-            if able and drop >= th.aug_drop_moderate:
-                bad = [
-                    e
-                    for e in m.augmentations
-                    if m.clean_accuracy - e.accuracy >= th.aug_drop_moderate
-                ]
-                what = "; ".join(
-                    f"{e.name} drops a clean-trained probe from {m.clean_accuracy:.1%} to "
-                    f"{e.accuracy:.1%} (most often "
-                    + ", ".join(f"{name(t)}→{name(p)}" for t, p, _ in e.confusions[:3])
-                    + ")"
-                    for e in bad
+            problems = [what]
+            # The probe is linear on pixels, so it is not translation invariant: a shift or
+            # crop costs it accuracy whether or not the label still holds. Such a drop is a
+            # lead, not evidence an expert would act on.
+            blind = _moves_pixels(worst)
+            if blind:
+                problems.append(
+                    f"{worst.name} moves pixels around, which a linear pixel probe cannot tell "
+                    "from a label change: check its examples in visualize_batch"
                 )
-                parts.append(what)
-                # The probe is linear on pixels, so it is not translation invariant: a shift or
-                # crop costs it accuracy whether or not the label still holds. Such a drop is a
-                # lead, not evidence an expert would act on.
-                blind = _moves_pixels(worst)
-                if blind:
-                    parts.append(
-                        f"{worst.name} moves pixels around, which a linear pixel probe cannot tell "
-                        "from a label change: check its examples in visualize_batch"
-                    )
-                effects.append(
-                    supports(
-                        "augmentation_breaks_labels",
-                        Strength.STRONG
-                        if drop >= th.aug_drop_strong and not blind
-                        else Strength.MODERATE,
-                        what,
-                    )
-                )
-                steps.append(
+            strength = (
+                Strength.STRONG if drop >= th.aug_drop_strong and not blind else Strength.MODERATE
+            )
+            return Concern(
+                (supports("augmentation_breaks_labels", strength, what),),
+                tuple(problems),
+                (metric,),
+                (table,),
+                (
                     f"Remove {worst.name} (or restrict it to classes it cannot change) and "
-                    "retrain; for digits/text never flip."
-                )
-            elif able:
-                effects.append(
-                    refutes(
-                        "augmentation_breaks_labels",
-                        Strength.MODERATE,
-                        f"no augmentation costs a clean-trained probe more than {drop:.1%}",
-                    )
-                )
+                    "retrain; for digits/text never flip.",
+                ),
+            )
+        effects = ()
+        if able:
+            effects = (
+                refutes(
+                    "augmentation_breaks_labels",
+                    Strength.MODERATE,
+                    f"no augmentation costs a clean-trained probe more than {drop:.1%}",
+                ),
+            )
+        return Concern(effects, metrics=(metric,), tables=(table,))
+
+    # --- presentation (no thresholds) --------------------------------------------------------
+
+    def present(self, m: AlignMeasurement, concerns: tuple[Concern, ...]) -> Finding:
+        metrics = (
+            Metric("items compared with raw", m.compared),
+            Metric("label mismatches with raw", m.mismatch_count),
+            Metric("probe CV accuracy, train labels", m.train_cv_accuracy),
+            Metric("probe CV accuracy, val labels", m.val_cv_accuracy),
+            Metric("probe accuracy, clean val", m.clean_accuracy),
+            *(x for c in concerns for x in c.metrics),
+        )
+        tables = tuple(t for c in concerns for t in c.tables)
+        effects = tuple(e for c in concerns for e in c.effects)
+        problems = [p for c in concerns for p in c.problems]
+        able = self._able(m)
         notes = list(m.notes)
         if m.augmentations and not able:
             notes.append(
                 f"The pixel probe is too weak on these images ({m.clean_accuracy:.0%} clean) to "
                 "judge augmentations."
             )
-        if not parts:
+        if not problems:
+            a, b = m.train_cv_accuracy, m.val_cv_accuracy
             return Finding(
                 self.id,
                 Verdict.PASS,
@@ -344,20 +369,24 @@ class LabelAlignment(Check[AlignMeasurement]):
                     else ""
                 )
                 + ".",
-                metrics=tuple(metrics),
-                tables=tuple(tables),
-                effects=tuple(effects),
+                metrics=metrics,
+                tables=tables,
+                effects=effects,
                 notes=tuple(notes),
             )
         return self.finding(
-            "; ".join(parts) + ".",
-            metrics=tuple(metrics),
-            tables=tuple(tables),
-            effects=tuple(effects),
+            "; ".join(problems) + ".",
+            metrics=metrics,
+            tables=tables,
+            effects=effects,
             notes=tuple(notes),
-            next_step=" ".join(steps),
+            next_step=" ".join(s for c in concerns for s in c.next_steps),
             concern=True,
         )
+
+
+def _name(m: AlignMeasurement, c: int) -> str:
+    return m.classes[c] if 0 <= c < len(m.classes) else str(c)
 
 
 def _through(raw, indices, transform, seed: int):  # noqa: ANN001, ANN202
