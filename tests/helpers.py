@@ -28,19 +28,28 @@ def context_for(case_path: Path | str, tmp_path: Path, **options: Any) -> RunCon
 
 
 def run_check(
-    check_id: str, case_path: Path | str, tmp_path: Path, thresholds: Any = None, **options: Any
+    check_id: str,
+    case_path: Path | str,
+    tmp_path: Path,
+    thresholds: Any = None,
+    *,
+    settings: Any = None,
+    kv: Any = None,
+    **options: Any,
 ) -> tuple[Any, Finding]:
-    """Run a registered check through the engine's single-check path (needs, errors, timing)."""
+    """Run a registered check through the engine's single-check path (needs, errors, timing);
+    `kv`: a key/value store to attach as the engine attaches the session's."""
     from detective.engine import run_one
     from detective.registry import get_check
 
     ctx = context_for(case_path, tmp_path, **options)
+    ctx.kv = kv
     cls = get_check(check_id)
-    if thresholds is not None:
+    if thresholds is not None or settings is not None:
 
-        class _WithThresholds(cls):  # type: ignore[misc, valid-type]
+        class _Configured(cls):  # type: ignore[misc, valid-type]
             def __init__(self) -> None:
-                super().__init__(thresholds)
+                super().__init__(thresholds, settings)
 
-        return run_one(_WithThresholds, ctx, Progress())
+        return run_one(_Configured, ctx, Progress())
     return run_one(cls, ctx, Progress())

@@ -8,8 +8,8 @@ import pytest
 from capacity_cases import MARKER, OVERFIT, UNDERFIT
 from helpers import CASES, run_check, write_case
 
-from detective.checks.capacity_probe import CapacityThresholds
-from detective.checks.capacity_regularization import RegularizationThresholds
+from detective.checks.capacity_probe import CapacitySettings
+from detective.checks.capacity_regularization import RegularizationSettings
 from detective.findings import Direction, Strength, Verdict
 
 
@@ -26,8 +26,8 @@ def overfit_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_overparameterised_model_on_small_train_set_is_overfitting(
     overfit_case: Path, tmp_path: Path
 ) -> None:
-    th = CapacityThresholds(val_samples=300, max_seconds=1e9)  # step budgets only, no wall cap
-    m, f = run_check("capacity", overfit_case, tmp_path, th)
+    st = CapacitySettings(val_samples=300, max_seconds=1e9)  # step budgets only, no wall cap
+    m, f = run_check("capacity", overfit_case, tmp_path, settings=st)
     assert f.verdict is Verdict.FAIL, f.summary
     assert _strength(f, "overfitting") == (Direction.SUPPORTS, Strength.STRONG)
     assert _strength(f, "underfitting") == (Direction.REFUTES, Strength.MODERATE)
@@ -39,8 +39,8 @@ def test_overparameterised_model_on_small_train_set_is_overfitting(
 
 
 def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path: Path) -> None:
-    th = RegularizationThresholds(val_samples=300, seeds=(0,), max_seconds=1e9)
-    m, f = run_check("regularization", overfit_case, tmp_path, th)
+    st = RegularizationSettings(val_samples=300, seeds=(0,), max_seconds=1e9)
+    m, f = run_check("regularization", overfit_case, tmp_path, settings=st)
     names = {e.name for e in m.experiments}
     assert names == {"add weight decay", "add dropout", "add augmentation"}
     aug = next(e for e in m.experiments if e.name == "add augmentation")
@@ -53,9 +53,8 @@ def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path:
 
 def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
     case = write_case(tmp_path, UNDERFIT)
-    m, f = run_check("capacity", case, tmp_path, CapacityThresholds(train_samples=500,
-                                                                      val_samples=300,
-                                                                      max_seconds=1e9))
+    st = CapacitySettings(train_samples=500, val_samples=300, max_seconds=1e9)
+    m, f = run_check("capacity", case, tmp_path, settings=st)
     assert f.verdict is Verdict.FAIL, f.summary
     assert _strength(f, "underfitting") == (Direction.SUPPORTS, Strength.STRONG)
     base, wider = m.probes[0], m.probes[1]

@@ -30,6 +30,42 @@ def test_declaration(check_id: str) -> None:
     assert cls.measurement_type is not None
 
 
+class _Tripwire:
+    """Stands in for a check's thresholds while it measures: reading one is a bug (measure
+    reads settings; judge applies thresholds to unfiltered statistics)."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"measure() read thresholds.{name}")
+
+
+def _measure_without_thresholds(cls):  # noqa: ANN001, ANN202
+    class Checked(cls):  # type: ignore[misc, valid-type]
+        def run(self, ctx, progress):  # noqa: ANN001, ANN202
+            real, self.thresholds = self.thresholds, _Tripwire()
+            try:
+                measurement = self.measure(ctx, progress)
+            finally:
+                self.thresholds = real
+            return measurement, self.judge(measurement)
+
+    return Checked
+
+
+def test_the_tripwire_catches_a_measure_that_reads_thresholds(tmp_path: Path) -> None:
+    from detective.checks.errors_examples import WorstExamples
+
+    class Leaky(WorstExamples):
+        def measure(self, ctx, progress):  # noqa: ANN001, ANN202
+            assert self.thresholds.confident > 0  # the planted bug
+            return super().measure(ctx, progress)
+
+    ctx = context_for(CASES / "tiny_tensor.py", tmp_path)
+    _, finding = run_one(_measure_without_thresholds(Leaky), ctx, Progress())
+    assert finding.verdict is Verdict.ERROR and "read thresholds.confident" in finding.summary
+    _, clean = run_one(_measure_without_thresholds(WorstExamples), ctx, Progress())
+    assert clean.verdict is not Verdict.ERROR, clean.summary
+
+
 @pytest.mark.parametrize("check_id", CHECKS)
 def test_runs_on_the_smallest_case_and_rejudges_from_the_store(check_id: str,
                                                                tmp_path: Path) -> None:
@@ -39,7 +75,7 @@ def test_runs_on_the_smallest_case_and_rejudges_from_the_store(check_id: str,
     ctx = context_for(CASES / "tiny_tensor.py", tmp_path)
     fractions: list[float] = []
     progress = Progress(lambda u: fractions.append(u.fraction))
-    measurement, finding = run_one(cls, ctx, progress)
+    measurement, finding = run_one(_measure_without_thresholds(cls), ctx, progress)
     lacking = [n for n in cls.needs if n in OPTIONAL_NEEDS]
     if lacking:
         assert finding.verdict is Verdict.NOT_APPLICABLE, finding.summary

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from helpers import CASES, context_for
 
+from detective.checks.errors_budget import ErrorBudget
+from detective.checks.errors_slices import ErrorSlices
 from detective.demo import kit
 from detective.engine import run_one
 from detective.findings import Direction, Finding, Strength, Verdict
@@ -32,7 +34,7 @@ MINE = (
 
 
 def run_all(case: str, tmp_path: Path, ids=MINE, **options) -> dict[str, tuple[object, Finding]]:
-    """Run checks in playbook order on one context (one collection pass, shared memo)."""
+    """Run checks in playbook order on one context (one collection pass, shared run cache)."""
     ctx = context_for(CASES / case, tmp_path, **options)
     out = {}
     for check_id in ids:
@@ -65,7 +67,8 @@ def test_clean_case_numbers(clean) -> None:
     assert abs(report.accuracy - report.balanced_accuracy) < 0.01
     assert clean["label_issues"][0].splits[0].probably_wrong <= 2
     budget = clean["error_budget"][0]
-    assert sum(line.errors for line in budget.lines) == budget.errors == report.errors
+    lines = ErrorBudget().attribute(budget)
+    assert sum(line.errors for line in lines) == budget.errors == report.errors
 
 
 def test_flipped_labels_found_with_precision_and_recall(tmp_path: Path) -> None:
@@ -92,7 +95,7 @@ def test_flipped_labels_found_with_precision_and_recall(tmp_path: Path) -> None:
     assert np.mean([c.suggested == true[c.index] for c in wrong]) >= 0.9
     # the error budget attributes most errors to label noise
     budget = res["error_budget"][0]
-    first = budget.lines[0]
+    first = ErrorBudget().attribute(budget)[0]
     assert first.category == "label noise" and first.errors >= 0.6 * budget.errors
 
 
@@ -102,7 +105,7 @@ def test_dark_slice_with_three_times_the_error_rate(tmp_path: Path) -> None:
     res = run_all("errors_dark_slice.py", tmp_path, ("error_slices", "error_budget"))
     m, f = res["error_slices"]
     assert f.verdict is Verdict.FAIL and strong_support(f, "slice_failure")
-    top = next(s for s in m.significant if s.slice.kind == "property")
+    top = next(s for s in ErrorSlices().significant(m) if s.slice.kind == "property")
     assert top.slice.feature in ("brightness", "contrast") and top.slice.lo == -np.inf
     # The planted darkening roughly triples the error rate; the exact ratio depends on training.
     assert 2.0 <= top.ratio <= 8.0, top.ratio
@@ -115,7 +118,7 @@ def test_dark_slice_with_three_times_the_error_rate(tmp_path: Path) -> None:
     members = set(col.index[top.slice.mask(col)].tolist())
     dark = set(planted.DARK.tolist())
     assert len(members & dark) / len(members) >= 0.8
-    lines = {line.category for line in res["error_budget"][0].lines}
+    lines = {line.category for line in ErrorBudget().attribute(res["error_budget"][0])}
     assert "slice" in lines
 
 
@@ -240,16 +243,16 @@ def test_galleries_show_the_worst_examples(tmp_path: Path) -> None:
 def test_a_mutually_confused_class_pair_is_not_called_a_failing_slice() -> None:
     """Two classes the model confuses with each other (a hard pair) are reported as a confusable
     pair, never as STRONG slice_failure; a class whose errors scatter still is."""
-    from detective.checks.errors_slices import ErrorSlices, SliceMeasurement
+    from detective.checks.errors_slices import SliceMeasurement
     from detective.erroranalysis import SliceDef, SliceStat
 
     def stat(name: str, partner: str) -> SliceStat:
         return SliceStat(SliceDef("class", name, int(name)), 60, 20, 0.33, 0.04, 8.0, 1e-9, 0.45,
                          17.0, confused_with=partner)
 
-    pair = SliceMeasurement("val", 600, 44, 20, (stat("3", "5"), stat("5", "3")), ())
+    pair = SliceMeasurement("val", 600, 44, 20, (stat("3", "5"), stat("5", "3")))
     finding = ErrorSlices().judge(pair)
     assert finding.effect_on("slice_failure").strength is Strength.MODERATE
     assert "confusable pair" in " ".join(finding.notes)
-    scattered = SliceMeasurement("val", 600, 44, 20, (stat("3", ""),), ())
+    scattered = SliceMeasurement("val", 600, 44, 20, (stat("3", ""),))
     assert ErrorSlices().judge(scattered).effect_on("slice_failure").strength is Strength.STRONG

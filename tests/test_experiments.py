@@ -101,7 +101,7 @@ def test_cancelling_records_nothing(case: Path, tmp_path: Path) -> None:
     progress.cancel_event.set()
     with pytest.raises(Cancelled):
         run_experiment(ctx, ["train.lr=1e-2"], progress=progress, **FAST)
-    assert not ctx.memo.get("experiments:pending")
+    assert len(ctx.experiments) == 0
 
 
 def test_cli_experiment_records_into_the_session(case: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from helpers import CASES, run_check
 
-from detective.checks.failure_clusters import FailureClusters, FailureClustersThresholds
+from detective.checks.failure_clusters import (
+    FailureClusters,
+    FailureClustersSettings,
+    FailureClustersThresholds,
+)
 from detective.findings import Direction, Strength, Verdict
 from detective.llm.fake import FakeBackend
 from detective.llm.summary import summarize_cluster
@@ -69,7 +73,7 @@ def test_planted_failure_modes_form_clusters_described_by_the_numbers(planted_ru
 
 def test_three_planted_modes_recovered_when_k_range_starts_at_three(tmp_path) -> None:
     m, f = run_check(
-        "failure_clusters", PLANTED_CASE, tmp_path, thresholds=FailureClustersThresholds(k_min=3)
+        "failure_clusters", PLANTED_CASE, tmp_path, settings=FailureClustersSettings(k_min=3)
     )
     score = ari(m)
     print(f"adjusted Rand index (k from 3, k={m.clustering.k}): {score:.3f}")  # noqa: T201 - the number this test reports

@@ -11,7 +11,7 @@ import pytest
 from helpers import CASES, run_check
 from test_llm import CLASSES, DictStore, facts
 
-from detective.checks.failure_clusters import FailureClustersThresholds
+from detective.checks.failure_clusters import FailureClustersSettings
 from detective.llm.summary import SummaryLimits, SummarySource
 from detective.llm.verify import ClaimStatus, verify
 from detective.progress import Cancelled, Progress
@@ -85,17 +85,19 @@ def test_the_check_uses_the_model_given_by_llm_and_caches_in_the_session(gguf, t
     from detective.context import RunOptions
     from detective.session import Session, SessionInfo
 
-    # run_check's cache folder is tmp_path/cache: make tmp_path a session, as in a real run.
-    Session.create(
+    # The engine attaches the session's key/value store; attach one the same way.
+    session = Session.create(
         tmp_path,
         SessionInfo("s", "case.py", "h", None, "vision-classification", RunOptions(), 0.0),
-    ).close()
-    th = FailureClustersThresholds(llm_clusters=1, llm_limits=TINY)
-    _, f = run_check("failure_clusters", CASES / "clusters_planted.py", tmp_path, th, llm=gguf)
+    )
+    st = FailureClustersSettings(llm_clusters=1, llm_limits=TINY)
+    case = CASES / "clusters_planted.py"
+    _, f = run_check("failure_clusters", case, tmp_path, settings=st, kv=session, llm=gguf)
     rows = f.tables[1].rows
     assert rows[0][1] == "llama.cpp gemma3-270m-q4_k_m.gguf"
     assert all(r[1] == "numbers" for r in rows[1:])
     assert any("claim was verified against the measurements" in n for n in f.notes)
-    _, again = run_check("failure_clusters", CASES / "clusters_planted.py", tmp_path, th, llm=gguf)
+    _, again = run_check("failure_clusters", case, tmp_path, settings=st, kv=session, llm=gguf)
+    session.close()
     assert again.tables[1].rows[0][1] == "llama.cpp gemma3-270m-q4_k_m.gguf (cached)"
     assert again.tables[1].rows[0][2:] == rows[0][2:]

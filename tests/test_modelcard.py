@@ -24,25 +24,34 @@ def _findings() -> list[Finding]:
             "case_contract",
             Verdict.PASS,
             "ok",
-            metrics=(Metric("classes", 10), Metric("train items", 1347), Metric("val items", 450)),
+            metrics=(
+                Metric("classes", 10, key="classes"),
+                Metric("train items", 1347, key="items.train"),
+                Metric("val items", 450, key="items.val"),
+            ),
         ),
         Finding(
             "per_class_report",
             Verdict.PASS,
             "ok",
             metrics=(
-                Metric("examples", 450),
-                Metric("accuracy", 0.951),
-                Metric("balanced accuracy", 0.95),
-                Metric("macro F1", 0.952),
+                Metric("examples", 450, key="examples"),
+                Metric("accuracy", 0.951, key="accuracy"),
+                Metric("balanced accuracy", 0.95, key="balanced_accuracy"),
+                Metric("macro F1", 0.952, key="macro_f1"),
             ),
-            tables=(Table("per class", ("class", "support", "recall"), (("0", 45, 1.0),)),),
+            tables=(
+                Table("per class", ("class", "support", "recall"), (("0", 45, 1.0),), "per_class"),
+            ),
         ),
         Finding(
             "calibration",
             Verdict.WARN,
             "under",
-            metrics=(Metric("ECE (equal-mass)", 0.111), Metric("fitted temperature", 0.54)),
+            metrics=(
+                Metric("ECE (equal-mass)", 0.111, key="ece"),
+                Metric("fitted temperature", 0.54, key="temperature"),
+            ),
         ),
         Finding(
             "error_slices",
@@ -53,6 +62,7 @@ def _findings() -> list[Finding]:
                     "significant slices, by share of errors",
                     ("slice", "size"),
                     (("brightness < 0.2", 112),),
+                    "significant_slices",
                 ),
             ),
         ),
@@ -60,7 +70,11 @@ def _findings() -> list[Finding]:
             "label_issues",
             Verdict.PASS,
             "ok",
-            metrics=(Metric("val: probably-wrong rate", 0.002, "fraction"),),
+            metrics=(
+                Metric(
+                    "val: probably-wrong rate", 0.002, "fraction", key="probably_wrong_rate.val"
+                ),
+            ),
         ),
     ]
 
@@ -113,3 +127,25 @@ def test_card_in_every_export_format(tmp_path: Path) -> None:
     html = render(report, Format.HTML, s.artifacts_dir)
     assert "<h2>Model card</h2>" in html and f"<b>{TO_FILL}</b>" in html
     s.close()
+
+
+def test_card_finds_facts_by_key_whatever_their_labels_say() -> None:
+    """Renaming a metric's or a table's human label never drops a card fact; a finding without
+    the key (a label lookup's only hope) gives no fact rather than a wrong one."""
+    from dataclasses import replace
+
+    renamed = []
+    for f in _findings():
+        metrics = tuple(replace(m, name=f"renamed {i}") for i, m in enumerate(f.metrics))
+        tables = tuple(replace(t, name=f"renamed table {i}") for i, t in enumerate(f.tables))
+        renamed.append(replace(f, metrics=metrics, tables=tables))
+    facts = {f.name: f.value for s in build_model_card(renamed).sections for f in s.facts}
+    assert facts["Accuracy"] == "0.951" and facts["Label issues, val"] == "0.002"
+    assert facts["val examples"] == "450"
+    assert facts["Failure slices (significantly worse than the rest)"] == "1"
+
+    unkeyed = [
+        replace(f, metrics=tuple(replace(m, key="") for m in f.metrics)) for f in _findings()
+    ]
+    facts = {f.name for s in build_model_card(unkeyed).sections for f in s.facts}
+    assert "Accuracy" not in facts and "Label issues, val" not in facts

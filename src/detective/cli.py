@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rejudge.add_argument("session")
     rejudge.add_argument("--wait", action="store_true", help="wait for a run of this session")
+    rejudge.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="CHECK.KEY=VALUE",
+        help="a threshold for this re-judgement, e.g. label_issues.strong_rate=0.1 (repeatable; "
+        "over the playbook's [checks.<id>.thresholds])",
+    )
 
     ledger = sub.add_parser("ledger", help="print a session's ranked hypotheses")
     ledger.add_argument("session")
@@ -468,17 +477,23 @@ def cmd_ledger(args: argparse.Namespace) -> ExitCode:
 def cmd_rejudge(args: argparse.Namespace) -> ExitCode:
     from detective.headless import print_ledger
     from detective.ledger import session_ledger
-    from detective.rejudge import rejudge
+    from detective.overrides import OverrideError
+    from detective.rejudge import parse_overrides, rejudge, session_playbook
     from detective.session import SessionError
     from detective.sessionlock import open_writer
 
     console = _console()
     try:
+        overrides = parse_overrides(args.overrides)
+    except OverrideError as e:
+        return _err(str(e), ExitCode.USAGE)
+    try:
         on_wait = lambda m: console.print(f"[yellow]{_safe(m)}[/]")  # noqa: E731
         with open_writer(args.session, wait=args.wait, on_wait=on_wait) as s:
-            results = rejudge(s)
+            results = rejudge(s, overrides, session_playbook(s))
             for r in results:
                 mark = f"{r.before.value} → {r.after.value}" if r.changed else "unchanged"
+                mark = f"not re-judged: {r.skipped}" if r.skipped else mark
                 console.print(f"{r.check_id}: {mark}", markup=False)
             print_ledger(console, session_ledger(s))
     except SessionError as e:

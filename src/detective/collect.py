@@ -3,7 +3,7 @@
 API (stable; other checks build on it)::
 
     from detective.collect import collect
-    col = collect(ctx, "val", progress)        # memoized in ctx.memo, cached in ctx.cache_dir
+    col = collect(ctx, "val", progress)        # once per run (ctx.cache), stored in ctx.cache_dir
     col.label, col.pred, col.confidence, col.loss, col.correct                # [N]
     col.log_probs, col.probs                                                  # [N, K]
     col.topk_classes, col.topk_probs                                          # [N, 3]
@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detective.imageprops import PROPERTIES, SIZE_PROPERTIES
+from detective.ports import CacheKey, seeded, stable_seed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,11 +163,9 @@ class Collection:
 
 
 def _model_hash(ctx: RunContext) -> str:
-    if "collect:model_hash" not in ctx.memo:
-        from detective.torchutil import model_hash
+    from detective.torchutil import model_hash
 
-        ctx.memo["collect:model_hash"] = model_hash(ctx.model())
-    return ctx.memo["collect:model_hash"]
+    return ctx.cache.get(CacheKey[str]("collect:model_hash"), lambda: model_hash(ctx.model()))
 
 
 def fingerprint(ctx: RunContext, split: str, indices: list[int]) -> str:
@@ -522,16 +521,17 @@ def collect(
     batch_size: int | None = None,
     feature_sample: int = FEATURE_SAMPLE,
 ) -> Collection:
-    """The collection for `split`: from ctx.memo, else complete shards on disk, else computed.
+    """The collection for `split`: from the run cache, else complete shards on disk, else computed.
 
     With a `shard` other than (0, 1) this computes and stores only that shard and returns the
     merged collection if all shards are now present, else a Collection of this shard alone.
     """
     idx = sorted(ctx.sample_indices(split) if indices is None else indices)
     key = fingerprint(ctx, split, idx)
-    memo_key = f"collect:{key}"
-    if memo_key in ctx.memo:
-        return ctx.memo[memo_key]
+    run_key = CacheKey[Collection]("collect", (key,))
+    cached = ctx.cache.peek(run_key)
+    if cached is not None:
+        return cached
     shard = shard or ShardSpec()
     root = _root(ctx)
     folder = root / key
@@ -540,7 +540,9 @@ def collect(
         target = folder / shard.filename()
         part = _load_shard(target) if target.is_file() else None
         if part is None:
-            part = _run_pass(ctx, split, idx, shard, progress, batch_size, feature_sample)
+            # Seeded from the key: a random train transform draws the same whoever collects.
+            with seeded(stable_seed(key, shard.rank, shard.world)):
+                part = _run_pass(ctx, split, idx, shard, progress, batch_size, feature_sample)
             try:
                 _save_shard(target, part)
                 _update_index(
@@ -561,13 +563,11 @@ def collect(
             return _merge(ctx, split, key, [part])  # this shard only; others still running
         if len(files) == 1 and files[0] == target:
             result = _merge(ctx, split, key, [part])
-            ctx.memo[memo_key] = result
-            return result
+            return ctx.cache.get(run_key, lambda: result)
     if progress is not None:
         progress.update(1.0, None, "reusing stored predictions")
     result = _merge(ctx, split, key, [_load_shard(p) for p in files])
-    ctx.memo[memo_key] = result
-    return result
+    return ctx.cache.get(run_key, lambda: result)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,15 +12,18 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from detective.case import Case, CaseError
+from detective.ports import CacheKey, ExperimentQueue, KeyValueStore, RunCache
+from detective.shared import SharedMeasurements
 
 if TYPE_CHECKING:
     import torch
 
     from detective.progress import Progress
 
+S = TypeVar("S")
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -100,9 +103,13 @@ class RunContext:
         self._device: torch.device | None = None
         self._model: torch.nn.Module | None = None
         self._expected_shape: dict[str, tuple[int, ...]] = {}
-        self.memo: dict[
-            str, Any
-        ] = {}  # per-run results shared between checks (e.g. trained copies)
+        # Explicit ports instead of a shared dict: the session's key/value store (attached by
+        # the engine), experiments waiting for their finding, per-run caches, and the typed
+        # measurements shared between checks (`shared`).
+        self.kv: KeyValueStore | None = None
+        self.experiments = ExperimentQueue()
+        self.cache = RunCache(options.seed)
+        self.measurements = SharedMeasurements()
 
     # --- device and model -------------------------------------------------------------------
     @property
@@ -138,6 +145,11 @@ class RunContext:
         if self.case.has("fresh_model"):
             return self.case.call("fresh_model").to(self.device)
         return reset_parameters(copy.deepcopy(self.model())).to(self.device)
+
+    def shared(self, tp: type[S], progress: Progress | None = None) -> S:
+        """The shared measurement of type `tp` (declared in the check's `uses`), computed by its
+        provider on first use and identical whichever checks ran before."""
+        return self.measurements.get(tp, self, progress)
 
     # --- data -------------------------------------------------------------------------------
     def has_split(self, split: str) -> bool:
@@ -230,8 +242,7 @@ class RunContext:
         """
         import torch
 
-        key = f"tensors:{split}:{hash(tuple(indices))}"
-        if key not in self.memo:
+        def load() -> tuple[torch.Tensor, torch.Tensor, list[int]]:
             xs, ys, kept = [], [], []
             for batch in self.batches(split, indices):
                 xs.append(batch.x)
@@ -239,8 +250,9 @@ class RunContext:
                 kept.extend(batch.indices.tolist())
             if not xs:
                 raise CaseError(f"no usable item among the {len(indices)} sampled from {split!r}")
-            self.memo[key] = (torch.cat(xs), torch.cat(ys), kept)
-        return self.memo[key]
+            return torch.cat(xs), torch.cat(ys), kept
+
+        return self.cache.get(CacheKey("tensors", (split, tuple(indices))), load)
 
     # --- files ------------------------------------------------------------------------------
     def artifact(self, check_id: str, name: str) -> tuple[Path, str]:

@@ -20,7 +20,7 @@ from typing import Any
 from detective.case import CaseError, HookTimeout, user_frame, where
 from detective.context import RunContext
 from detective.findings import Finding, Verdict
-from detective.playbook import Playbook
+from detective.playbook import CheckConfig, Playbook
 from detective.progress import Cancelled, Progress, ProgressUpdate
 from detective.registry import Check, all_checks
 from detective.session import Session
@@ -110,18 +110,43 @@ BLOCKING_CHECKS = ("case_contract",)  # when these fail, the rest cannot give me
 
 
 def run_one(
-    check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
+    check_cls: type[Check[Any]],
+    ctx: RunContext,
+    progress: Progress,
+    config: CheckConfig | None = None,
 ) -> tuple[Any, Finding]:
     """Run a single check, turning missing needs and exceptions into findings (never raising,
-    except `Cancelled` and `HookTimeout`)."""
-    measurement, finding, _ = _run_check(check_cls, ctx, progress)
+    except `Cancelled` and `HookTimeout`). `config`: the playbook's settings and thresholds for
+    it. The finding records the shared measurements (providers) the check read."""
+    measurement, finding, _ = _run_check(check_cls, ctx, progress, config)
     return measurement, finding
 
 
 def _run_check(
-    check_cls: type[Check[Any]], ctx: RunContext, progress: Progress
+    check_cls: type[Check[Any]],
+    ctx: RunContext,
+    progress: Progress,
+    config: CheckConfig | None,
 ) -> tuple[Any, Finding, bool]:
     """`run_one`, also saying whether an error came from the user's code (hook, forward, data)."""
+    from dataclasses import replace
+
+    from detective.ports import seeded, stable_seed
+
+    ctx.measurements.begin()
+    # Each check draws from generators seeded for it: its evidence does not depend on which
+    # checks ran before it (--only, resume and the full playbook agree).
+    with seeded(stable_seed(ctx.options.seed, check_cls.id)):
+        measurement, finding, user = _run_one(check_cls, ctx, progress, config)
+    return measurement, replace(finding, uses=ctx.measurements.used()), user
+
+
+def _run_one(
+    check_cls: type[Check[Any]],
+    ctx: RunContext,
+    progress: Progress,
+    config: CheckConfig | None,
+) -> tuple[Any, Finding, bool]:
     from dataclasses import replace
 
     start = time.monotonic()
@@ -138,7 +163,8 @@ def _run_check(
         )
     user = False
     try:
-        measurement, finding = check_cls().run(ctx, progress)
+        check = check_cls.configured(config) if config is not None else check_cls()
+        measurement, finding = check.run(ctx, progress)
     except (Cancelled, HookTimeout):
         raise
     except CaseError as e:
@@ -259,8 +285,10 @@ def _execute_inner(
     if session.info.device != device:
         session.update_info(device=device)
     fingerprint = fingerprint_of(ctx)
-    # Checks may cache derived results (LLM summaries) in the session's key/value store.
-    ctx.memo.setdefault("session_kv", session)
+    # Checks cache derived text (LLM summaries) in the session's key/value store, and shared
+    # measurements live there under this fingerprint (recomputed on --rerun).
+    ctx.kv = session
+    ctx.measurements.attach(session, fingerprint, reuse_stored=not rerun)
     done = set() if rerun else session.done_checks(fingerprint)
     planned = tuple(c for _, c in plan)
     events.put(
@@ -292,8 +320,10 @@ def _execute_inner(
 
         progress = Progress(on_update, cancel, on_log)
         try:
-            measurement, finding, user = _run_check(check_cls, ctx, progress)
+            config = playbook.settings_for(check_id)
+            measurement, finding, user = _run_check(check_cls, ctx, progress, config)
         except Cancelled:
+            ctx.experiments.drain()  # a cancelled check's experiments are not evidence
             events.put(RunFinished(RunStatus.INTERRUPTED, f"cancelled during {check_id}", errors))
             return
         except HookTimeout as e:

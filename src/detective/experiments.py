@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from detective.case import CaseError
+from detective.ports import CacheKey
 from detective.session import Experiment
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from detective.progress import Progress
     from detective.session import Session
 
-PENDING_KEY = "experiments:pending"
 
 
 class ExperimentError(Exception):
@@ -218,13 +218,14 @@ def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor
 
     if not (ctx.case.has("raw_datasets") and ctx.case.has("transforms")):
         raise ExperimentError("transform.train=deterministic needs raw_datasets() and transforms()")
-    key = f"probe_det:{hash(tuple(data.fit_indices))}"
-    if key not in ctx.memo:
+    def load() -> torch.Tensor:
         tf, _ = deterministic(ctx.case.transforms()["train"])
         raw = ctx.raw_dataset("train")
         xs = [tf(raw[i][0]) for i in data.fit_indices]
-        ctx.memo[key] = torch.stack(xs).float().to(ctx.device)
-    return ctx.memo[key], data.y_fit
+        return torch.stack(xs).float().to(ctx.device)
+
+    key = CacheKey[torch.Tensor]("probe_det", tuple(data.fit_indices))
+    return ctx.cache.get(key, load), data.y_fit
 
 
 def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
@@ -389,15 +390,15 @@ def model_fit(ctx: RunContext, data: ProbeData) -> ModelFit:
     """The user's trained model's accuracy on the train sample (all of it) and the val sample."""
     import torch
 
-    key = f"model_fit:{id(data)}"
-    if key not in ctx.memo:
+    def fit() -> ModelFit:
         model = ctx.model()
         x = torch.cat([data.x_fit, data.x_held])
         y = torch.cat([data.y_fit, data.y_held])
         tr, _ = accuracy(model, x, y)
         va, _ = accuracy(model, data.x_val, data.y_val)
-        ctx.memo[key] = ModelFit(tr, va, len(y), len(data.y_val))
-    return ctx.memo[key]
+        return ModelFit(tr, va, len(y), len(data.y_val))
+
+    return ctx.cache.get(CacheKey[ModelFit]("model_fit", (id(data),)), fit)
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -544,12 +545,12 @@ def run_experiment(
 
 def record(ctx: RunContext, experiment: Experiment) -> None:
     """Queue a finished experiment; the engine saves it with the finding of the check."""
-    ctx.memo.setdefault(PENDING_KEY, []).append(experiment)
+    ctx.experiments.put(experiment)
 
 
 def flush(session: Session, ctx: RunContext, finding_id: int | None) -> list[int]:
     """Save queued experiments to the session, linked to `finding_id`."""
-    pending: list[Experiment] = ctx.memo.pop(PENDING_KEY, [])
+    pending = ctx.experiments.drain()
     ids = []
     for e in pending:
         linked = (*e.finding_ids, finding_id) if finding_id else e.finding_ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -39,17 +40,30 @@ class Strength(StrEnum):
 
 @dataclass(frozen=True)
 class Metric:
+    """A number in a finding. `name` is the human label (free to change); `key` is the stable
+    id that code (the model card, comparisons) finds it by."""
+
     name: str
     value: float
     unit: str = ""
     note: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True)
 class Table:
-    name: str
+    name: str  # the human title
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
+    key: str = ""  # the stable id code finds it by
+
+
+class ArtifactKind(StrEnum):
+    """What an artifact shows, so readers never guess it from a file name or caption."""
+
+    PLOT = "plot"  # a chart of numbers (curves, histograms, heatmaps)
+    GALLERY = "gallery"  # a grid of example images
+    OVERLAY = "overlay"  # saliency / attention drawn over example images
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ class Artifact:
     path: str
     caption: str = ""
     media_type: str = "image/png"
+    kind: ArtifactKind = ArtifactKind.PLOT
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,7 @@ class Finding:
     duration_s: float = 0.0
     error: str = ""  # traceback text when verdict is ERROR
     notes: tuple[str, ...] = field(default_factory=tuple)
+    uses: tuple[str, ...] = ()  # the shared measurements (providers) the check read
 
     def metric(self, name: str) -> float:
         for m in self.metrics:
@@ -90,8 +106,38 @@ class Finding:
                 return m.value
         raise KeyError(name)
 
+    def metric_by_key(self, key: str) -> Metric | None:
+        return next((m for m in self.metrics if m.key == key), None)
+
+    def table_by_key(self, key: str) -> Table | None:
+        return next((t for t in self.tables if t.key == key), None)
+
     def effect_on(self, hypothesis: str) -> Effect | None:
         return next((e for e in self.effects if e.hypothesis == hypothesis), None)
+
+
+@dataclass(frozen=True)
+class Concern:
+    """One part of a judgement: the effects it has and the facts behind them. A judge that
+    weighs several concerns assesses each (with its thresholds), then presents them together."""
+
+    effects: tuple[Effect, ...] = ()
+    problems: tuple[str, ...] = ()  # one sentence per problem found, for the summary
+    metrics: tuple[Metric, ...] = ()
+    tables: tuple[Table, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+
+def verdict_of(effects: Iterable[Effect], *, concern: bool = False) -> Verdict:
+    """The one verdict rule: FAIL iff an effect strongly supports a hypothesis; WARN when one
+    supports a hypothesis less strongly, or on a `concern` that moves no hypothesis (something
+    worth a look); PASS otherwise."""
+    effects = tuple(effects)
+    if any(e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG for e in effects):
+        return Verdict.FAIL
+    if concern or any(e.direction is Direction.SUPPORTS for e in effects):
+        return Verdict.WARN
+    return Verdict.PASS
 
 
 def supports(hypothesis: str, strength: Strength, reason: str) -> Effect:

@@ -46,22 +46,21 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value:.4g}"
 
 
-def _metric_facts(f: Finding | None, names: Sequence[tuple[str, str]]) -> list[CardFact]:
-    """(metric name in the finding, label on the card) pairs that the finding has."""
+def _metric_facts(f: Finding | None, keys: Sequence[tuple[str, str]]) -> list[CardFact]:
+    """(metric key in the finding, label on the card) pairs that the finding has: found by the
+    stable key, so renaming a metric's label never drops a fact."""
     out = []
     if f is None:
         return out
-    have = {m.name: m for m in f.metrics}
-    for metric, label in names:
-        if metric in have:
-            out.append(CardFact(label, _fmt(have[metric].value, have[metric].unit), f.check_id))
+    for key, label in keys:
+        m = f.metric_by_key(key)
+        if m is not None:
+            out.append(CardFact(label, _fmt(m.value, m.unit), f.check_id))
     return out
 
 
-def _table(f: Finding | None, prefix: str) -> Table | None:
-    if f is None:
-        return None
-    return next((t for t in f.tables if t.name.startswith(prefix)), None)
+def _table(f: Finding | None, key: str) -> Table | None:
+    return f.table_by_key(key) if f is not None else None
 
 
 def build_model_card(findings: Sequence[Finding], supported: Sequence[str] = ()) -> ModelCard:
@@ -87,26 +86,23 @@ def build_model_card(findings: Sequence[Finding], supported: Sequence[str] = ())
             [
                 ("classes", "Classes"),
                 ("parameters", "Parameters"),
-                ("trainable parameters", "Trainable parameters"),
+                ("trainable_parameters", "Trainable parameters"),
             ],
         )
 
     data = [_user("Training data provenance and license"), _user("How the splits were made")]
     if contract is not None:
         data += [
-            CardFact(f"{m.name.removesuffix(' items')} examples", f"{m.value:.0f}", "case_contract")
+            CardFact(f"{m.key.removeprefix('items.')} examples", f"{m.value:.0f}", "case_contract")
             for m in contract.metrics
-            if m.name.endswith(" items")
+            if m.key.startswith("items.")
         ]
-    data_tables = [t for t in (_table(shift, "class proportions"),) if t is not None]
+    data_tables = [t for t in (_table(shift, "class_proportions"),) if t is not None]
     data += _metric_facts(
         shift,
         [
-            (
-                "class proportions: total variation",
-                "Class-balance shift, train vs eval (total variation)",
-            ),
-            ("largest property KS", "Largest image-property shift (KS)"),
+            ("class_tvd", "Class-balance shift, train vs eval (total variation)"),
+            ("max_property_ks", "Largest image-property shift (KS)"),
         ],
     )
 
@@ -115,32 +111,32 @@ def build_model_card(findings: Sequence[Finding], supported: Sequence[str] = ())
         [
             ("examples", "Eval examples"),
             ("accuracy", "Accuracy"),
-            ("balanced accuracy", "Balanced accuracy"),
-            ("macro F1", "Macro F1"),
-            ("support ratio (largest/smallest)", "Class support ratio (largest/smallest)"),
+            ("balanced_accuracy", "Balanced accuracy"),
+            ("macro_f1", "Macro F1"),
+            ("support_ratio", "Class support ratio (largest/smallest)"),
         ],
     )
     perf += _metric_facts(
         metric,
         [
-            ("reported metric", "Reported metric (user)"),
-            ("recomputed accuracy", "Recomputed accuracy"),
+            ("reported_metric", "Reported metric (user)"),
+            ("recomputed_accuracy", "Recomputed accuracy"),
         ],
     )
-    perf_tables = [t for t in (_table(per_class, "per class"),) if t is not None]
+    perf_tables = [t for t in (_table(per_class, "per_class"),) if t is not None]
 
     cal = _metric_facts(
         calib,
         [
-            ("ECE (equal-mass)", "ECE (equal-mass bins)"),
-            ("mean confidence", "Mean confidence"),
-            ("fitted temperature", "Fitted temperature"),
-            ("held-out ECE after temperature scaling", "ECE after temperature scaling (held out)"),
+            ("ece", "ECE (equal-mass bins)"),
+            ("mean_confidence", "Mean confidence"),
+            ("temperature", "Fitted temperature"),
+            ("heldout_ece_after_ts", "ECE after temperature scaling (held out)"),
         ],
     )
 
     risks = []
-    slice_table = _table(slices, "significant slices")
+    slice_table = _table(slices, "significant_slices")
     if slices is not None:
         n = len(slice_table.rows) if slice_table else 0
         risks.append(
@@ -149,10 +145,12 @@ def build_model_card(findings: Sequence[Finding], supported: Sequence[str] = ())
     if labels is not None:
         risks += [
             CardFact(
-                f"Label issues, {m.name.split(':')[0]}", _fmt(m.value, "fraction"), "label_issues"
+                f"Label issues, {m.key.removeprefix('probably_wrong_rate.')}",
+                _fmt(m.value, "fraction"),
+                "label_issues",
             )
             for m in labels.metrics
-            if m.name.endswith("probably-wrong rate")
+            if m.key.startswith("probably_wrong_rate.")
         ]
     risks.append(CardFact("Supported failure hypotheses", "; ".join(supported) or "none", "ledger"))
     risks += [_user("Ethical considerations"), _user("Other known limitations")]

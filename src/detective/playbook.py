@@ -11,6 +11,10 @@ File format (`playbooks/*.toml`)::
     first = ["preprocessing_parity"]            # checks moved to the front of their stage
     [after]                                     # check -> checks that must run before it
     label_issues = ["collect_predictions"]
+    [checks.label_issues.thresholds]            # what counts (re-judging honours it)
+    strong_rate = 0.1
+    [checks.capacity.settings]                  # how much to measure
+    val_samples = 300
 
 Validation errors name the file and the line.
 """
@@ -18,7 +22,8 @@ Validation errors name the file and the line.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -62,6 +67,14 @@ class SymptomSpec:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """A playbook's overrides of one check's thresholds and settings (field name -> value)."""
+
+    thresholds: tuple[tuple[str, object], ...] = ()
+    settings: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
 class Playbook:
     name: str
     path: Path
@@ -69,6 +82,10 @@ class Playbook:
     stages: tuple[StageSpec, ...]
     symptoms: dict[Symptom, SymptomSpec]
     after: dict[str, tuple[str, ...]]
+    configs: dict[str, CheckConfig] = field(default_factory=dict)
+
+    def settings_for(self, check_id: str) -> CheckConfig | None:
+        return self.configs.get(check_id)
 
     @property
     def check_ids(self) -> tuple[str, ...]:
@@ -185,6 +202,7 @@ def load_playbook(path: str | Path, known_checks: set[str] | None = None) -> Pla
     if cycle:
         raise fail(f"dependency cycle: {' -> '.join(cycle)}", cycle[0])
 
+    configs = _check_configs(data.get("checks", {}), seen, known_checks is not None, fail)
     return Playbook(
         name=str(data.get("name", path.stem)),
         path=path,
@@ -192,7 +210,43 @@ def load_playbook(path: str | Path, known_checks: set[str] | None = None) -> Pla
         stages=tuple(stages),
         symptoms=symptoms,
         after=after,
+        configs=configs,
     )
+
+
+def _check_configs(
+    raw: object,
+    seen: dict[str, str],
+    validate: bool,
+    fail: Callable[[str, str], PlaybookError],
+) -> dict[str, CheckConfig]:
+    """`[checks.<id>.thresholds]` / `[checks.<id>.settings]` tables, validated against the
+    check's dataclasses when the registry is at hand."""
+    if not isinstance(raw, dict):
+        raise fail("[checks] must be a table of check ids", "[checks")
+    out = {}
+    for check_id, tables in raw.items():
+        if check_id not in seen:
+            raise fail(f"[checks.{check_id}] names a check no stage runs", f"checks.{check_id}")
+        if not isinstance(tables, dict) or set(tables) - {"thresholds", "settings"}:
+            raise fail(
+                f"[checks.{check_id}] may hold only [thresholds] and [settings] tables",
+                f"checks.{check_id}",
+            )
+        config = CheckConfig(
+            tuple(sorted(tables.get("thresholds", {}).items())),
+            tuple(sorted(tables.get("settings", {}).items())),
+        )
+        if validate:
+            from detective.overrides import OverrideError
+            from detective.registry import get_check
+
+            try:
+                get_check(check_id).configured(config)
+            except OverrideError as e:
+                raise fail(str(e), f"checks.{check_id}") from e
+        out[check_id] = config
+    return out
 
 
 def _find_cycle(after: dict[str, tuple[str, ...]]) -> list[str]:

@@ -1,9 +1,11 @@
 """Checks as plug-ins: one registry, declared identity, measurement separate from judgement.
 
-A check declares its id, stage, the case hooks it needs and the hypotheses it can move. `measure`
-does the expensive work and returns a JSON-friendly dataclass; `judge` is pure and turns a
-measurement into a Finding with the check's thresholds, so a stored session can be re-judged
-without the model or a GPU.
+A check declares its id, stage, the case hooks it needs, the hypotheses it can move and the
+shared measurements it reads (`uses`, see `detective.shared`). `measure` does the expensive work,
+reads only the check's `settings` (how much to measure) and returns an unfiltered, JSON-friendly
+dataclass; `judge` is pure and turns a measurement into a Finding with the check's `thresholds`
+(what counts), so a stored session can be re-judged, with other thresholds, without the model or
+a GPU.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from detective.findings import Finding
+from detective.findings import Effect, Finding, verdict_of
 from detective.hypotheses import VOCABULARY, Stage
 
 if TYPE_CHECKING:
     from detective.context import RunContext
+    from detective.playbook import CheckConfig
     from detective.progress import Progress
 
 
@@ -27,6 +31,11 @@ M = TypeVar("M")
 
 @dataclass(frozen=True)
 class NoThresholds:
+    pass
+
+
+@dataclass(frozen=True)
+class NoSettings:
     pass
 
 
@@ -40,16 +49,47 @@ class Check(ABC, Generic[M]):
     needs: ClassVar[tuple[str, ...]] = ("model", "datasets")
     hypotheses: ClassVar[tuple[str, ...]] = ()
     measurement_type: ClassVar[type]
-    thresholds_type: ClassVar[type] = NoThresholds
+    thresholds_type: ClassVar[type] = NoThresholds  # read by judge only
+    settings_type: ClassVar[type] = NoSettings  # read by measure only
+    #: Shared measurement types (`detective.measures`) the check reads with `ctx.shared`.
+    uses: ClassVar[tuple[type, ...]] = ()
 
-    def __init__(self, thresholds: Any = None) -> None:
+    def __init__(self, thresholds: Any = None, settings: Any = None) -> None:
         self.thresholds = thresholds if thresholds is not None else self.thresholds_type()
+        self.settings = settings if settings is not None else self.settings_type()
+
+    @classmethod
+    def configured(cls, config: CheckConfig | None) -> Check[Any]:
+        """An instance with a playbook's (or the command line's) overrides applied."""
+        from detective.overrides import apply
+
+        if config is None:
+            return cls()
+        return cls(
+            apply(cls.thresholds_type(), dict(config.thresholds), f"{cls.id}.thresholds"),
+            apply(cls.settings_type(), dict(config.settings), f"{cls.id}.settings"),
+        )
 
     @abstractmethod
     def measure(self, ctx: RunContext, progress: Progress) -> M: ...
 
     @abstractmethod
     def judge(self, measurement: M) -> Finding: ...
+
+    def finding(
+        self,
+        summary: str,
+        effects: Iterable[Effect] = (),
+        *,
+        concern: bool = False,
+        **parts: Any,
+    ) -> Finding:
+        """The one finding builder: the verdict follows from the effects by the one rule
+        (`verdict_of`: FAIL iff a strong supporting effect; `concern` makes a WARN)."""
+        effects = tuple(effects)
+        return Finding(
+            self.id, verdict_of(effects, concern=concern), summary, effects=effects, **parts
+        )
 
     def run(self, ctx: RunContext, progress: Progress) -> tuple[M, Finding]:
         measurement = self.measure(ctx, progress)

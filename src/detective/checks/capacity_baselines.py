@@ -14,6 +14,12 @@ from detective.registry import Check, register
 @dataclass(frozen=True)
 class BaselineThresholds:
     margin: float = 0.02  # the model "barely beats" a baseline within this accuracy margin
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How much capacity_baselines measures (read by measure only)."""
+
     train_samples: int = 1000
     val_samples: int = 1000
     pixels: int = 8  # downsampled side for the pixel model
@@ -77,6 +83,7 @@ class Baselines(Check[BaselineMeasurement]):
     hypotheses = ("underfitting",)
     measurement_type = BaselineMeasurement
     thresholds_type = BaselineThresholds
+    settings_type = BaselineSettings
 
     def measure(self, ctx, progress) -> BaselineMeasurement:
         import torch
@@ -85,15 +92,14 @@ class Baselines(Check[BaselineMeasurement]):
         from detective.experiments import ExperimentError, model_fit
         from detective.learning.recipe import probe_data
 
-        th = self.thresholds
-        data = probe_data(ctx, th.train_samples, th.val_samples)
+        data = probe_data(ctx, self.settings.train_samples, self.settings.val_samples)
         fit = model_fit(ctx, data)
         progress.update(0.2, message="majority class and pixel model")
         xtr = torch.cat([data.x_fit, data.x_held])
         ytr = torch.cat([data.y_fit, data.y_held]).cpu().numpy()
         yva = data.y_val.cpu().numpy()
         majority = int(torch.bincount(torch.as_tensor(ytr)).argmax())
-        side = min(th.pixels, xtr.shape[-1], xtr.shape[-2])
+        side = min(self.settings.pixels, xtr.shape[-1], xtr.shape[-2])
 
         def pixels(x):  # noqa: ANN001, ANN202
             return F.adaptive_avg_pool2d(x.float(), side).flatten(1).cpu().numpy()

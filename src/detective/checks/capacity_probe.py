@@ -22,12 +22,22 @@ class CapacityThresholds:
     max_gap: float = 0.08  # train − val accuracy above this may be overfitting: probe data
     min_gain: float = 0.05  # a probe difference smaller than this (or 2× noise) is no signal
     shift_gap: float = 0.10  # held-out train images beat val by this: a shift, not overfitting
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    """How much capacity_probe measures (read by measure only)."""
+
     width_factor: int = 4
     train_samples: int = 1000
     val_samples: int = 1000
     max_epochs: int = 5
     min_steps: int = 60
     max_seconds: float = 300.0  # a guard against a huge case; budgets are in steps
+    # Which probes to run (a measurement plan, not a verdict): capacity probes below this train
+    # accuracy, data probes above this train - val gap. judge applies its own thresholds.
+    plan_low_train_acc: float = 0.95
+    plan_max_gap: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class Capacity(Check[CapacityMeasurement]):
     hypotheses = ("underfitting", "overfitting")
     measurement_type = CapacityMeasurement
     thresholds_type = CapacityThresholds
+    settings_type = CapacitySettings
 
     def measure(self, ctx, progress) -> CapacityMeasurement:
         from detective.experiments import (
@@ -81,12 +92,12 @@ class Capacity(Check[CapacityMeasurement]):
         )
         from detective.learning.recipe import probe_data
 
-        th = self.thresholds
-        data = probe_data(ctx, th.train_samples, th.val_samples)
+        st = self.settings
+        data = probe_data(ctx, st.train_samples, st.val_samples)
         fit = model_fit(ctx, data)
-        underfit = fit.train_acc < th.low_train_acc
-        overfit = fit.gap > th.max_gap
-        base = base_recipe(ctx, th.max_epochs)
+        underfit = fit.train_acc < st.plan_low_train_acc
+        overfit = fit.gap > st.plan_max_gap
+        base = base_recipe(ctx, st.max_epochs)
         kw = model_keywords(ctx)
         width_kw = next(
             (k for k in WIDTH_KEYWORDS if isinstance(kw.get(k), int) and kw[k] > 0), ""
@@ -99,25 +110,25 @@ class Capacity(Check[CapacityMeasurement]):
         else:
             base_label = ""
         if underfit and width_kw:
-            bigger = base.apply(_change(width_kw, kw[width_kw] * th.width_factor), ctx)
-            plan.append((f"{width_kw}={kw[width_kw] * th.width_factor}", "capacity", bigger,
+            bigger = base.apply(_change(width_kw, kw[width_kw] * st.width_factor), ctx)
+            plan.append((f"{width_kw}={kw[width_kw] * st.width_factor}", "capacity", bigger,
                          1.0))
         if overfit:
             if width_kw:
                 smaller = base.apply(
-                    _change(width_kw, max(1, kw[width_kw] // th.width_factor)), ctx
+                    _change(width_kw, max(1, kw[width_kw] // st.width_factor)), ctx
                 )
-                plan.append((f"{width_kw}={max(1, kw[width_kw] // th.width_factor)}", "capacity",
+                plan.append((f"{width_kw}={max(1, kw[width_kw] // st.width_factor)}", "capacity",
                              smaller, 1.0))
             else:
                 plan.append(("frozen backbone", "capacity", base.apply(_change("freeze",
                              "backbone"), ctx), 1.0))
             plan += [("25% data", "data", base, 0.25), ("50% data", "data", base, 0.5)]
-        budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), len(plan), th.max_seconds)
+        budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), len(plan), st.max_seconds)
         if plan:
-            progress.log(f"capacity probes ({budget.describe()}, ≥{th.min_steps} steps each)")
+            progress.log(f"capacity probes ({budget.describe()}, ≥{st.min_steps} steps each)")
         probes = []
-        per_run = th.max_seconds / max(1, len(plan))
+        per_run = st.max_seconds / max(1, len(plan))
         for i, (label, lev, recipe, fraction) in enumerate(plan):
             r = train_probe(
                 ctx,
@@ -127,7 +138,7 @@ class Capacity(Check[CapacityMeasurement]):
                 progress.span(i / len(plan), (i + 1) / len(plan)),
                 fraction=fraction,
                 max_seconds=per_run,
-                min_steps=th.min_steps,
+                min_steps=st.min_steps,
             )
             probes.append(
                 Probe(label, lev, r.parameters, fraction, r.train_acc, r.heldout_acc, r.val_acc,

@@ -15,6 +15,12 @@ from detective.registry import Check, register
 class RegularizationThresholds:
     max_gap: float = 0.08  # the user's model's train − val accuracy that makes this worth running
     min_shrink: float = 0.03  # the gap must shrink by at least this much to count
+
+
+@dataclass(frozen=True)
+class RegularizationSettings:
+    """How much capacity_regularization measures (read by measure only)."""
+
     seeds: tuple[int, ...] = (0, 1)
     add_weight_decay: float = 0.1
     add_dropout: float = 0.5
@@ -24,6 +30,7 @@ class RegularizationThresholds:
     max_epochs: int = 5
     min_steps: int = 60
     max_seconds: float = 300.0  # a guard; runs it cuts short are reported inconclusive
+    plan_min_gap: float = 0.08  # experiments run only above this train - val gap (a plan)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Regularization(Check[RegularizationMeasurement]):
     hypotheses = ("overfitting",)
     measurement_type = RegularizationMeasurement
     thresholds_type = RegularizationThresholds
+    settings_type = RegularizationSettings
 
     def measure(self, ctx, progress) -> RegularizationMeasurement:
         import torch
@@ -76,18 +84,18 @@ class Regularization(Check[RegularizationMeasurement]):
         )
         from detective.learning.recipe import probe_data
 
-        th = self.thresholds
-        data = probe_data(ctx, th.train_samples, th.val_samples)
+        st = self.settings
+        data = probe_data(ctx, st.train_samples, st.val_samples)
         fit = model_fit(ctx, data)
-        if fit.gap <= th.max_gap:
+        if fit.gap <= st.plan_min_gap:
             return RegularizationMeasurement(fit.train_acc, fit.val_acc, (), (), "")
-        base = base_recipe(ctx, th.max_epochs)
+        base = base_recipe(ctx, st.max_epochs)
         changes: list[tuple[str, str]] = []
         skipped: list[str] = []
         changes.append(
             ("remove weight decay", "train.weight_decay=0")
             if base.weight_decay > 0
-            else ("add weight decay", f"train.weight_decay={th.add_weight_decay}")
+            else ("add weight decay", f"train.weight_decay={st.add_weight_decay}")
         )
         kw = model_keywords(ctx)
         probe_model = ctx.fresh_model()
@@ -97,39 +105,39 @@ class Regularization(Check[RegularizationMeasurement]):
             changes.append(
                 ("remove dropout", "model.dropout=0.0")
                 if current
-                else ("add dropout", f"model.dropout={th.add_dropout}")
+                else ("add dropout", f"model.dropout={st.add_dropout}")
             )
         else:
             skipped.append("dropout: the model has no Dropout layer and its hook no dropout "
                            "keyword")
         side = min(data.x_fit.shape[-2:])
-        shift = max(1, round(side * th.shift_fraction))
+        shift = max(1, round(side * st.shift_fraction))
         changes.append(("add augmentation", f"aug.shift={shift}"))
-        runs = len(th.seeds) * (1 + len(changes))
-        budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), runs, th.max_seconds)
+        runs = len(st.seeds) * (1 + len(changes))
+        budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), runs, st.max_seconds)
         progress.log(f"regularization experiments ({budget.describe()})")
-        per_run = th.max_seconds / runs
+        per_run = st.max_seconds / runs
         baseline = [
             train_probe(ctx, base, data, s, progress.span(i / runs, (i + 1) / runs),
-                        max_seconds=per_run, min_steps=th.min_steps)
-            for i, s in enumerate(th.seeds)
+                        max_seconds=per_run, min_steps=st.min_steps)
+            for i, s in enumerate(st.seeds)
         ]
-        done = len(th.seeds)
+        done = len(st.seeds)
         out, records = [], []
         for name, change in changes:
-            span = progress.span(done / runs, (done + len(th.seeds)) / runs)
+            span = progress.span(done / runs, (done + len(st.seeds)) / runs)
             try:
                 run = run_experiment(
-                    ctx, [change], name=name, seeds=th.seeds, max_epochs=th.max_epochs,
-                    train_samples=th.train_samples, val_samples=th.val_samples,
-                    max_seconds=per_run * len(th.seeds), min_steps=th.min_steps,
+                    ctx, [change], name=name, seeds=st.seeds, max_epochs=st.max_epochs,
+                    train_samples=st.train_samples, val_samples=st.val_samples,
+                    max_seconds=per_run * len(st.seeds), min_steps=st.min_steps,
                     baseline=base, baseline_results=baseline, progress=span,
                 )
             except ExperimentError as e:
                 skipped.append(f"{name}: {e}")
                 continue
             finally:
-                done += len(th.seeds)
+                done += len(st.seeds)
             e = run.experiment
             records.append(e)
             out.append(RegExperiment(name, change, e.before, e.after, e.gap_before or 0.0,

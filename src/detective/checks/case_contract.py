@@ -126,10 +126,10 @@ class CaseContract(Check[ContractMeasurement]):
             tuple((s.name, s.size, str(list(s.item_shape)), len(s.problems)) for s in m.splits),
         )
         metrics = (
-            Metric("classes", m.num_classes),
-            Metric("parameters", m.parameters),
-            Metric("trainable parameters", m.trainable_parameters),
-            *(Metric(f"{s.name} items", s.size) for s in m.splits),
+            Metric("classes", m.num_classes, key="classes"),
+            Metric("parameters", m.parameters, key="parameters"),
+            Metric("trainable parameters", m.trainable_parameters, key="trainable_parameters"),
+            *(Metric(f"{s.name} items", s.size, key=f"items.{s.name}") for s in m.splits),
         )
         if problems:
             return Finding(

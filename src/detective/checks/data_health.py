@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Concern,
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -182,87 +191,95 @@ class DataHealth(Check[HealthMeasurement]):
         )
 
     def judge(self, m: HealthMeasurement) -> Finding:
-        th = self.thresholds
-        by = {s.split: s for s in m.splits}
         sampled = sum(s.sampled for s in m.splits) or 1
-        effects, parts, tables, next_steps = [], [], [], []
-        metrics: list[Metric] = [
-            Metric("items sampled", sampled),
-            Metric("bad items", len(m.bad)),
-            Metric("odd-mode images", len(m.odd)),
-        ]
-        # 1. Corrupt inputs.
-        if m.bad or m.odd:
-            share = len(m.bad) / sampled
-            first = m.bad[0] if m.bad else m.odd[0]
-            what = (
-                f"{len(m.bad)} unusable item(s) and {len(m.odd)} odd-mode image(s) among "
-                f"{sampled} sampled; first: {first.split} item {first.index}: {first.reason}"
-            )
-            parts.append(what)
-            effects.append(
-                supports(
-                    "corrupt_inputs",
-                    Strength.STRONG if share >= th.corrupt_share else Strength.MODERATE,
-                    what,
+        concerns = (self._corrupt(m, sampled), self._imbalance(m), self._shift(m))
+        return self.present(m, sampled, concerns)
+
+    # --- the judgement, one concern at a time (thresholds only here) -------------------------
+
+    def _corrupt(self, m: HealthMeasurement, sampled: int) -> Concern:
+        if not (m.bad or m.odd):
+            complete = all(s.sampled >= s.size for s in m.splits)
+            return Concern(
+                effects=(
+                    refutes(
+                        "corrupt_inputs",
+                        Strength.MODERATE if complete else Strength.WEAK,
+                        f"all {sampled} sampled items load as finite tensors of one shape",
+                    ),
                 )
             )
-            tables.append(
+        share = len(m.bad) / sampled
+        first = m.bad[0] if m.bad else m.odd[0]
+        what = (
+            f"{len(m.bad)} unusable item(s) and {len(m.odd)} odd-mode image(s) among "
+            f"{sampled} sampled; first: {first.split} item {first.index}: {first.reason}"
+        )
+        strength = (
+            Strength.STRONG if share >= self.thresholds.corrupt_share else Strength.MODERATE
+        )
+        return Concern(
+            effects=(supports("corrupt_inputs", strength, what),),
+            problems=(what,),
+            tables=(
                 Table(
                     "problem items",
                     ("split", "index", "problem"),
                     tuple((b.split, b.index, b.reason) for b in (*m.bad, *m.odd)[:50]),
-                )
-            )
-            next_steps.append(
-                "Fix or drop the listed items (re-encode odd modes to the set's mode)."
-            )
-        else:
-            complete = all(s.sampled >= s.size for s in m.splits)
-            effects.append(
-                refutes(
-                    "corrupt_inputs",
-                    Strength.MODERATE if complete else Strength.WEAK,
-                    f"all {sampled} sampled items load as finite tensors of one shape",
-                )
-            )
-        # 2. Class imbalance.
+                ),
+            ),
+            next_steps=("Fix or drop the listed items (re-encode odd modes to the set's mode).",),
+        )
+
+    def _imbalance(self, m: HealthMeasurement) -> Concern:
+        th = self.thresholds
+        by = {s.split: s for s in m.splits}
         counts_rows = tuple(
             (name, *(s.counts[c] if c < len(s.counts) else 0 for s in m.splits))
             for c, name in enumerate(m.classes)
         )
-        tables.append(Table("class counts", ("class", *(s.split for s in m.splits)), counts_rows))
-        if "train" in by and sum(by["train"].counts):
-            counts = by["train"].counts
-            hi, lo = max(counts), min(counts)
-            ratio = hi / lo if lo else math.inf
-            metrics.append(Metric("train imbalance ratio", ratio, "largest/smallest class"))
-            rare = m.classes[counts.index(lo)]
-            if ratio >= th.imbalance_moderate:
-                what = (
-                    f"train classes are imbalanced {ratio:.1f}:1 (class {rare!r} has {lo}, "
-                    f"the largest {hi})"
-                )
-                parts.append(what)
-                strong = ratio >= th.imbalance_strong
-                effects.append(
+        table = Table("class counts", ("class", *(s.split for s in m.splits)), counts_rows)
+        if "train" not in by or not sum(by["train"].counts):
+            return Concern(tables=(table,))
+        counts = by["train"].counts
+        hi, lo = max(counts), min(counts)
+        ratio = hi / lo if lo else math.inf
+        metric = Metric("train imbalance ratio", ratio, "largest/smallest class")
+        rare = m.classes[counts.index(lo)]
+        if ratio >= th.imbalance_moderate:
+            what = (
+                f"train classes are imbalanced {ratio:.1f}:1 (class {rare!r} has {lo}, "
+                f"the largest {hi})"
+            )
+            strong = ratio >= th.imbalance_strong
+            return Concern(
+                effects=(
                     supports(
                         "class_imbalance", Strength.STRONG if strong else Strength.MODERATE, what
-                    )
-                )
-                next_steps.append(
-                    "Report per-class recall, and re-weight or re-sample the rare classes."
-                )
-            elif ratio <= 1.5:
-                effects.append(
-                    refutes(
-                        "class_imbalance",
-                        Strength.MODERATE,
-                        f"train classes are balanced within {ratio:.2f}:1",
-                    )
-                )
-        # 3. Shift between train and val.
-        shift_effects = []
+                    ),
+                ),
+                problems=(what,),
+                metrics=(metric,),
+                tables=(table,),
+                next_steps=(
+                    "Report per-class recall, and re-weight or re-sample the rare classes.",
+                ),
+            )
+        effects = ()
+        if ratio <= 1.5:
+            effects = (
+                refutes(
+                    "class_imbalance",
+                    Strength.MODERATE,
+                    f"train classes are balanced within {ratio:.2f}:1",
+                ),
+            )
+        return Concern(effects=effects, metrics=(metric,), tables=(table,))
+
+    def _shift(self, m: HealthMeasurement) -> Concern:
+        th = self.thresholds
+        by = {s.split: s for s in m.splits}
+        effects, problems, metrics, tables = [], [], [], []
         if "train" in by and "val" in by and not math.isnan(m.class_chi2_p):
             tv = _tvd(by["train"].counts, by["val"].counts)
             metrics.append(Metric("class balance shift (TVD)", tv))
@@ -272,8 +289,8 @@ class DataHealth(Check[HealthMeasurement]):
                     f"val class balance differs from train (total variation {tv:.2f}, "
                     f"chi-square p={m.class_chi2_p:.1e})"
                 )
-                parts.append(what)
-                shift_effects.append(
+                problems.append(what)
+                effects.append(
                     supports(
                         "distribution_shift",
                         Strength.STRONG if tv >= th.class_shift_strong else Strength.MODERATE,
@@ -313,17 +330,17 @@ class DataHealth(Check[HealthMeasurement]):
                 strong = bool(big) and m.properties_from == "raw images"
                 if m.properties_from != "raw images":
                     what += " (measured after each split's own transform)"
-                parts.append(what)
-                shift_effects.append(
+                problems.append(what)
+                effects.append(
                     supports(
                         "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
                     )
                 )
-        if shift_effects:
-            effects.extend(shift_effects)
-            next_steps.append(
+        next_steps: tuple[str, ...] = ()
+        if effects:
+            next_steps = (
                 "Compare a few val and train images of the shifted property; re-split or collect "
-                "val data from the distribution you deploy on."
+                "val data from the distribution you deploy on.",
             )
         elif "val" in by and (m.shifts or not math.isnan(m.class_chi2_p)):
             effects.append(
@@ -333,33 +350,47 @@ class DataHealth(Check[HealthMeasurement]):
                     "no significant train/val difference in class balance or image properties",
                 )
             )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
+        return Concern(
+            tuple(effects), tuple(problems), tuple(metrics), tuple(tables), next_steps
         )
-        if not parts:
+
+    # --- presentation (no thresholds) --------------------------------------------------------
+
+    def present(
+        self, m: HealthMeasurement, sampled: int, concerns: tuple[Concern, ...]
+    ) -> Finding:
+        metrics = (
+            Metric("items sampled", sampled),
+            Metric("bad items", len(m.bad)),
+            Metric("odd-mode images", len(m.odd)),
+            *(x for c in concerns for x in c.metrics),
+        )
+        tables = tuple(t for c in concerns for t in c.tables)
+        effects = tuple(e for c in concerns for e in c.effects)
+        problems = [p for c in concerns for p in c.problems]
+        if not problems:
             sizes = ", ".join(f"{s.split} {s.size}" for s in m.splits)
             return Finding(
                 self.id,
                 Verdict.PASS,
                 f"Data looks healthy ({sizes}): every sampled item loads, classes are "
                 "balanced enough and val matches train in class balance and image properties.",
-                metrics=tuple(metrics),
-                tables=tuple(tables),
-                effects=tuple(effects),
+                metrics=metrics,
+                tables=tables,
+                effects=effects,
             )
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
-            "; ".join(parts) + ".",
-            metrics=tuple(metrics),
-            tables=tuple(tables),
-            effects=tuple(effects),
-            next_step=" ".join(next_steps),
+        return self.finding(
+            "; ".join(problems) + ".",
+            metrics=metrics,
+            tables=tables,
+            effects=effects,
+            next_step=" ".join(s for c in concerns for s in c.next_steps),
             notes=tuple(
                 f"class counts of {s.split} are from a sample of {s.sampled}"
                 for s in m.splits
                 if s.counts_from == "sample" and s.sampled < s.size
             ),
+            concern=True,
         )
 
 

@@ -1,14 +1,17 @@
 """Error budget: every eval error attributed to one category — label probably wrong, a failing
 slice, a specific confusion, ambiguous (low margin) or unexplained — so the user sees what to fix
-first. Reads what label_issues, error_slices and per_class_report found in this run (ctx.memo),
-recomputing it from the collection when they did not run."""
+first. Reads the shared label-issue scores and slice statistics (the same evidence label_issues and
+error_slices judge, whichever of them ran); `measure` keeps every error with its attributes and
+`judge` attributes them, so re-judging with other thresholds re-attributes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detective.erroranalysis import SliceStat
 from detective.findings import Finding, Metric, Table, Verdict
 from detective.hypotheses import Stage
+from detective.measures import LabelIssueScores, SliceStats
 from detective.registry import Check, register
 
 
@@ -27,11 +30,24 @@ class BudgetLine:
 
 
 @dataclass(frozen=True)
+class ErrorRow:
+    """One eval error with everything the attribution needs."""
+
+    label: int
+    pred: int
+    margin: float  # top-1 minus top-2 probability
+    noisy: bool  # label_issues judged the given label probably wrong
+    slices: tuple[int, ...]  # positions in BudgetMeasurement.slices of the slices holding it
+
+
+@dataclass(frozen=True)
 class BudgetMeasurement:
     split: str
     n: int
     errors: int
-    lines: tuple[BudgetLine, ...]
+    classes: tuple[str, ...]
+    slices: tuple[SliceStat, ...]  # every candidate slice, unfiltered (as error_slices sees it)
+    rows: tuple[ErrorRow, ...]
 
 
 @register
@@ -46,80 +62,77 @@ class ErrorBudget(Check[BudgetMeasurement]):
     )
     measurement_type = BudgetMeasurement
     thresholds_type = BudgetThresholds
+    uses = (LabelIssueScores, SliceStats)
 
     def measure(self, ctx, progress) -> BudgetMeasurement:
         import numpy as np
 
-        from detective.checks.errors_label_issues import label_issues
-        from detective.checks.errors_slices import SliceThresholds
-        from detective.erroranalysis import (
-            candidate_slices,
-            eval_collection,
-            significant,
-            slice_stats,
-        )
+        from detective.erroranalysis import eval_collection
 
         progress.update(0.0)
-        th = self.thresholds
         col = eval_collection(ctx, progress.span(0.0, 0.3))
-        wrong = ~col.correct
-        left = wrong.copy()
+        issues = ctx.shared(LabelIssueScores, progress.span(0.3, 0.9))
+        slices = ctx.shared(SliceStats, progress.span(0.9, 1.0))
+        mine = next((s for s in issues.splits if s.split == col.split), None)
+        noisy = np.isin(col.index, np.asarray(mine.wrong_indices if mine else (), dtype=int))
+        masks = [s.slice.mask(col) for s in slices.stats]
+        probs = col.topk_probs
+        margin = probs[:, 0] - (probs[:, 1] if probs.shape[1] > 1 else 0)
+        rows = tuple(
+            ErrorRow(
+                int(col.label[r]),
+                int(col.pred[r]),
+                float(margin[r]),
+                bool(noisy[r]),
+                tuple(i for i, mask in enumerate(masks) if mask[r]),
+            )
+            for r in np.flatnonzero(~col.correct)
+        )
+        progress.update(1.0)
+        return BudgetMeasurement(
+            col.split, col.n, len(rows), tuple(col.classes), slices.stats, rows
+        )
+
+    def attribute(self, m: BudgetMeasurement) -> tuple[BudgetLine, ...]:
+        """Each error to the first category that explains it, in order of precedence."""
+        from detective.checks.errors_slices import SliceThresholds
+        from detective.erroranalysis import significant
+
+        th = self.thresholds
+        left = list(m.rows)
         lines: list[BudgetLine] = []
 
-        issues = label_issues(ctx, progress.span(0.3, 0.9))
-        mine = next((s for s in issues.splits if s.split == col.split), None)
-        if mine is not None and mine.wrong_indices:
-            noisy = np.isin(col.index, np.asarray(mine.wrong_indices))
-            hit = left & noisy
-            if hit.any():
-                lines.append(
-                    BudgetLine("label noise", "given label probably wrong", int(hit.sum()))
-                )
-                left &= ~hit
+        def take(category: str, detail: str, hit: list[ErrorRow]) -> None:
+            nonlocal left
+            if hit:
+                lines.append(BudgetLine(category, detail, len(hit)))
+                chosen = {id(r) for r in hit}
+                left = [r for r in left if id(r) not in chosen]
 
-        sig = ctx.memo.get("errors:slices")
-        if sig is None:
-            st = SliceThresholds()
-            sig = significant(
-                slice_stats(col, candidate_slices(col, st.bins)),
-                st.alpha,
-                st.min_size,
-                st.min_errors,
-                st.min_ratio,
-            )
+        take("label noise", "given label probably wrong", [r for r in left if r.noisy])
+        st = SliceThresholds()  # the slices error_slices reports by default
+        sig = significant(list(m.slices), st.alpha, st.min_size, st.min_errors, st.min_ratio)
+        position = {id(s): i for i, s in enumerate(m.slices)}
         for s in sig[: th.max_slices]:
-            hit = left & s.slice.mask(col)
-            if hit.any():
-                lines.append(BudgetLine("slice", s.slice.label, int(hit.sum())))
-                left &= ~hit
-
-        names = col.classes
+            take("slice", s.slice.label, [r for r in left if position[id(s)] in r.slices])
         pairs: dict[tuple[int, int], int] = {}
-        for r in np.flatnonzero(left):
-            key = (int(col.label[r]), int(col.pred[r]))
-            pairs[key] = pairs.get(key, 0) + 1
+        for r in left:
+            pairs[(r.label, r.pred)] = pairs.get((r.label, r.pred), 0) + 1
         for (t, p), count in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
             if count < th.min_confusion:
                 break
-            hit = left & (col.label == t) & (col.pred == p)
-            lines.append(BudgetLine("confusion", f"{names[t]} → {names[p]}", int(hit.sum())))
-            left &= ~hit
-
-        probs = col.topk_probs
-        margin = probs[:, 0] - (probs[:, 1] if probs.shape[1] > 1 else 0)
-        hit = left & (margin < th.ambiguous_margin)
-        if hit.any():
-            lines.append(
-                BudgetLine("ambiguous", f"top-2 margin < {th.ambiguous_margin}", int(hit.sum()))
-            )
-            left &= ~hit
-        if left.any():
-            lines.append(BudgetLine("unexplained", "none of the above", int(left.sum())))
-        progress.update(1.0)
-        return BudgetMeasurement(col.split, col.n, int(wrong.sum()), tuple(lines))
+            hit = [r for r in left if r.label == t and r.pred == p]
+            take("confusion", f"{m.classes[t]} → {m.classes[p]}", hit)
+        take(
+            "ambiguous",
+            f"top-2 margin < {th.ambiguous_margin}",
+            [r for r in left if r.margin < th.ambiguous_margin],
+        )
+        take("unexplained", "none of the above", left)
+        return tuple(lines)
 
     def judge(self, m: BudgetMeasurement) -> Finding:
-        share = [(line, line.errors / m.errors if m.errors else 0.0) for line in m.lines]
+        share = [(line, line.errors / m.errors if m.errors else 0.0) for line in self.attribute(m)]
         table = Table(
             f"error budget ({m.errors} errors in {m.n} {m.split} examples)",
             ("category", "detail", "errors", "% of errors", "% of examples"),

@@ -16,9 +16,15 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class CalibrationThresholds:
-    bins: int = 15
     max_ece: float = 0.05  # above this (on the held-out half) calibration is worth fixing
     min_examples: int = 40
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """How much errors_calibration measures (read by measure only)."""
+
+    bins: int = 15
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Calibration(Check[CalibrationMeasurement]):
     )
     measurement_type = CalibrationMeasurement
     thresholds_type = CalibrationThresholds
+    settings_type = CalibrationSettings
 
     def measure(self, ctx, progress) -> CalibrationMeasurement:
         import numpy as np
@@ -69,13 +76,14 @@ class Calibration(Check[CalibrationMeasurement]):
             scaled_log_probs,
             temperature_nll,
         )
+
+        st = self.settings
         from detective.pngplots import reliability_png
 
         progress.update(0.0)
-        th = self.thresholds
         col = eval_collection(ctx, progress)
         conf, correct = col.confidence.astype(float), col.correct.astype(float)
-        bins = equal_mass_bins(conf, correct, th.bins)
+        bins = equal_mass_bins(conf, correct, st.bins)
         rng = np.random.default_rng(ctx.options.seed)
         perm = rng.permutation(col.n)
         fit, held = perm[: col.n // 2], perm[col.n // 2 :]
@@ -85,7 +93,7 @@ class Calibration(Check[CalibrationMeasurement]):
         correct_held = correct[held]
         path, rel = ctx.artifact(self.id, "reliability.png")
         reliability_png(
-            bins, path, f"{col.split}: ECE {ece(conf, correct, th.bins):.3f} (equal-mass bins)"
+            bins, path, f"{col.split}: ECE {ece(conf, correct, st.bins):.3f} (equal-mass bins)"
         )
         progress.update(1.0)
         return CalibrationMeasurement(
@@ -93,13 +101,13 @@ class Calibration(Check[CalibrationMeasurement]):
             n=col.n,
             accuracy=float(correct.mean()) if col.n else 0.0,
             mean_confidence=float(conf.mean()) if col.n else 0.0,
-            ece=ece(conf, correct, th.bins),
+            ece=ece(conf, correct, st.bins),
             bins=tuple(ReliabilityBin(c, a, n) for c, a, n in bins),
             fit_n=int(len(fit)),
             heldout_n=int(len(held)),
             temperature=t,
-            heldout_ece_before=ece(conf[held], correct_held, th.bins),
-            heldout_ece_after=ece(conf_after, correct_held, th.bins),
+            heldout_ece_before=ece(conf[held], correct_held, st.bins),
+            heldout_ece_after=ece(conf_after, correct_held, st.bins),
             heldout_nll_before=temperature_nll(col.log_probs[held], col.label[held], 1.0),
             heldout_nll_after=temperature_nll(col.log_probs[held], col.label[held], t),
             diagram=rel,
@@ -110,13 +118,17 @@ class Calibration(Check[CalibrationMeasurement]):
         gap = m.mean_confidence - m.accuracy
         direction = "overconfident" if gap > 0 else "underconfident"
         metrics = (
-            Metric("ECE (equal-mass)", m.ece),
-            Metric("mean confidence", m.mean_confidence),
+            Metric("ECE (equal-mass)", m.ece, key="ece"),
+            Metric("mean confidence", m.mean_confidence, key="mean_confidence"),
             Metric("accuracy", m.accuracy),
             Metric("confidence - accuracy", gap),
-            Metric("fitted temperature", m.temperature),
+            Metric("fitted temperature", m.temperature, key="temperature"),
             Metric("held-out ECE before", m.heldout_ece_before),
-            Metric("held-out ECE after temperature scaling", m.heldout_ece_after),
+            Metric(
+                "held-out ECE after temperature scaling",
+                m.heldout_ece_after,
+                key="heldout_ece_after_ts",
+            ),
             Metric("held-out NLL before", m.heldout_nll_before),
             Metric("held-out NLL after", m.heldout_nll_after),
         )

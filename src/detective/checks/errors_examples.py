@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Artifact, Finding, Metric, Table, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
 
 @dataclass(frozen=True)
 class ExamplesThresholds:
-    count: int = 24  # examples per gallery
     confident: float = 0.9  # a wrong prediction at or above this confidence is "confidently wrong"
+
+
+@dataclass(frozen=True)
+class ExamplesSettings:
+    """How much errors_examples measures (read by measure only)."""
+
+    count: int = 24  # examples per gallery
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class ExamplesMeasurement:
     split: str
     n: int
     errors: int
-    confidently_wrong: int
+    wrong_confidences: tuple[float, ...]  # the confidence of every error, highest first
     classes: tuple[str, ...]
     highest_loss: tuple[Example, ...]
     most_confident_wrong: tuple[Example, ...]
@@ -48,6 +54,7 @@ class WorstExamples(Check[ExamplesMeasurement]):
     )
     measurement_type = ExamplesMeasurement
     thresholds_type = ExamplesThresholds
+    settings_type = ExamplesSettings
 
     def measure(self, ctx, progress) -> ExamplesMeasurement:
         import numpy as np
@@ -58,7 +65,7 @@ class WorstExamples(Check[ExamplesMeasurement]):
 
         progress.update(0.0)
         col = eval_collection(ctx, progress)
-        k = self.thresholds.count
+        k = self.settings.count
         wrong = ~col.correct
 
         def pick(order: np.ndarray) -> tuple[Example, ...]:
@@ -95,7 +102,9 @@ class WorstExamples(Check[ExamplesMeasurement]):
             split=col.split,
             n=col.n,
             errors=int(wrong.sum()),
-            confidently_wrong=int((wrong & (col.confidence >= self.thresholds.confident)).sum()),
+            wrong_confidences=tuple(
+                sorted((float(c) for c in col.confidence[wrong]), reverse=True)
+            ),
             classes=col.classes,
             highest_loss=by_loss,
             most_confident_wrong=by_conf,
@@ -124,22 +133,23 @@ class WorstExamples(Check[ExamplesMeasurement]):
             )
 
         artifacts = tuple(
-            Artifact(name, path, caption)
+            Artifact(name, path, caption, kind=ArtifactKind.GALLERY)
             for name, path, caption in (
                 ("highest loss", m.loss_png, f"{m.split}: highest-loss examples"),
                 ("confidently wrong", m.wrong_png, f"{m.split}: most confident wrong predictions"),
             )
             if path
         )
-        share = m.confidently_wrong / m.errors if m.errors else 0.0
+        confidently_wrong = sum(c >= th.confident for c in m.wrong_confidences)
+        share = confidently_wrong / m.errors if m.errors else 0.0
         return Finding(
             self.id,
             Verdict.PASS,
-            f"{m.errors} of {m.n} {m.split} examples are wrong; {m.confidently_wrong} of them "
+            f"{m.errors} of {m.n} {m.split} examples are wrong; {confidently_wrong} of them "
             f"with confidence ≥ {th.confident:.0%}. The galleries show them for inspection.",
             metrics=(
                 Metric("errors", m.errors),
-                Metric("confidently wrong", m.confidently_wrong),
+                Metric("confidently wrong", confidently_wrong),
                 Metric("confidently wrong share of errors", share),
             ),
             tables=(

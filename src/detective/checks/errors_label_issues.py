@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from detective.findings import (
     Artifact,
+    ArtifactKind,
     Finding,
     Metric,
     Strength,
@@ -17,6 +18,7 @@ from detective.findings import (
     supports,
 )
 from detective.hypotheses import Stage
+from detective.measures import Candidate, LabelIssueScores, SplitIssues
 from detective.registry import Check, register
 
 PROBABLY_WRONG = "label probably wrong"
@@ -25,8 +27,6 @@ HARD = "hard example"
 
 @dataclass(frozen=True)
 class LabelThresholds:
-    folds: int = 5
-    agree_prob: float = 0.5  # probe prob. of the suggested label for "label probably wrong"
     # Curated datasets carry a few percent of wrong labels (ImageNet is estimated at ~5%) and a
     # linear probe errs with the model on hard inputs: below 5% an expert would not relabel.
     strong_rate: float = 0.05  # share of examined examples whose label is probably wrong
@@ -34,40 +34,14 @@ class LabelThresholds:
     moderate_rate: float = 0.025
     moderate_count: int = 5
     clean_rate: float = 0.01
-    shown: int = 24
 
 
 @dataclass(frozen=True)
-class Candidate:
-    index: int
-    given: int
-    suggested: int
-    given_prob: float  # out-of-sample probe probability of the given label
-    suggested_prob: float
-    model_pred: int
-    model_confidence: float
-    kind: str  # PROBABLY_WRONG | HARD
+class LabelSettings:
+    shown: int = 24  # candidates in the gallery
 
 
-@dataclass(frozen=True)
-class SplitIssues:
-    split: str
-    examined: int
-    probe_accuracy: float
-    issues: int
-    probably_wrong: int
-    hard: int
-    flagged: tuple[int, ...]  # dataset indices of every issue, most likely wrong first
-    wrong_indices: tuple[int, ...]  # those judged "label probably wrong"
-    candidates: tuple[Candidate, ...]  # the top ones, for the report
-
-
-@dataclass(frozen=True)
-class LabelIssuesMeasurement:
-    classes: tuple[str, ...]
-    splits: tuple[SplitIssues, ...]
-    gallery: str
-    note: str = ""
+LabelIssuesMeasurement = LabelIssueScores  # the shared scores (the error budget reads them too)
 
 
 def analyse_split(col, folds: int, agree_prob: float) -> SplitIssues:
@@ -116,32 +90,6 @@ def analyse_split(col, folds: int, agree_prob: float) -> SplitIssues:
     )
 
 
-def label_issues(ctx, progress, folds: int = 5, agree_prob: float = 0.5) -> LabelIssuesMeasurement:
-    """The measurement (shared with the error budget when this check did not run)."""
-    from detective.erroranalysis import eval_collection, train_collection
-
-    key = f"errors:label_issues:{folds}:{agree_prob}"
-    if key in ctx.memo:
-        return ctx.memo[key]
-    col = eval_collection(ctx, progress.span(0.0, 0.4))
-    splits = [analyse_split(col, folds, agree_prob)]
-    progress.update(0.5)
-    note = ""
-    if col.split != "train":
-        try:
-            train = train_collection(ctx, progress.span(0.5, 0.9))
-            splits.append(analyse_split(train, folds, agree_prob))
-        except Exception as e:  # the eval split's result still stands
-            from detective.progress import Cancelled
-
-            if isinstance(e, Cancelled):
-                raise
-            note = f"train sample not analysed: {type(e).__name__}: {e}"
-    m = LabelIssuesMeasurement(ctx.case.classes, tuple(splits), "", note)
-    ctx.memo[key] = m
-    return m
-
-
 @register
 class LabelIssues(Check[LabelIssuesMeasurement]):
     id = "label_issues"
@@ -155,6 +103,8 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
     hypotheses = ("label_noise",)
     measurement_type = LabelIssuesMeasurement
     thresholds_type = LabelThresholds
+    settings_type = LabelSettings
+    uses = (LabelIssueScores,)
 
     def measure(self, ctx, progress) -> LabelIssuesMeasurement:
         from dataclasses import replace
@@ -163,10 +113,9 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
         from detective.rawimages import display_images
 
         progress.update(0.0)
-        th = self.thresholds
-        m = label_issues(ctx, progress, th.folds, th.agree_prob)
+        m = ctx.shared(LabelIssueScores, progress)
         first = m.splits[0]
-        shown = first.candidates[: th.shown]
+        shown = first.candidates[: self.settings.shown]
         if not shown:
             return m
         path, rel = ctx.artifact(self.id, "candidates.png")
@@ -194,7 +143,12 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
                 Metric(f"{s.split}: probe accuracy (cross-validated)", s.probe_accuracy),
                 Metric(f"{s.split}: label issues", s.issues),
                 Metric(f"{s.split}: label probably wrong", s.probably_wrong),
-                Metric(f"{s.split}: probably-wrong rate", rate, "fraction"),
+                Metric(
+                    f"{s.split}: probably-wrong rate",
+                    rate,
+                    "fraction",
+                    key=f"probably_wrong_rate.{s.split}",
+                ),
             ]
             tables.append(
                 Table(
@@ -227,7 +181,14 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
             if s.examined and (best is None or rate > best[0]):
                 best = (rate, s)
         artifacts = (
-            (Artifact("label issue candidates", m.gallery, "given vs suggested label"),)
+            (
+                Artifact(
+                    "label issue candidates",
+                    m.gallery,
+                    "given vs suggested label",
+                    kind=ArtifactKind.GALLERY,
+                ),
+            )
             if m.gallery
             else ()
         )

@@ -57,7 +57,6 @@ class PerClassReport(Check[PerClassMeasurement]):
         progress.update(0.0)
         col = eval_collection(ctx, progress)
         report = per_class(col)
-        ctx.memo["errors:per_class"] = report
         path, rel = ctx.artifact(self.id, "confusion.png")
         heatmap_png(report.matrix, col.classes, path, f"confusion matrix, {col.split} ({col.n})")
         progress.update(1.0)
@@ -83,12 +82,12 @@ class PerClassReport(Check[PerClassMeasurement]):
             if row.support >= th.min_support and row.recall <= r.accuracy - th.weak_class_drop
         ]
         metrics = (
-            Metric("examples", r.n),
-            Metric("accuracy", r.accuracy),
-            Metric("balanced accuracy", r.balanced_accuracy),
-            Metric("macro F1", r.macro_f1),
+            Metric("examples", r.n, key="examples"),
+            Metric("accuracy", r.accuracy, key="accuracy"),
+            Metric("balanced accuracy", r.balanced_accuracy, key="balanced_accuracy"),
+            Metric("macro F1", r.macro_f1, key="macro_f1"),
             Metric("macro precision", r.macro_precision),
-            Metric("support ratio (largest/smallest)", ratio),
+            Metric("support ratio (largest/smallest)", ratio, key="support_ratio"),
             Metric("accuracy - balanced accuracy", gap),
         )
         tables = (
@@ -106,6 +105,7 @@ class PerClassReport(Check[PerClassMeasurement]):
                     )
                     for row in r.rows
                 ),
+                key="per_class",
             ),
             Table(
                 "largest confusions",

@@ -6,14 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detective.erroranalysis import SliceStat
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
+from detective.measures import SliceStats
 from detective.registry import Check, register
+
+SliceMeasurement = SliceStats  # every slice tested, unfiltered: judge applies the thresholds
 
 
 @dataclass(frozen=True)
 class SliceThresholds:
-    bins: int = 5  # quantile bins per image property
     alpha: float = 0.01  # Bonferroni-adjusted one-sided Fisher exact test
     min_size: int = 20
     min_errors: int = 5
@@ -22,16 +32,6 @@ class SliceThresholds:
     strong_errors: int = 10
     strong_share: float = 0.25  # the slice holds at least this share of all errors
     strong_alpha: float = 1e-3
-
-
-@dataclass(frozen=True)
-class SliceMeasurement:
-    split: str
-    n: int
-    errors: int
-    tested: int
-    significant: tuple[SliceStat, ...]
-    worst: tuple[SliceStat, ...]  # the top slices by errors, significant or not (for context)
 
 
 @register
@@ -45,37 +45,27 @@ class ErrorSlices(Check[SliceMeasurement]):
         "Bonferroni, minimum size), ranked by the share of all errors they hold."
     )
     hypotheses = ("slice_failure",)
-    measurement_type = SliceMeasurement
+    measurement_type = SliceStats
     thresholds_type = SliceThresholds
+    uses = (SliceStats,)
 
-    def measure(self, ctx, progress) -> SliceMeasurement:
-        from detective.erroranalysis import (
-            candidate_slices,
-            eval_collection,
-            significant,
-            slice_stats,
-        )
-
+    def measure(self, ctx, progress) -> SliceStats:
         progress.update(0.0)
-        th = self.thresholds
-        col = eval_collection(ctx, progress)
-        slices = candidate_slices(col, th.bins)
-        stats = slice_stats(col, slices)
-        sig = significant(stats, th.alpha, th.min_size, th.min_errors, th.min_ratio)
-        ctx.memo["errors:slices"] = sig
+        m = ctx.shared(SliceStats, progress)
         progress.update(1.0)
-        return SliceMeasurement(
-            split=col.split,
-            n=col.n,
-            errors=int((~col.correct).sum()),
-            tested=len(slices),
-            significant=tuple(sig),
-            worst=tuple(stats[:5]),
-        )
+        return m
 
-    def judge(self, m: SliceMeasurement) -> Finding:
+    def significant(self, m: SliceStats) -> tuple[SliceStat, ...]:
+        """The slices significantly worse than the rest under this check's thresholds."""
+        from detective.erroranalysis import significant
+
+        th = self.thresholds
+        return tuple(significant(list(m.stats), th.alpha, th.min_size, th.min_errors, th.min_ratio))
+
+    def judge(self, m: SliceStats) -> Finding:
         th = self.thresholds
         rate = m.errors / m.n if m.n else 0.0
+        sig = self.significant(m)
 
         def rows(stats: tuple[SliceStat, ...]) -> tuple[tuple, ...]:
             return tuple(
@@ -105,16 +95,18 @@ class ErrorSlices(Check[SliceMeasurement]):
             "excess errors",
         )
         tables = (
-            Table("significant slices, by share of errors", columns, rows(m.significant)),
-            Table("largest slices by errors (for context)", columns, rows(m.worst)),
+            Table(
+                "significant slices, by share of errors", columns, rows(sig), "significant_slices"
+            ),
+            Table("largest slices by errors (for context)", columns, rows(m.stats[:5])),
         )
         metrics = (
             Metric("examples", m.n),
             Metric("error rate", rate),
             Metric("slices tested", m.tested),
-            Metric("significant slices", len(m.significant)),
+            Metric("significant slices", len(sig)),
         )
-        if not m.significant:
+        if not sig:
             return Finding(
                 self.id,
                 Verdict.PASS,
@@ -135,10 +127,10 @@ class ErrorSlices(Check[SliceMeasurement]):
                     else ()
                 ),
             )
-        top = m.significant[0]
+        top = sig[0]
         strong = [
             s
-            for s in m.significant
+            for s in sig
             if s.ratio >= th.strong_ratio
             and s.errors >= th.strong_errors
             and s.share_of_errors >= th.strong_share
@@ -154,13 +146,14 @@ class ErrorSlices(Check[SliceMeasurement]):
         pairs = [
             f"{s.slice.label} is mostly confused with class {s.confused_with} and back: a "
             "confusable pair (look at both classes' examples; often the task's own ceiling)"
-            for s in m.significant
+            for s in sig
             if s.confused_with
         ]
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
-            f"{len(m.significant)} slice(s) of {m.split} fail far more often than the rest; "
+        effects = (
+            supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
+        )
+        return self.finding(
+            f"{len(sig)} slice(s) of {m.split} fail far more often than the rest; "
             f"worst by share of errors: {what}.",
             metrics=(
                 *metrics,
@@ -168,9 +161,7 @@ class ErrorSlices(Check[SliceMeasurement]):
                 Metric("top slice share of errors", lead.share_of_errors),
             ),
             tables=tables,
-            effects=(
-                supports("slice_failure", Strength.STRONG if strong else Strength.MODERATE, what),
-            ),
+            effects=effects,
             next_step="Look at examples of the slice (cluster gallery), collect or augment data "
             "like it, and check whether train covers it (eval_representativeness).",
             notes=tuple(pairs),

@@ -7,42 +7,24 @@ import math
 from dataclasses import dataclass
 
 from detective.clusters import ClusterFacts, Clustering
-from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
+from detective.findings import (
+    Artifact,
+    ArtifactKind,
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.llm.summary import SummaryLimits, SummaryRecord, SummarySource
 from detective.llm.verify import CheckedClaim, ClaimStatus, verify
 from detective.registry import Check, register
 
-SESSION_KV = "session_kv"  # ctx.memo key of a key/value store (kv_get/kv_set) to cache in
-
-
-def session_store(ctx):  # noqa: ANN001, ANN201 - RunContext -> Session | None
-    """Where LLM summaries are cached: ctx.memo[SESSION_KV] when a caller put one there, else
-    the session whose cache folder this run uses (ctx.cache_dir is `<session>/cache`)."""
-    if SESSION_KV not in ctx.memo:
-        from pathlib import Path
-
-        from detective.session import DB_NAME, Session, SessionError
-
-        store = None
-        folder = Path(ctx.cache_dir).parent
-        if (folder / DB_NAME).is_file():
-            try:
-                store = Session.open(folder)  # a second WAL connection: safe alongside the run's
-            except SessionError:
-                store = None
-        ctx.memo[SESSION_KV] = store
-    return ctx.memo[SESSION_KV]
-
 
 @dataclass(frozen=True)
 class FailureClustersThresholds:
-    split: str = "val"
-    k_min: int = 2
-    k_max: int = 8
-    min_size: int = 5  # clusters smaller than this are dropped
-    use_properties: bool = True
-    use_pairs: bool = True
     # A cluster is a coherent pattern when it is this large, this tight, and explained by a
     # dominant class pair or a property difference of this size.
     pattern_min_share: float = 0.2
@@ -55,6 +37,18 @@ class FailureClustersThresholds:
     strong_min_lift: float = 3.0
     # Above this overall error rate errors are everywhere; no slice is strong evidence.
     strong_max_error_rate: float = 0.3
+
+
+@dataclass(frozen=True)
+class FailureClustersSettings:
+    """How much failure_clusters measures (read by measure only)."""
+
+    split: str = "val"
+    k_min: int = 2
+    k_max: int = 8
+    min_size: int = 5  # clusters smaller than this are dropped
+    use_properties: bool = True
+    use_pairs: bool = True
     llm_clusters: int = 6  # model summaries for at most the largest N clusters
     llm_limits: SummaryLimits = SummaryLimits()  # bounds on what (and how long) it writes
     thumbnails: int = 16
@@ -144,6 +138,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
     hypotheses = ("slice_failure",)
     measurement_type = FailureClustersMeasurement
     thresholds_type = FailureClustersThresholds
+    settings_type = FailureClustersSettings
 
     def measure(self, ctx, progress) -> FailureClustersMeasurement:
         import numpy as np
@@ -153,8 +148,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
         from detective.collect import collect
         from detective.llm.summary import summarize_clusters
 
-        th = self.thresholds
-        split = th.split if ctx.has_split(th.split) else "val"
+        split = self.settings.split if ctx.has_split(self.settings.split) else "val"
         col = collect(ctx, split, progress.span(0.0, 0.6))
         if not col.n:
             raise CaseError(f"no usable example in the {split!r} split")
@@ -170,12 +164,12 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             feats = np.zeros((len(frows), 0), np.float32)
         names = [p for p in col.properties if np.isfinite(col.properties[p]).any()]
         settings = ClusterSettings(
-            k_min=th.k_min,
-            k_max=th.k_max,
-            min_size=th.min_size,
-            use_properties=th.use_properties,
-            use_pairs=th.use_pairs,
-            examples=th.thumbnails,
+            k_min=self.settings.k_min,
+            k_max=self.settings.k_max,
+            min_size=self.settings.min_size,
+            use_properties=self.settings.use_properties,
+            use_pairs=self.settings.use_pairs,
+            examples=self.settings.thumbnails,
             seed=ctx.options.seed,
         )
         progress.update(0.6, None, "clustering failures")
@@ -202,16 +196,16 @@ class FailureClusters(Check[FailureClustersMeasurement]):
                 backend = LlamaCppBackend(ctx.options.llm, n_gpu_layers=layers)
             except LlmUnavailable as e:
                 note = str(e)
-        chosen = clustering.clusters[: th.llm_clusters]
+        chosen = clustering.clusters[: self.settings.llm_clusters]
         try:
             summaries = summarize_clusters(
                 chosen,
                 backend,
                 classes,
-                cache=session_store(ctx) if backend is not None else None,
+                cache=ctx.kv if backend is not None else None,  # the session's, from the engine
                 progress=progress.span(0.8, 1.0),
-                limits=th.llm_limits,
-            ) + summarize_clusters(clustering.clusters[th.llm_clusters :], None, classes)
+                limits=self.settings.llm_limits,
+            ) + summarize_clusters(clustering.clusters[self.settings.llm_clusters :], None, classes)
         finally:
             if backend is not None:
                 backend.close()  # the model's worker process ends with the check
@@ -366,6 +360,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
                 rel,
                 f"cluster {by_id[cid].rank} ({cid}): its {len(by_id[cid].examples)} most central "
                 "failures",
+                kind=ArtifactKind.GALLERY,
             )
             for cid, rel in m.thumbnails
             if cid in by_id

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from detective.findings import Artifact, Finding, Metric, Table, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
 
 if TYPE_CHECKING:
     import torch
@@ -30,12 +30,18 @@ REGIONS = ("border", "centre", "top-left", "top-right", "bottom-left", "bottom-r
 
 @dataclass(frozen=True)
 class GradCamThresholds:
-    failures: int = 256  # failures whose maps are measured (most confident first)
-    gallery: int = 12  # shown in the PNG grid
-    reference: int = 128  # correctly classified examples measured as the reference
     border_excess: float = 0.15  # failures' border share above the reference's by this → warn
     corner_factor: float = 3.0  # a corner holding this many times its area share …
     corner_excess: float = 0.10  # … and this much more than on correct examples → warn
+
+
+@dataclass(frozen=True)
+class GradCamSettings:
+    """How much gradcam_failures measures (read by measure only)."""
+
+    failures: int = 256  # failures whose maps are measured (most confident first)
+    gallery: int = 12  # shown in the PNG grid
+    reference: int = 128  # correctly classified examples measured as the reference
     min_failures: int = 5
 
 
@@ -203,29 +209,28 @@ class GradCamFailures(Check[GradCamMeasurement]):
     hypotheses = ()
     measurement_type = GradCamMeasurement
     thresholds_type = GradCamThresholds
+    settings_type = GradCamSettings
 
     def measure(self, ctx, progress) -> GradCamMeasurement:
         import numpy as np
         import torch
 
         from detective.collect import collect
-
-        th = self.thresholds
         model = ctx.model()
         col = collect(ctx, "val", progress.span(0.0, 0.3))
         failed = np.flatnonzero(~col.correct)
         empty = GradCamMeasurement("", len(failed), 0, 0, 0.0, 0.0, None, None, None, (), "", "")
-        if len(failed) < th.min_failures:
+        if len(failed) < self.settings.min_failures:
             return _replace(empty, reason=f"only {len(failed)} val failure(s)")
         probe_x, _, _ = ctx.tensors("val", [int(col.index[failed[0]])])
         found = cam_layer(model, probe_x)
         if found is None:
             return _replace(empty, reason="the model has no spatial feature map to attribute")
         name, layer = found
-        order = failed[np.argsort(-col.confidence[failed], kind="stable")][: th.failures]
+        order = failed[np.argsort(-col.confidence[failed], kind="stable")][: self.settings.failures]
         ok = np.flatnonzero(col.correct)
         rng = np.random.default_rng(ctx.options.seed)
-        ref = np.sort(rng.choice(ok, size=min(th.reference, len(ok)), replace=False))
+        ref = np.sort(rng.choice(ok, size=min(self.settings.reference, len(ok)), replace=False))
         fail_idx = [int(i) for i in col.index[order]]
         ref_idx = [int(i) for i in col.index[ref]]
         xf, yf, kept_f = ctx.tensors("val", fail_idx)
@@ -234,7 +239,7 @@ class GradCamFailures(Check[GradCamMeasurement]):
         progress.update(0.35, message="Grad-CAM for the predicted class")
         cam_pred = gradcam_maps(model, layer, xf, pred_f)
         progress.update(0.55, message="Grad-CAM for the true class")
-        n_show = min(th.gallery, len(kept_f))
+        n_show = min(self.settings.gallery, len(kept_f))
         cam_true = gradcam_maps(model, layer, xf, yf)
         shares_f = shares_per_map(cam_pred)
         shares_t = shares_per_map(cam_true)
@@ -346,8 +351,13 @@ class GradCamFailures(Check[GradCamMeasurement]):
         rows += [row(g.group, g.size, g.shares) for g in m.groups]
         table = Table(f"share of Grad-CAM mass per region (layer {m.layer}; per {m.grouping})",
                       header, tuple(rows))
-        art = (Artifact("failures", m.grid, "image · CAM for the predicted class · CAM for the "
-                        "true class, most confident failures first"),) if m.grid else ()
+        caption = (
+            "image · CAM for the predicted class · CAM for the true class, most confident "
+            "failures first"
+        )
+        art = (
+            (Artifact("failures", m.grid, caption, kind=ArtifactKind.OVERLAY),) if m.grid else ()
+        )
         worst = max(m.groups, key=lambda g: -1 if math.isnan(g.shares.border) else
                     g.shares.border, default=None)
         excess = f.border - ref_border

@@ -8,29 +8,18 @@ from dataclasses import dataclass
 
 from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.hypotheses import Stage
+from detective.measures import EvalModeStats
 from detective.registry import Check, register
 
 
 @dataclass(frozen=True)
 class EvalModeThresholds:
-    sample: int = 256
     max_repeat_disagreement: float = 0.0  # eval mode must be deterministic
     metric_tolerance: float = 0.01  # |reported - accuracy| that counts as "matches"
     min_mode_gap: float = 0.02  # train- and eval-mode accuracy must differ this much to tell
 
 
-@dataclass(frozen=True)
-class EvalModeMeasurement:
-    split: str
-    n: int
-    stuck_in_training: tuple[str, ...]  # dropout / batch-norm modules still training after eval()
-    stochastic_modules: int  # dropout + batch-norm modules in the model
-    eval_repeat_disagreement: float  # two eval-mode passes, same images, different seeds
-    train_eval_disagreement: float
-    eval_accuracy: float
-    train_mode_accuracy: float
-    reported_metric: float | None
-    small_batch_train_mode_accuracy: float | None = None  # batch of 8, as many eval loops use
+EvalModeMeasurement = EvalModeStats  # measured by the shared provider (metric_recompute reads it)
 
 
 @register
@@ -44,62 +33,12 @@ class EvalMode(Check[EvalModeMeasurement]):
         "matches)."
     )
     hypotheses = ("eval_mode_bug",)
-    measurement_type = EvalModeMeasurement
+    measurement_type = EvalModeStats
     thresholds_type = EvalModeThresholds
+    uses = (EvalModeStats,)
 
-    def measure(self, ctx, progress) -> EvalModeMeasurement:
-        import torch
-
-        from detective.erroranalysis import eval_split
-
-        progress.update(0.0)
-        split = eval_split(ctx)
-        idx = ctx.sample_indices(split, min(ctx.options.sample, self.thresholds.sample))
-        x, y, _ = ctx.tensors(split, idx)
-        model = ctx.model_copy()  # never touch the shared model: train() below changes BN stats
-        kinds = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm)
-        stochastic = [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
-        model.eval()
-        stuck = tuple(n or type(m).__name__ for n, m in stochastic if m.training)
-        bs = ctx.case.eval_settings.batch_size
-
-        def predict(seed: int, size: int = bs) -> torch.Tensor:
-            torch.manual_seed(seed)
-            out = []
-            with torch.no_grad():
-                for start in range(0, len(x), size):
-                    progress.check_cancelled()
-                    logits = model(x[start : start + size])
-                    if isinstance(logits, tuple | list):
-                        logits = logits[0]
-                    out.append(logits.argmax(1))
-            return torch.cat(out)
-
-        a = predict(0)
-        progress.update(0.3)
-        b = predict(1)
-        progress.update(0.6)
-        model.train()
-        t = predict(2)
-        small = predict(3, 8) if ctx.options.reported_metric is not None else None
-        progress.update(1.0)
-        n = len(y)
-        m = EvalModeMeasurement(
-            split=split,
-            n=n,
-            stuck_in_training=stuck[:20],
-            stochastic_modules=len(stochastic),
-            eval_repeat_disagreement=float((a != b).float().mean()) if n else 0.0,
-            train_eval_disagreement=float((a != t).float().mean()) if n else 0.0,
-            eval_accuracy=float((a == y).float().mean()) if n else 0.0,
-            train_mode_accuracy=float((t == y).float().mean()) if n else 0.0,
-            reported_metric=ctx.options.reported_metric,
-            small_batch_train_mode_accuracy=(
-                float((small == y).float().mean()) if small is not None and n else None
-            ),
-        )
-        ctx.memo["integrity:eval_mode"] = m  # metric_recompute explains a number with it
-        return m
+    def measure(self, ctx, progress) -> EvalModeStats:
+        return ctx.shared(EvalModeStats, progress)
 
     def judge(self, m: EvalModeMeasurement) -> Finding:
         th = self.thresholds

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.hypotheses import Stage
+from detective.measures import EvalModeStats
 from detective.registry import Check, register
 
 TRAIN_MODE = "accuracy in train mode (dropout on, batch statistics)"
@@ -54,6 +55,7 @@ class MetricRecompute(Check[MetricMeasurement]):
     hypotheses = ("metric_bug",)
     measurement_type = MetricMeasurement
     thresholds_type = MetricThresholds
+    uses = (EvalModeStats,)  # a reported number may be the train-mode accuracy
 
     def measure(self, ctx, progress) -> MetricMeasurement:
         import numpy as np
@@ -82,8 +84,8 @@ class MetricRecompute(Check[MetricMeasurement]):
                     "accuracy counting skipped items as right", (correct + col.skipped) / total
                 )
             )
-        mode = ctx.memo.get("integrity:eval_mode")
-        if mode is not None and mode.n:
+        mode = ctx.shared(EvalModeStats, progress.span(0.7, 0.8))
+        if mode.n:
             cands.append(Candidate(TRAIN_MODE, mode.train_mode_accuracy))
             if mode.small_batch_train_mode_accuracy is not None:
                 cands.append(
@@ -91,7 +93,7 @@ class MetricRecompute(Check[MetricMeasurement]):
                 )
         if col.split != "train" and ctx.options.reported_metric is not None:
             try:
-                train = train_collection(ctx, progress.span(0.7, 1.0))
+                train = train_collection(ctx, progress.span(0.8, 1.0))
                 cands.append(Candidate("accuracy on (a sample of) train", train.accuracy))
             except Exception as e:
                 from detective.progress import Cancelled
@@ -123,7 +125,7 @@ class MetricRecompute(Check[MetricMeasurement]):
         hides = m.support_ratio >= th.imbalance_ratio and gap >= th.hidden_gap
         tol = self.tolerance(m)
         metrics = [
-            Metric("recomputed accuracy", m.accuracy),
+            Metric("recomputed accuracy", m.accuracy, key="recomputed_accuracy"),
             Metric("balanced accuracy", m.balanced_accuracy),
             Metric("examples", m.n),
             Metric("tolerance", tol),
@@ -161,7 +163,7 @@ class MetricRecompute(Check[MetricMeasurement]):
             )
         reported = m.reported / 100 if m.reported > 1 else m.reported
         scale_note = " (read as a percentage)" if m.reported > 1 else ""
-        metrics.insert(0, Metric("reported metric", reported))
+        metrics.insert(0, Metric("reported metric", reported, key="reported_metric"))
         diff = reported - m.accuracy
         metrics.append(Metric("reported - recomputed", diff))
         if abs(diff) <= tol:

@@ -6,20 +6,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
 
 @dataclass(frozen=True)
 class ShiftThresholds:
-    sample: int = 200  # raw images per split
     alpha: float = 0.01
     strong_alpha: float = 1e-3
     strong_tvd: float = 0.15  # total variation distance between class proportions
     moderate_tvd: float = 0.08
     strong_ks: float = 0.3
     moderate_ks: float = 0.15
+
+
+@dataclass(frozen=True)
+class ShiftSettings:
+    """How much integrity_representativeness measures (read by measure only)."""
+
+    sample: int = 200  # raw images per split
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
     hypotheses = ("distribution_shift",)
     measurement_type = ShiftMeasurement
     thresholds_type = ShiftThresholds
+    settings_type = ShiftSettings
 
     def measure(self, ctx, progress) -> ShiftMeasurement:
         import numpy as np
@@ -103,7 +118,6 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         from detective.erroranalysis import eval_collection, eval_split, train_collection
 
         progress.update(0.0)
-        th = self.thresholds
         split = eval_split(ctx)
         ev = eval_collection(ctx, progress.span(0.0, 0.3))
         tr = train_collection(ctx, progress.span(0.3, 0.5))
@@ -120,7 +134,7 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         )
         basis = "model inputs"
         if ctx.case.has("raw_datasets"):
-            n = min(ctx.options.sample, th.sample)
+            n = min(ctx.options.sample, self.settings.sample)
             a = _raw_props(ctx, "train", ctx.sample_indices("train", n), progress.span(0.5, 0.75))
             b = _raw_props(ctx, split, ctx.sample_indices(split, n), progress.span(0.75, 1.0))
             basis = "raw images"
@@ -181,12 +195,18 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
             elif s.p_value < th.alpha and s.ks >= th.moderate_ks:
                 moderate.append(what)
         metrics = (
-            Metric("class proportions: total variation", m.class_tvd),
+            Metric("class proportions: total variation", m.class_tvd, key="class_tvd"),
             Metric("class proportions: chi-square p", m.class_p),
-            Metric("largest property KS", max((s.ks for s in m.properties), default=0.0)),
+            Metric(
+                "largest property KS",
+                max((s.ks for s in m.properties), default=0.0),
+                key="max_property_ks",
+            ),
         )
         tables = (
-            Table("class proportions", ("class", "train", m.split), m.class_rows),
+            Table(
+                "class proportions", ("class", "train", m.split), m.class_rows, "class_proportions"
+            ),
             Table(
                 f"image properties ({m.basis}; train n={m.train_n}, {m.split} n={m.eval_n})",
                 ("property", "train median", f"{m.split} median", "KS", "p (adjusted)"),
@@ -212,17 +232,16 @@ class EvalRepresentativeness(Check[ShiftMeasurement]):
         )
         if strong or moderate:
             what = "; ".join(strong + moderate)
-            return Finding(
-                self.id,
-                Verdict.FAIL if strong else Verdict.WARN,
+            effects = (
+                supports(
+                    "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
+                ),
+            )
+            return self.finding(
                 f"The {m.split} split is not representative of train: {what}.",
                 metrics=metrics,
                 tables=tables,
-                effects=(
-                    supports(
-                        "distribution_shift", Strength.STRONG if strong else Strength.MODERATE, what
-                    ),
-                ),
+                effects=effects,
                 notes=notes,
                 next_step="Check how the splits were made (time, source, device); evaluate "
                 "per slice (error_slices) and collect training data like the eval data.",

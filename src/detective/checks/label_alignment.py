@@ -12,20 +12,35 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Concern,
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
 
 @dataclass(frozen=True)
 class AlignThresholds:
-    sample: int = 1000  # train items for the index comparison and the probe
-    aug_sample: int = 300  # val images per augmentation
     mismatch_share: float = 0.01  # index mismatches an expert acts on
     probe_gap: float = 0.3  # CV-accuracy gap between the splits that signals misalignment
     aug_drop_strong: float = 0.25  # probe accuracy lost when the augmentation fires
     aug_drop_moderate: float = 0.1
     min_probe: float = 0.5  # a probe weaker than this (or 3× chance) cannot judge augmentations
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """How much label_alignment measures (read by measure only)."""
+
+    sample: int = 1000  # train items for the index comparison and the probe
+    aug_sample: int = 300  # val images per augmentation
 
 
 @dataclass(frozen=True)
@@ -72,18 +87,17 @@ class LabelAlignment(Check[AlignMeasurement]):
     hypotheses = ("label_misalignment", "augmentation_breaks_labels")
     measurement_type = AlignMeasurement
     thresholds_type = AlignThresholds
+    settings_type = AlignSettings
 
     def measure(self, ctx, progress) -> AlignMeasurement:
         import numpy as np
 
         from detective.augment import augmentations, deterministic
         from detective.augprobe import PixelProbe, cv_accuracy, features, isolate
-
-        th = self.thresholds
         notes: list[str] = []
         has_raw = ctx.case.has("raw_datasets")
         tfs = ctx.case.transforms() if ctx.case.has("transforms") else None
-        n = min(ctx.options.sample, th.sample)
+        n = min(ctx.options.sample, self.settings.sample)
         split_x: dict[str, np.ndarray] = {}
         split_y: dict[str, np.ndarray] = {}
         mismatches: list[Mismatch] = []
@@ -128,7 +142,7 @@ class LabelAlignment(Check[AlignMeasurement]):
                 )
             raw_train, raw_val = ctx.raw_dataset("train"), ctx.raw_dataset("val")
             train_ids = ctx.sample_indices("train", n)
-            val_ids = ctx.sample_indices("val", min(n, th.aug_sample))
+            val_ids = ctx.sample_indices("val", min(n, self.settings.aug_sample))
             x_tr, y_tr = _through(raw_train, train_ids, clean_tf, ctx.options.seed)
             x_va, y_va = _through(raw_val, val_ids, clean_tf, ctx.options.seed)
             if len(x_tr) and len(x_va) and len(set(y_tr.tolist())) > 1:
@@ -177,28 +191,29 @@ class LabelAlignment(Check[AlignMeasurement]):
         )
 
     def judge(self, m: AlignMeasurement) -> Finding:
+        return self.present(m, (self._alignment(m), self._augmentations(m)))
+
+    # --- the judgement, one concern at a time (thresholds only here) -------------------------
+
+    def _able(self, m: AlignMeasurement) -> bool:
+        """Whether the pixel probe is good enough on clean images to judge augmentations."""
+        chance = 1 / max(len(m.classes), 1)
+        return not math.isnan(m.clean_accuracy) and m.clean_accuracy >= max(
+            self.thresholds.min_probe, 3 * chance
+        )
+
+    def _alignment(self, m: AlignMeasurement) -> Concern:
+        """label_misalignment: index comparison, then the learnability gap between splits."""
         th = self.thresholds
         chance = 1 / max(len(m.classes), 1)
-        metrics = [
-            Metric("items compared with raw", m.compared),
-            Metric("label mismatches with raw", m.mismatch_count),
-            Metric("probe CV accuracy, train labels", m.train_cv_accuracy),
-            Metric("probe CV accuracy, val labels", m.val_cv_accuracy),
-            Metric("probe accuracy, clean val", m.clean_accuracy),
-        ]
-        tables, effects, parts, steps = [], [], [], []
-
-        def name(c: int) -> str:
-            return m.classes[c] if 0 <= c < len(m.classes) else str(c)
-
-        # label_misalignment: index comparison, then the learnability gap between splits.
+        effects, problems, tables, steps = [], [], [], []
         share = m.mismatch_count / m.compared if m.compared else 0.0
         if m.mismatch_count:
             what = (
                 f"{m.mismatch_count} of {m.compared} items ({share:.1%}) carry a different label "
                 "in datasets() than in raw_datasets() at the same index"
             )
-            parts.append(what)
+            problems.append(what)
             effects.append(
                 supports(
                     "label_misalignment",
@@ -211,7 +226,8 @@ class LabelAlignment(Check[AlignMeasurement]):
                     "label mismatches (datasets vs raw_datasets)",
                     ("split", "index", "label", "raw label"),
                     tuple(
-                        (x.split, x.index, name(x.label), name(x.raw_label)) for x in m.mismatches
+                        (x.split, x.index, _name(m, x.label), _name(m, x.raw_label))
+                        for x in m.mismatches
                     ),
                 )
             )
@@ -227,7 +243,7 @@ class LabelAlignment(Check[AlignMeasurement]):
                     f"accuracy {lo:.1%} vs {hi:.1%}, chance {chance:.0%}): labels do not belong "
                     "to their images there"
                 )
-                parts.append(what)
+                problems.append(what)
                 effects.append(
                     supports(
                         "label_misalignment",
@@ -244,84 +260,103 @@ class LabelAlignment(Check[AlignMeasurement]):
                     f"both splits are equally learnable ({a:.0%} / {b:.0%})",
                 )
             )
-        # augmentation_breaks_labels.
-        able = not math.isnan(m.clean_accuracy) and m.clean_accuracy >= max(
-            th.min_probe, 3 * chance
+        return Concern(
+            tuple(effects), tuple(problems), tables=tuple(tables), next_steps=tuple(steps)
         )
-        if m.augmentations:
-            tables.append(
-                Table(
-                    "probe accuracy on val with one augmentation applied (always firing)",
-                    ("augmentation", "fires with p", "accuracy", "drop", "top confusions"),
-                    tuple(
-                        (
-                            e.name,
-                            e.probability,
-                            round(e.accuracy, 4),
-                            round(m.clean_accuracy - e.accuracy, 4),
-                            ", ".join(f"{name(t)}→{name(p)} ×{c}" for t, p, c in e.confusions[:3]),
-                        )
-                        for e in m.augmentations
+
+    def _augmentations(self, m: AlignMeasurement) -> Concern:
+        """augmentation_breaks_labels: accuracy of a clean-trained probe under each one."""
+        th = self.thresholds
+        if not m.augmentations:
+            return Concern()
+        able = self._able(m)
+        table = Table(
+            "probe accuracy on val with one augmentation applied (always firing)",
+            ("augmentation", "fires with p", "accuracy", "drop", "top confusions"),
+            tuple(
+                (
+                    e.name,
+                    e.probability,
+                    round(e.accuracy, 4),
+                    round(m.clean_accuracy - e.accuracy, 4),
+                    ", ".join(
+                        f"{_name(m, t)}→{_name(m, p)} ×{c}" for t, p, c in e.confusions[:3]
                     ),
                 )
+                for e in m.augmentations
+            ),
+        )
+        worst = max(m.augmentations, key=lambda e: m.clean_accuracy - e.accuracy)
+        drop = m.clean_accuracy - worst.accuracy
+        metric = Metric("largest accuracy drop under one augmentation", drop)
+        if able and drop >= th.aug_drop_moderate:
+            bad = [
+                e for e in m.augmentations if m.clean_accuracy - e.accuracy >= th.aug_drop_moderate
+            ]
+            what = "; ".join(
+                f"{e.name} drops a clean-trained probe from {m.clean_accuracy:.1%} to "
+                f"{e.accuracy:.1%} (most often "
+                + ", ".join(f"{_name(m, t)}→{_name(m, p)}" for t, p, _ in e.confusions[:3])
+                + ")"
+                for e in bad
             )
-            worst = max(m.augmentations, key=lambda e: m.clean_accuracy - e.accuracy)
-            drop = m.clean_accuracy - worst.accuracy
-            metrics.append(Metric("largest accuracy drop under one augmentation", drop))
-            if able and drop >= th.aug_drop_moderate:
-                bad = [
-                    e
-                    for e in m.augmentations
-                    if m.clean_accuracy - e.accuracy >= th.aug_drop_moderate
-                ]
-                what = "; ".join(
-                    f"{e.name} drops a clean-trained probe from {m.clean_accuracy:.1%} to "
-                    f"{e.accuracy:.1%} (most often "
-                    + ", ".join(f"{name(t)}→{name(p)}" for t, p, _ in e.confusions[:3])
-                    + ")"
-                    for e in bad
+            problems = [what]
+            # The probe is linear on pixels, so it is not translation invariant: a shift or
+            # crop costs it accuracy whether or not the label still holds. Such a drop is a
+            # lead, not evidence an expert would act on.
+            blind = _moves_pixels(worst)
+            if blind:
+                problems.append(
+                    f"{worst.name} moves pixels around, which a linear pixel probe cannot tell "
+                    "from a label change: check its examples in visualize_batch"
                 )
-                parts.append(what)
-                # The probe is linear on pixels, so it is not translation invariant: a shift or
-                # crop costs it accuracy whether or not the label still holds. Such a drop is a
-                # lead, not evidence an expert would act on.
-                blind = _moves_pixels(worst)
-                if blind:
-                    parts.append(
-                        f"{worst.name} moves pixels around, which a linear pixel probe cannot tell "
-                        "from a label change: check its examples in visualize_batch"
-                    )
-                effects.append(
-                    supports(
-                        "augmentation_breaks_labels",
-                        Strength.STRONG
-                        if drop >= th.aug_drop_strong and not blind
-                        else Strength.MODERATE,
-                        what,
-                    )
-                )
-                steps.append(
+            strength = (
+                Strength.STRONG if drop >= th.aug_drop_strong and not blind else Strength.MODERATE
+            )
+            return Concern(
+                (supports("augmentation_breaks_labels", strength, what),),
+                tuple(problems),
+                (metric,),
+                (table,),
+                (
                     f"Remove {worst.name} (or restrict it to classes it cannot change) and "
-                    "retrain; for digits/text never flip."
-                )
-            elif able:
-                effects.append(
-                    refutes(
-                        "augmentation_breaks_labels",
-                        Strength.MODERATE,
-                        f"no augmentation costs a clean-trained probe more than {drop:.1%}",
-                    )
-                )
+                    "retrain; for digits/text never flip.",
+                ),
+            )
+        effects = ()
+        if able:
+            effects = (
+                refutes(
+                    "augmentation_breaks_labels",
+                    Strength.MODERATE,
+                    f"no augmentation costs a clean-trained probe more than {drop:.1%}",
+                ),
+            )
+        return Concern(effects, metrics=(metric,), tables=(table,))
+
+    # --- presentation (no thresholds) --------------------------------------------------------
+
+    def present(self, m: AlignMeasurement, concerns: tuple[Concern, ...]) -> Finding:
+        metrics = (
+            Metric("items compared with raw", m.compared),
+            Metric("label mismatches with raw", m.mismatch_count),
+            Metric("probe CV accuracy, train labels", m.train_cv_accuracy),
+            Metric("probe CV accuracy, val labels", m.val_cv_accuracy),
+            Metric("probe accuracy, clean val", m.clean_accuracy),
+            *(x for c in concerns for x in c.metrics),
+        )
+        tables = tuple(t for c in concerns for t in c.tables)
+        effects = tuple(e for c in concerns for e in c.effects)
+        problems = [p for c in concerns for p in c.problems]
+        able = self._able(m)
         notes = list(m.notes)
         if m.augmentations and not able:
             notes.append(
                 f"The pixel probe is too weak on these images ({m.clean_accuracy:.0%} clean) to "
                 "judge augmentations."
             )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
-        )
-        if not parts:
+        if not problems:
+            a, b = m.train_cv_accuracy, m.val_cv_accuracy
             return Finding(
                 self.id,
                 Verdict.PASS,
@@ -334,21 +369,24 @@ class LabelAlignment(Check[AlignMeasurement]):
                     else ""
                 )
                 + ".",
-                metrics=tuple(metrics),
-                tables=tuple(tables),
-                effects=tuple(effects),
+                metrics=metrics,
+                tables=tables,
+                effects=effects,
                 notes=tuple(notes),
             )
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
-            "; ".join(parts) + ".",
-            metrics=tuple(metrics),
-            tables=tuple(tables),
-            effects=tuple(effects),
+        return self.finding(
+            "; ".join(problems) + ".",
+            metrics=metrics,
+            tables=tables,
+            effects=effects,
             notes=tuple(notes),
-            next_step=" ".join(steps),
+            next_step=" ".join(s for c in concerns for s in c.next_steps),
+            concern=True,
         )
+
+
+def _name(m: AlignMeasurement, c: int) -> str:
+    return m.classes[c] if 0 <= c < len(m.classes) else str(c)
 
 
 def _through(raw, indices, transform, seed: int):  # noqa: ANN001, ANN202

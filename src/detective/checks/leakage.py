@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -14,8 +22,17 @@ class LeakageThresholds:
     near: float = 0.997  # cosine of centred 16×16 thumbnails; digits' closest distinct pair: 0.994
     strong_fraction: float = 0.01  # share of val duplicated in train an expert acts on
     strong_count: int = 3
+
+
+@dataclass(frozen=True)
+class LeakageSettings:
+    """How much leakage measures (read by measure only)."""
+
     train_items: int = 10_000  # train images compared against (at least --sample)
     examples: int = 10
+    # Val images whose nearest train image is at least this similar are kept in the
+    # measurement, so judge can re-apply any `near` threshold at or above it.
+    candidate_similarity: float = 0.98
 
 
 @dataclass(frozen=True)
@@ -35,10 +52,8 @@ class LeakageMeasurement:
     val_size: int
     train_checked: int
     train_size: int
-    exact: int
-    near: int
-    conflicting_labels: int
-    pairs: tuple[DuplicatePair, ...]  # the most similar, at most `examples`
+    candidates: tuple[DuplicatePair, ...]  # every val image with a twin candidate, unfiltered
+    examples: int  # pairs the report lists
     similarity_quantiles: tuple[float, float, float]  # median, 99th percentile, max
     classes: tuple[str, ...]
     problems: tuple[str, ...]
@@ -58,17 +73,17 @@ class TrainValLeakage(Check[LeakageMeasurement]):
     hypotheses = ("train_val_leakage",)
     measurement_type = LeakageMeasurement
     thresholds_type = LeakageThresholds
+    settings_type = LeakageSettings
 
     def measure(self, ctx, progress) -> LeakageMeasurement:
         import numpy as np
 
         from detective.neardup import nearest
 
-        th = self.thresholds
         use_raw = ctx.case.has("raw_datasets")
         problems: list[str] = []
         n_train = len(ctx.dataset("train"))
-        train_idx = ctx.sample_indices("train", max(ctx.options.sample, th.train_items))
+        train_idx = ctx.sample_indices("train", max(ctx.options.sample, self.settings.train_items))
         val_idx = ctx.sample_indices("val")
         parts = {}
         for k, (split, idx) in enumerate((("train", train_idx), ("val", val_idx))):
@@ -80,28 +95,27 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         found = nearest(v_desc, t_desc)
         by_hash = {h: i for i, h in enumerate(t_hash)}
         pairs = []
-        exact = near = conflicting = 0
         for row in range(len(v_ids)):
             hit = by_hash.get(v_hash[row])
             is_exact = hit is not None
             j = hit if is_exact else int(found.index[row])
             sim = 1.0 if is_exact else float(found.similarity[row])
-            if not is_exact and sim < th.near:
+            if not is_exact and sim < self.settings.candidate_similarity:
                 continue
-            exact += is_exact
-            near += not is_exact
-            conflicting += int(v_lab[row] != t_lab[j])
             pairs.append(
                 DuplicatePair(
                     int(v_ids[row]),
                     int(t_ids[j]),
-                    round(sim, 5),
+                    sim,
                     is_exact,
                     int(v_lab[row]),
                     int(t_lab[j]),
                 )
             )
-        pairs.sort(key=lambda p: (-p.similarity, p.val_label == p.train_label, p.val_index))
+        # The table shows 5 decimals: ties at that precision list conflicting labels first.
+        pairs.sort(
+            key=lambda p: (-round(p.similarity, 5), p.val_label == p.train_label, p.val_index)
+        )
         sims = found.similarity if len(found.similarity) else np.zeros(1)
         progress.update(1.0)
         return LeakageMeasurement(
@@ -110,10 +124,8 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             val_size=len(ctx.dataset("val")),
             train_checked=len(t_ids),
             train_size=n_train,
-            exact=exact,
-            near=near,
-            conflicting_labels=conflicting,
-            pairs=tuple(pairs[: th.examples]),
+            candidates=tuple(pairs),
+            examples=self.settings.examples,
             similarity_quantiles=tuple(
                 round(float(q), 5) for q in np.quantile(sims, [0.5, 0.99, 1.0])
             ),
@@ -121,18 +133,27 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             problems=tuple(problems[:20]),
         )
 
+    def duplicates(self, m: LeakageMeasurement) -> tuple[DuplicatePair, ...]:
+        """Exact copies and near duplicates at this check's `near` threshold, most similar
+        first."""
+        return tuple(p for p in m.candidates if p.exact or p.similarity >= self.thresholds.near)
+
     def judge(self, m: LeakageMeasurement) -> Finding:
         th = self.thresholds
-        dup = m.exact + m.near
+        found = self.duplicates(m)
+        exact = sum(p.exact for p in found)
+        near = len(found) - exact
+        conflicting = sum(p.val_label != p.train_label for p in found)
+        dup = len(found)
         frac = dup / m.val_checked if m.val_checked else 0.0
         partial = m.train_checked < m.train_size
         metrics = (
             Metric("val images checked", m.val_checked),
             Metric("train images compared", m.train_checked),
-            Metric("exact duplicates", m.exact),
-            Metric("near duplicates", m.near),
+            Metric("exact duplicates", exact),
+            Metric("near duplicates", near),
             Metric("val duplicated in train", frac, "fraction"),
-            Metric("duplicates with conflicting labels", m.conflicting_labels),
+            Metric("duplicates with conflicting labels", conflicting),
             Metric("max similarity", m.similarity_quantiles[2], "cosine"),
         )
 
@@ -146,12 +167,12 @@ class TrainValLeakage(Check[LeakageMeasurement]):
                 (
                     p.val_index,
                     p.train_index,
-                    p.similarity,
+                    round(p.similarity, 5),
                     "exact" if p.exact else "near",
                     name(p.val_label),
                     name(p.train_label),
                 )
-                for p in m.pairs
+                for p in found[: m.examples]
             ),
         )
         notes = list(m.problems)
@@ -192,22 +213,19 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         strong = frac >= th.strong_fraction and dup >= th.strong_count
         what = (
             f"{dup} of {m.val_checked} val images ({frac:.1%}) also appear in train "
-            f"({m.exact} exact, {m.near} near duplicates)"
+            f"({exact} exact, {near} near duplicates)"
         )
-        if m.conflicting_labels:
-            what += f"; {m.conflicting_labels} of them carry a different label than their twin"
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+        if conflicting:
+            what += f"; {conflicting} of them carry a different label than their twin"
+        effects = (
+            supports("train_val_leakage", Strength.STRONG if strong else Strength.MODERATE, what),
+        )
+        return self.finding(
             what + ".",
             metrics=metrics,
             tables=(table,),
             notes=tuple(notes),
-            effects=(
-                supports(
-                    "train_val_leakage", Strength.STRONG if strong else Strength.MODERATE, what
-                ),
-            ),
+            effects=effects,
             next_step="Deduplicate across splits (drop or move the val twins listed), fix the "
             "conflicting labels, then re-measure val; the current val score overstates "
             "generalisation.",

@@ -5,18 +5,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
 
 @dataclass(frozen=True)
 class ActivationThresholds:
-    items: int = 512
     dead_strong: float = 0.5  # share of a ReLU layer's units that never fire
     dead_moderate: float = 0.25
     saturated: float = 0.5  # share of sigmoid/tanh outputs within 1 % of their bounds
     collapse: float = 1e-3  # a layer's output std below this share of the first layer's
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    """How much learning_activations measures (read by measure only)."""
+
+    items: int = 512
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Activations(Check[ActivationMeasurement]):
     hypotheses = ("dead_units",)
     measurement_type = ActivationMeasurement
     thresholds_type = ActivationThresholds
+    settings_type = ActivationSettings
 
     def measure(self, ctx, progress) -> ActivationMeasurement:
         import torch
@@ -57,7 +72,7 @@ class Activations(Check[ActivationMeasurement]):
         from detective.learning.hooks import ActivationStats
 
         data = recipe.learning_data(ctx)
-        x = data.x_fit[: self.thresholds.items]
+        x = data.x_fit[: self.settings.items]
         model = ctx.model_copy().eval()
         bs = ctx.case.eval_settings.batch_size
         with ActivationStats(model) as stats, torch.no_grad():
@@ -184,10 +199,7 @@ class Activations(Check[ActivationMeasurement]):
                     ),
                 ),
             )
-        strong = any(e.strength is Strength.STRONG for e in effects)
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+        return self.finding(
             "Dead or saturated units: " + "; ".join(problems) + ".",
             metrics=metrics,
             tables=(table,),
@@ -196,4 +208,5 @@ class Activations(Check[ActivationMeasurement]):
             next_step="Look for large negative biases or a too-high LR that killed the units; use "
             "He init, BatchNorm before the ReLU, or LeakyReLU/GELU; keep sigmoid/tanh inputs "
             "normalised.",
+            concern=True,
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from detective.findings import (
     Artifact,
+    Effect,
     Finding,
     Metric,
     Strength,
@@ -27,6 +28,12 @@ class GradFlowThresholds:
     exploding_ratio: float = 1e3  # first/last ratio above this: early layers get huge gradients
     growth_strong: float = 1e3  # total gradient norm, last steps / first steps
     frozen_strong: float = 0.5  # share of parameters that can never train
+
+
+@dataclass(frozen=True)
+class GradFlowSettings:
+    """How much learning_gradients measures (read by measure only)."""
+
     steps: int = 80
 
 
@@ -55,6 +62,19 @@ class GradFlowMeasurement:
     artifact: str = ""
 
 
+@dataclass(frozen=True)
+class GradFlowAssessment:
+    ratio: float  # first / last layer mean gradient norm
+    growth: float  # total gradient norm, last steps / first steps
+    frozen_share: float
+    frozen: tuple[LayerGrad, ...]
+    no_grad: tuple[LayerGrad, ...]
+    nonfinite: tuple[LayerGrad, ...]
+    exploding: bool
+    effects: tuple[Effect, ...]
+    problems: tuple[str, ...]
+
+
 @register
 class GradientFlow(Check[GradFlowMeasurement]):
     id = "gradient_flow"
@@ -68,11 +88,12 @@ class GradientFlow(Check[GradFlowMeasurement]):
     hypotheses = ("vanishing_gradients", "exploding_gradients", "frozen_parameters")
     measurement_type = GradFlowMeasurement
     thresholds_type = GradFlowThresholds
+    settings_type = GradFlowSettings
 
     def measure(self, ctx, progress) -> GradFlowMeasurement:
         from detective.learning import plots, recipe
 
-        trace = recipe.short_run(ctx, progress, self.thresholds.steps)
+        trace = recipe.short_run(ctx, progress, self.settings.steps)
         frozen = recipe.short_run_frozen(ctx)
         model = ctx.fresh_model()
         sizes = {name: sum(p.numel() for _, p in ps) for name, ps in recipe.layer_params(model)}
@@ -120,9 +141,13 @@ class GradientFlow(Check[GradFlowMeasurement]):
         )
 
     def judge(self, m: GradFlowMeasurement) -> Finding:
-        th = self.thresholds
         if not m.steps:
             return Finding(self.id, Verdict.ERROR, "The short run made no step.", error="no steps")
+        return self.present(m, self.assess(m))
+
+    def assess(self, m: GradFlowMeasurement) -> GradFlowAssessment:
+        """The judgement: which hypotheses the gradients move, and why (thresholds only here)."""
+        th = self.thresholds
         total = sum(lg.params for lg in m.layers) or 1
         frozen = [lg for lg in m.layers if not lg.trainable or not lg.in_optimizer]
         frozen_share = sum(lg.params for lg in frozen) / total
@@ -229,7 +254,21 @@ class GradientFlow(Check[GradFlowMeasurement]):
                     "every parameter is trainable and receives a gradient",
                 )
             )
+        return GradFlowAssessment(
+            ratio=ratio,
+            growth=growth,
+            frozen_share=frozen_share,
+            frozen=tuple(frozen),
+            no_grad=tuple(no_grad),
+            nonfinite=tuple(nonfinite),
+            exploding=bool(nonfinite) or growth > th.growth_strong,
+            effects=tuple(effects),
+            problems=tuple(problems),
+        )
 
+    def present(self, m: GradFlowMeasurement, a: GradFlowAssessment) -> Finding:
+        """Prose, tables and the verdict rule around an assessment (no thresholds here)."""
+        ratio, growth, effects, problems = a.ratio, a.growth, a.effects, a.problems
         rows = tuple(
             (
                 lg.layer,
@@ -261,14 +300,10 @@ class GradientFlow(Check[GradFlowMeasurement]):
             Metric("steps", m.steps),
             Metric("first/last layer gradient ratio", ratio),
             Metric("total gradient norm growth", growth, "×"),
-            Metric("frozen parameter share", frozen_share, "fraction"),
-            Metric("layers without gradient", len(no_grad)),
-            Metric("layers with NaN/Inf gradients", len(nonfinite)),
+            Metric("frozen parameter share", a.frozen_share, "fraction"),
+            Metric("layers without gradient", len(a.no_grad)),
+            Metric("layers with NaN/Inf gradients", len(a.nonfinite)),
         )
-        strong = any(
-            e.strength is Strength.STRONG and e.direction.value == "supports" for e in effects
-        )
-        verdict = Verdict.FAIL if strong else Verdict.WARN if problems else Verdict.PASS
         summary = (
             "Gradient flow problems: " + "; ".join(problems) + "."
             if problems
@@ -284,17 +319,15 @@ class GradientFlow(Check[GradFlowMeasurement]):
                 "Use ReLU-family activations with He init, add normalisation layers or "
                 "residual connections, or shorten the stack."
             )
-        elif frozen:
+        elif a.frozen:
             next_step = (
                 "If these layers should learn, set requires_grad=True and pass them to "
                 "the optimizer; if the freeze is deliberate (a pretrained backbone), mark "
                 "the hypothesis refuted."
             )
-        elif nonfinite or growth > th.growth_strong:
+        elif a.exploding:
             next_step = "Lower the LR, clip gradients (clip_grad_norm_), check the loss for log(0)."
-        return Finding(
-            self.id,
-            verdict,
+        return self.finding(
             summary,
             metrics=metrics,
             tables=(table,),
@@ -307,12 +340,13 @@ class GradientFlow(Check[GradFlowMeasurement]):
             )
             if m.artifact
             else (),
-            effects=tuple(effects),
+            effects=effects,
             next_step=next_step,
             notes=(
                 f"Measured on a fresh, untrained copy of the model ({m.recipe}, LR {m.lr:g}); "
                 "your model and files are untouched.",
             ),
+            concern=bool(problems),
         )
 
 

@@ -20,6 +20,12 @@ class CurveThresholds:
     val_rise: float = 0.10  # val loss above its minimum by this share, train still falling
     runaway_growth: float = 10.0  # weight-norm growth in the short run (LR too high)
     tiny_update: float = 1e-5  # typical ‖Δw‖/‖w‖ (LR too low)
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """How much learning_loss_curve measures (read by measure only)."""
+
     steps: int = 80
 
 
@@ -52,6 +58,7 @@ class LossCurve(Check[CurveMeasurement]):
     hypotheses = ("lr_too_high", "lr_too_low", "overfitting", "underfitting")
     measurement_type = CurveMeasurement
     thresholds_type = CurveThresholds
+    settings_type = CurveSettings
 
     def measure(self, ctx, progress) -> CurveMeasurement:
         import statistics
@@ -79,7 +86,7 @@ class LossCurve(Check[CurveMeasurement]):
                 math.nan,
             )
         else:
-            trace = recipe.short_run(ctx, progress, self.thresholds.steps)
+            trace = recipe.short_run(ctx, progress, self.settings.steps)
             growth, ratios = [], []
             for i in range(len(trace.layers)):
                 w0 = trace.initial_weight_norms[i]

@@ -37,6 +37,13 @@ class TaskMeasurement:
     sampled: int
 
 
+@dataclass(frozen=True)
+class LossProblem:
+    strength: Strength
+    what: str
+    fix: str
+
+
 @register
 class LossFitsTask(Check[TaskMeasurement]):
     id = "loss_fits_task"
@@ -106,20 +113,16 @@ class LossFitsTask(Check[TaskMeasurement]):
         )
 
     def judge(self, m: TaskMeasurement) -> Finding:
+        return self.present(m, self.assess(m))
+
+    def assess(self, m: TaskMeasurement) -> tuple[LossProblem, ...]:
+        """Every way the loss does not fit the outputs (thresholds only here)."""
         th = self.thresholds
         k = m.num_classes
         loss_softmaxes = m.loss_name == "CrossEntropyLoss" or (
             math.isfinite(m.loss_value)
             and math.isfinite(m.loss_as_logits_ce)
             and abs(m.loss_value - m.loss_as_logits_ce) < 1e-4 * max(1.0, m.loss_value)
-        )
-        metrics = (
-            Metric("output rows that are probabilities", m.prob_rows, "fraction"),
-            Metric("output rows in [0, 1]", m.unit_rows, "fraction"),
-            Metric("output rows that are log-probabilities", m.logprob_rows, "fraction"),
-            Metric("loss on the trained model", m.loss_value, "", m.loss_name),
-            Metric("cross-entropy of the outputs as logits", m.loss_as_logits_ce),
-            Metric("targets outside 0..K-1", m.targets_out_of_range, "", f"of {m.sampled}"),
         )
         problems: list[tuple[Strength, str, str]] = []  # (strength, what, fix)
         if m.prob_rows >= th.prob_rows and loss_softmaxes:
@@ -215,6 +218,18 @@ class LossFitsTask(Check[TaskMeasurement]):
                     "map labels to 0..K-1 in CLASSES order",
                 )
             )
+        return tuple(LossProblem(*p) for p in problems)
+
+    def present(self, m: TaskMeasurement, problems: tuple[LossProblem, ...]) -> Finding:
+        k = m.num_classes
+        metrics = (
+            Metric("output rows that are probabilities", m.prob_rows, "fraction"),
+            Metric("output rows in [0, 1]", m.unit_rows, "fraction"),
+            Metric("output rows that are log-probabilities", m.logprob_rows, "fraction"),
+            Metric("loss on the trained model", m.loss_value, "", m.loss_name),
+            Metric("cross-entropy of the outputs as logits", m.loss_as_logits_ce),
+            Metric("targets outside 0..K-1", m.targets_out_of_range, "", f"of {m.sampled}"),
+        )
         notes = ("Outputs inspected on a copy of your trained model; nothing is changed.",)
         if not problems:
             return Finding(
@@ -232,13 +247,10 @@ class LossFitsTask(Check[TaskMeasurement]):
                     ),
                 ),
             )
-        strong = any(s is Strength.STRONG for s, _, _ in problems)
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
-            "The loss does not fit: " + "; ".join(w for _, w, _ in problems) + ".",
+        return self.finding(
+            "The loss does not fit: " + "; ".join(p.what for p in problems) + ".",
             metrics=metrics,
             notes=notes,
-            effects=tuple(supports("wrong_loss", s, w) for s, w, _ in problems),
-            next_step="Fix: " + "; ".join(f for _, _, f in problems) + ".",
+            effects=tuple(supports("wrong_loss", p.strength, p.what) for p in problems),
+            next_step="Fix: " + "; ".join(p.fix for p in problems) + ".",
         )

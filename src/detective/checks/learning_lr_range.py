@@ -13,13 +13,20 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class RangeThresholds:
-    start_lr: float = 1e-6
-    end_lr: float = 10.0
-    steps: int = 80
     blowup: float = 4.0  # stop once the smoothed loss exceeds this multiple of its best
     too_low_factor: float = 100.0  # configured ≤ suggestion / this: far too low
     low_factor: float = 20.0
     min_fall: float = 0.05  # the smoothed loss must fall this share for the sweep to be usable
+
+
+@dataclass(frozen=True)
+class RangeSettings:
+    """How much learning_lr_range measures (read by measure only)."""
+
+    start_lr: float = 1e-6
+    end_lr: float = 10.0
+    steps: int = 80
+    stop_blowup: float = 4.0  # stop the sweep once the smoothed loss exceeds this × its best
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,18 @@ class LrRangeTest(Check[RangeMeasurement]):
     hypotheses = ("lr_too_high", "lr_too_low")
     measurement_type = RangeMeasurement
     thresholds_type = RangeThresholds
+    settings_type = RangeSettings
 
     def measure(self, ctx, progress) -> RangeMeasurement:
         from detective.learning import plots, recipe
         from detective.training import configured_lr
 
-        th = self.thresholds
+        st = self.settings
         data = recipe.learning_data(ctx)
         model = ctx.fresh_model()
         lr, source = configured_lr(ctx, model)
-        n = th.steps
-        lrs = [th.start_lr * (th.end_lr / th.start_lr) ** (i / (n - 1)) for i in range(n)]
+        n = st.steps
+        lrs = [st.start_lr * (st.end_lr / st.start_lr) ** (i / (n - 1)) for i in range(n)]
         seen: list[float] = []
 
         def stop(_step: int, loss: float) -> bool:
@@ -97,7 +105,7 @@ class LrRangeTest(Check[RangeMeasurement]):
             if len(seen) < 10:
                 return False
             smooth = ema(seen, 0.9)
-            return smooth[-1] > th.blowup * min(smooth)
+            return smooth[-1] > st.stop_blowup * min(smooth)
 
         trace = recipe.run_recipe(
             ctx,
@@ -117,7 +125,7 @@ class LrRangeTest(Check[RangeMeasurement]):
             "built-in loop with your optimizer and loss"
             + (" (your train() hook cannot take an LR schedule)" if ctx.case.has("train") else ""),
         )
-        r = analyse(m, th.blowup)
+        r = analyse(m, st.stop_blowup)  # for the plot's marker; judge applies its threshold
         path, rel = ctx.artifact(self.id, "lr_range.png")
         plots.line_plot(
             path,

@@ -12,12 +12,18 @@ from detective.registry import Check, register
 
 @dataclass(frozen=True)
 class OverfitThresholds:
+    stuck_fraction: float = 0.9  # loss still above this share of the initial: nothing learned
+    floor_fraction: float = 0.5  # all items right but the loss stays above this share: a floor
+
+
+@dataclass(frozen=True)
+class OverfitSettings:
+    """How much learning_overfit measures (read by measure only)."""
+
     batch: int = 32
     max_steps: int = 150
     fit_loss_fraction: float = 0.1  # fitted: loss ≤ this share of the initial loss …
     # … and accuracy on the batch 100 %
-    stuck_fraction: float = 0.9  # loss still above this share of the initial: nothing learned
-    floor_fraction: float = 0.5  # all items right but the loss stays above this share: a floor
 
 
 @dataclass(frozen=True)
@@ -47,20 +53,21 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
     hypotheses = ("underfitting", "wrong_loss", "frozen_parameters", "label_misalignment")
     measurement_type = OverfitMeasurement
     thresholds_type = OverfitThresholds
+    settings_type = OverfitSettings
 
     def measure(self, ctx, progress) -> OverfitMeasurement:
         from detective.learning import plots, recipe
 
-        th = self.thresholds
+        st = self.settings
         data = recipe.learning_data(ctx)
-        xb, yb = data.x_fit[: th.batch], data.y_fit[: th.batch]
+        xb, yb = data.x_fit[: st.batch], data.y_fit[: st.batch]
         model = ctx.fresh_model()
         state = {"fitted": -1, "first": math.nan}
 
         def stop(step: int, loss: float) -> bool:
             if step == 0:
                 state["first"] = loss
-            if (step + 1) % 10 or not loss <= th.fit_loss_fraction * state["first"]:
+            if (step + 1) % 10 or not loss <= st.fit_loss_fraction * state["first"]:
                 return False
             if recipe.evaluate_tensors(model, xb, yb)[1] >= 1.0:
                 state["fitted"] = step + 1
@@ -68,7 +75,7 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
             return False
 
         trace = recipe.run_recipe(
-            ctx, model, xb, yb, steps=th.max_steps, progress=progress, batch_size=len(yb), stop=stop
+            ctx, model, xb, yb, steps=st.max_steps, progress=progress, batch_size=len(yb), stop=stop
         )
         _, acc = recipe.evaluate_tensors(model, xb, yb)
         path, rel = ctx.artifact(self.id, "loss.png")
@@ -82,7 +89,7 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
         )
         return OverfitMeasurement(
             batch=len(yb),
-            max_steps=th.max_steps,
+            max_steps=st.max_steps,
             steps=len(trace.losses),
             losses=trace.losses,
             initial_loss=trace.losses[0] if trace.losses else math.nan,

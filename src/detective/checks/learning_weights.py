@@ -25,6 +25,12 @@ class WeightThresholds:
     runaway_growth: float = 10.0  # a layer's weight norm multiplied by this in a short run
     huge_ratio: float = 0.1  # median ‖Δw‖/‖w‖ per step (≈1e-3 is the usual healthy value)
     tiny_ratio: float = 1e-5
+
+
+@dataclass(frozen=True)
+class WeightSettings:
+    """How much learning_weights measures (read by measure only)."""
+
     steps: int = 80
 
 
@@ -61,11 +67,12 @@ class WeightUpdates(Check[WeightMeasurement]):
     hypotheses = ("lr_too_high", "lr_too_low")
     measurement_type = WeightMeasurement
     thresholds_type = WeightThresholds
+    settings_type = WeightSettings
 
     def measure(self, ctx, progress) -> WeightMeasurement:
         from detective.learning import plots, recipe
 
-        trace = recipe.short_run(ctx, progress, self.thresholds.steps)
+        trace = recipe.short_run(ctx, progress, self.settings.steps)
         layers, series = [], []
         nonfinite = False
         for i, name in enumerate(trace.layers):

@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
+from detective.findings import (
+    Concern,
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -34,11 +43,17 @@ GROSS = (RAW255, RAW255_NORM, TWICE, NONE)
 
 @dataclass(frozen=True)
 class NormThresholds:
-    sample: int = 512  # images per split
     fit: float = 0.1  # range-fit error under which a candidate explains the inputs
     misfit: float = 0.25  # range-fit error above which the declared normalization does not
     max_shift: float = 0.25  # |mean_val - mean_train| in train σ, per channel
     max_std_ratio: float = 1.25
+
+
+@dataclass(frozen=True)
+class NormSettings:
+    """How much normalization measures (read by measure only)."""
+
+    sample: int = 512  # images per split
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
     hypotheses = ("normalization_mismatch", "preprocessing_parity")
     measurement_type = NormMeasurement
     thresholds_type = NormThresholds
+    settings_type = NormSettings
 
     def measure(self, ctx, progress) -> NormMeasurement:
         import torch
@@ -81,7 +97,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
         names = [s for s in ("train", "val", "test") if ctx.has_split(s)]
         for k, split in enumerate(names):
             span = progress.span(k / len(names), (k + 1) / len(names))
-            indices = ctx.sample_indices(split, min(ctx.options.sample, self.thresholds.sample))
+            indices = ctx.sample_indices(split, min(ctx.options.sample, self.settings.sample))
             total = total_sq = low = high = None
             pixels = images = 0
             for batch in ctx.batches(split, indices, progress=span):
@@ -110,44 +126,29 @@ class NormalizationMismatch(Check[NormMeasurement]):
         )
 
     def judge(self, m: NormMeasurement) -> Finding:
-        th = self.thresholds
         by = {s.split: s for s in m.splits}
         if "train" not in by:
             return Finding(self.id, Verdict.ERROR, "No train item could be read.")
-        train = by["train"]
         fits = {s.split: _explain(s, m) for s in m.splits}
+        training, train_ok = self._training_inputs(m, fits)
+        parity = self._parity(m, fits, train_ok)
+        concerns = [training, parity]
+        if train_ok and not any(e.hypothesis == "normalization_mismatch" for e in training.effects):
+            concerns.append(self._consistent(m, fits, bool(parity.problems)))
+        return self.present(m, fits, tuple(concerns), train_ok)
+
+    # --- the judgement, one concern at a time (thresholds only here) -------------------------
+
+    def _training_inputs(
+        self, m: NormMeasurement, fits: dict[str, list[tuple[str, float]]]
+    ) -> tuple[Concern, bool]:
+        """The training inputs against the declared normalization (or sane scaling); whether
+        they are fine."""
+        th = self.thresholds
+        train = next(s for s in m.splits if s.split == "train")
         train_best, train_err = fits["train"][0]
         declared_err = dict(fits["train"]).get(DECLARED, math.nan)
-        rows = []
-        for s in m.splits:
-            best, err = fits[s.split][0]
-            for c in range(len(s.mean)):
-                rows.append(
-                    (
-                        s.split,
-                        c,
-                        round(s.mean[c], 4),
-                        round(s.std[c], 4),
-                        round(s.low[c], 4),
-                        round(s.high[c], 4),
-                        best if err < th.fit else f"unexplained (closest: {best})",
-                    )
-                )
-        table = Table(
-            "model inputs per split and channel",
-            ("split", "channel", "mean", "std", "min", "max", "explained by"),
-            tuple(rows),
-        )
-        metrics = [
-            Metric("train max |mean|", max(abs(v) for v in train.mean)),
-            Metric("train min std", min(train.std)),
-            Metric("train max std", max(train.std)),
-            Metric("train range fit to declared", declared_err, "fraction of range"),
-        ]
-        effects = []
-        problems = []
-        next_steps = []
-        # 1. The training inputs themselves.
+        effects, problems, next_steps = [], [], []
         train_ok = True
         if m.declared_mean:
             if declared_err > th.misfit:
@@ -198,7 +199,18 @@ class NormalizationMismatch(Check[NormMeasurement]):
                 )
                 problems.append(why)
                 effects.append(supports("normalization_mismatch", Strength.MODERATE, why))
-        # 2. Eval inputs against training inputs.
+        concern = Concern(tuple(effects), tuple(problems), next_steps=tuple(next_steps))
+        return concern, train_ok
+
+    def _parity(
+        self, m: NormMeasurement, fits: dict[str, list[tuple[str, float]]], train_ok: bool
+    ) -> Concern:
+        """Eval inputs against training inputs."""
+        th = self.thresholds
+        by = {s.split: s for s in m.splits}
+        train = by["train"]
+        train_best = fits["train"][0][0]
+        metrics = []
         parity: list[tuple[str, bool]] = []  # (what differs, a named pipeline explains it)
         for split in ("val", "test"):
             if split not in by:
@@ -235,39 +247,91 @@ class NormalizationMismatch(Check[NormMeasurement]):
                 elif named:
                     what += f"; they look {best}, training inputs {train_best}"
                 parity.append((what, named))
-        if parity:
-            # Different images per split: statistics alone could be a data shift, so MODERATE;
-            # a distinct named pipeline or a channel swap is a preprocessing difference.
-            named = any(n for _, n in parity)
-            effects.append(
-                supports(
-                    "preprocessing_parity",
-                    Strength.STRONG if named and train_ok else Strength.MODERATE,
-                    "; ".join(p for p, _ in parity),
-                )
-            )
-            next_steps.append(
-                "Build the eval transform from the training transform minus augmentation "
-                "(same scaling, Normalize constants and channel order)."
-            )
-        if train_ok and not any(e.hypothesis == "normalization_mismatch" for e in effects):
-            basis = (
-                "training inputs match the declared normalization"
-                if m.declared_mean
-                else f"training inputs look {train_best}"
-                if train_err < th.fit
-                else "training inputs have no recognisable scaling problem"
-            )
-            # When eval inputs differ the training inputs say little about what the model meets
-            # at eval time: only weak evidence against a normalization problem.
-            effects.append(
+        if not parity:
+            return Concern(metrics=tuple(metrics))
+        # Different images per split: statistics alone could be a data shift, so MODERATE;
+        # a distinct named pipeline or a channel swap is a preprocessing difference.
+        named = any(n for _, n in parity)
+        effect = supports(
+            "preprocessing_parity",
+            Strength.STRONG if named and train_ok else Strength.MODERATE,
+            "; ".join(p for p, _ in parity),
+        )
+        step = (
+            "Build the eval transform from the training transform minus augmentation "
+            "(same scaling, Normalize constants and channel order)."
+        )
+        problems = tuple(p for p, _ in parity)
+        return Concern((effect,), problems, tuple(metrics), next_steps=(step,))
+
+    def _consistent(
+        self, m: NormMeasurement, fits: dict[str, list[tuple[str, float]]], parity: bool
+    ) -> Concern:
+        """Fine training inputs: evidence against a normalization problem."""
+        th = self.thresholds
+        train_best, train_err = fits["train"][0]
+        basis = (
+            "training inputs match the declared normalization"
+            if m.declared_mean
+            else f"training inputs look {train_best}"
+            if train_err < th.fit
+            else "training inputs have no recognisable scaling problem"
+        )
+        # When eval inputs differ the training inputs say little about what the model meets
+        # at eval time: only weak evidence against a normalization problem.
+        return Concern(
+            (
                 refutes(
                     "normalization_mismatch",
                     Strength.MODERATE if m.declared_mean and not parity else Strength.WEAK,
                     basis,
-                )
+                ),
             )
-        if not problems and not parity:
+        )
+
+    # --- presentation (no thresholds but the table's "explained by" cut-off) -----------------
+
+    def present(
+        self,
+        m: NormMeasurement,
+        fits: dict[str, list[tuple[str, float]]],
+        concerns: tuple[Concern, ...],
+        train_ok: bool,
+    ) -> Finding:
+        th = self.thresholds
+        train = next(s for s in m.splits if s.split == "train")
+        train_best = fits["train"][0][0]
+        declared_err = dict(fits["train"]).get(DECLARED, math.nan)
+        rows = []
+        for s in m.splits:
+            best, err = fits[s.split][0]
+            for c in range(len(s.mean)):
+                rows.append(
+                    (
+                        s.split,
+                        c,
+                        round(s.mean[c], 4),
+                        round(s.std[c], 4),
+                        round(s.low[c], 4),
+                        round(s.high[c], 4),
+                        best if err < th.fit else f"unexplained (closest: {best})",
+                    )
+                )
+        table = Table(
+            "model inputs per split and channel",
+            ("split", "channel", "mean", "std", "min", "max", "explained by"),
+            tuple(rows),
+        )
+        metrics = (
+            Metric("train max |mean|", max(abs(v) for v in train.mean)),
+            Metric("train min std", min(train.std)),
+            Metric("train max std", max(train.std)),
+            Metric("train range fit to declared", declared_err, "fraction of range"),
+            *(x for c in concerns for x in c.metrics),
+        )
+        training, parity = concerns[0], concerns[1]
+        effects = tuple(e for c in concerns for e in c.effects)
+        if not training.problems and not parity.problems:
             summary = (
                 f"Model inputs are consistent: training inputs {_rng(train)} "
                 + ("fit the declared normalization" if m.declared_mean else f"look {train_best}")
@@ -277,22 +341,20 @@ class NormalizationMismatch(Check[NormMeasurement]):
                 self.id,
                 Verdict.PASS,
                 summary,
-                metrics=tuple(metrics),
+                metrics=metrics,
                 tables=(table,),
-                effects=tuple(effects),
+                effects=effects,
             )
-        strong = any(e.strength is Strength.STRONG for e in effects)
-        parts = problems + [p for p, _ in parity]
-        if train_ok and parity:
+        parts = [*training.problems, *parity.problems]
+        if train_ok and parity.problems:
             parts.insert(0, "training inputs match the declared normalization; only eval differs")
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+        return self.finding(
             "; ".join(parts) + ".",
-            metrics=tuple(metrics),
+            metrics=metrics,
             tables=(table,),
-            effects=tuple(effects),
-            next_step=" ".join(next_steps),
+            effects=effects,
+            next_step=" ".join(s for c in concerns for s in c.next_steps),
+            concern=True,
         )
 
 

@@ -16,6 +16,12 @@ class ParityThresholds:
     max_mean_shift: float = 0.2  # |mean_eval - mean_train| in units of the train std, per channel
     max_std_ratio: float = 1.2  # std_eval / std_train (or its inverse)
     max_disagreement: float = 0.01  # share of images whose prediction flips beyond this matters
+
+
+@dataclass(frozen=True)
+class ParitySettings:
+    """How much preprocessing_parity measures (read by measure only)."""
+
     sample: int = 256
 
 
@@ -58,6 +64,7 @@ class PreprocessingParity(Check[ParityMeasurement]):
     hypotheses = ("preprocessing_parity",)
     measurement_type = ParityMeasurement
     thresholds_type = ParityThresholds
+    settings_type = ParitySettings
 
     def measure(self, ctx, progress) -> ParityMeasurement:
         import torch
@@ -68,7 +75,7 @@ class PreprocessingParity(Check[ParityMeasurement]):
         train_tf, removed = deterministic(tfs["train"])
         eval_tf = tfs["eval"]
         raw = ctx.raw_dataset("val")
-        indices = ctx.sample_indices("val", min(ctx.options.sample, self.thresholds.sample))
+        indices = ctx.sample_indices("val", min(ctx.options.sample, self.settings.sample))
         model = ctx.model()
         problems: list[str] = []
         sums = {"t": None, "e": None}

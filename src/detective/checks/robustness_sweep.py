@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RobustnessThresholds:
-    sample: int = 512  # val images swept (at most --sample)
-    train_sample: int = 512  # train images whose property ranges are measured
-    fgsm_eps: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)  # pixel units
     drop: float = 0.25  # accuracy falling by this much (absolute) below clean is a collapse
     min_clean_accuracy: float = 0.5  # below it, the model is broken already: no sweep finding
     min_val_share: float = 0.10  # the collapse level is held by at least this share of val images
@@ -48,6 +45,15 @@ class RobustnessThresholds:
     min_tail: int = 20  # real val images at the collapse level needed to check them directly
     tail_gap: float = 0.15  # their accuracy below the rest's by this much corroborates
     slice_gap: float = 0.30  # … by this much, and they are a slice that fails (moderate)
+
+
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """How much robustness_sweep measures (read by measure only)."""
+
+    sample: int = 512  # val images swept (at most --sample)
+    train_sample: int = 512  # train images whose property ranges are measured
+    fgsm_eps: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)  # pixel units
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
     hypotheses = ("distribution_shift", "slice_failure")
     measurement_type = RobustnessMeasurement
     thresholds_type = RobustnessThresholds
+    settings_type = RobustnessSettings
 
     def measure(self, ctx, progress) -> RobustnessMeasurement:  # noqa: ANN001
         import numpy as np
@@ -130,7 +137,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         from detective.perturb import apply, fgsm_sign
         from detective.torchutil import few_cpu_threads
 
-        th = self.thresholds
+        st = self.settings
         model = ctx.model()  # eval mode, shared: only read
         norm = ctx.case.normalization
 
@@ -140,7 +147,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         train_n = 0
         pixel_space: bool | None = None
         if ctx.has_split("train"):
-            idx = ctx.sample_indices("train", min(th.train_sample, ctx.options.sample))
+            idx = ctx.sample_indices("train", min(st.train_sample, ctx.options.sample))
             for b in ctx.batches("train", idx, progress=progress.span(0.0, 0.15)):
                 pixel_space = _pixel_space(norm, b.x)
                 props = tensor_properties(b.x, norm if pixel_space else None)
@@ -151,7 +158,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         train = {p: np.concatenate(v) if v else np.zeros(0) for p, v in train_props.items()}
 
         # 2. The sweep on val, streamed: every perturbation and severity per batch.
-        idx = ctx.sample_indices("val", min(th.sample, ctx.options.sample))
+        idx = ctx.sample_indices("val", min(st.sample, ctx.options.sample))
         gen = torch.Generator().manual_seed(ctx.options.seed)
         attacker: torch.nn.Module | None = None
         n = 0
@@ -159,7 +166,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
         clean_props: dict[str, list[np.ndarray]] = {p: [] for p in PROPERTIES}
         correct = np.zeros((len(PERTURBATIONS), 6))
         pert_props: dict[tuple[int, int], list[np.ndarray]] = {}
-        fgsm_correct = np.zeros(len(th.fgsm_eps))
+        fgsm_correct = np.zeros(len(st.fgsm_eps))
         for b in ctx.batches("val", idx, progress=progress.span(0.15, 1.0)):
             if pixel_space is None:
                 pixel_space = _pixel_space(norm, b.x)
@@ -188,13 +195,13 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
                             value = getattr(tensor_properties(out), pert.prop)
                             pert_props.setdefault((i, s), []).append(value)
                     progress.check_cancelled()
-                if th.fgsm_eps:
+                if st.fgsm_eps:
                     if attacker is None:  # a private copy: the user's model never sees a gradient
                         attacker = ctx.model_copy().eval()
                         for param in attacker.parameters():
                             param.requires_grad_(False)
                     sign = fgsm_sign(attacker, b.x, b.y)
-                    for j, eps in enumerate(th.fgsm_eps):
+                    for j, eps in enumerate(st.fgsm_eps):
                         adv = (px + eps * (hi - lo) * sign).clamp(lo, hi)
                         with torch.no_grad():
                             pred = model(_renormalize(adv, norm) if pixel_space else adv).argmax(1)
@@ -233,7 +240,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
             clamp=(lo, hi),
             clean_accuracy=float(ok_all.mean()),
             curves=tuple(curves),
-            fgsm=tuple(FgsmPoint(e, float(c / n)) for e, c in zip(th.fgsm_eps, fgsm_correct,
+            fgsm=tuple(FgsmPoint(e, float(c / n)) for e, c in zip(st.fgsm_eps, fgsm_correct,
                                                                    strict=True)),
             plot=rel,
         )
@@ -369,10 +376,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
                 metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, notes=tuple(notes),
             )
         effects = _strongest_per_hypothesis(effects)
-        strong = any(e.strength is Strength.STRONG for e in effects)
-        return Finding(
-            self.id,
-            Verdict.FAIL if strong else Verdict.WARN,
+        return self.finding(
             "The model collapses at image conditions its own val data contains: "
             + "; ".join(parts) + ".",
             metrics=tuple(metrics), tables=tuple(tables), artifacts=arts, effects=tuple(effects),
@@ -380,6 +384,7 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
             next_step="Look at the val images at that level; add such images (or a matching "
             "augmentation, e.g. ColorJitter / GaussianBlur) to training, or fix the capture "
             "pipeline that produces them.",
+            concern=True,
         )
 
 

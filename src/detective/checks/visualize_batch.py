@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Artifact, Finding, Metric, Verdict
+from detective.findings import Artifact, ArtifactKind, Finding, Metric, Verdict
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -14,9 +14,15 @@ TILE = 72  # pixels per tile side in the PNG
 
 @dataclass(frozen=True)
 class BatchThresholds:
+    blank_share: float = 0.5  # the batch "looks blank" when this share of its images does
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How much visualize_batch measures (read by measure only)."""
+
     images: int = 32
     blank_std: float = 1e-3  # an image whose pixel std is below this shows nothing
-    blank_share: float = 0.5  # the batch "looks blank" when this share of its images does
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class VisualizeBatch(Check[BatchMeasurement]):
     hypotheses = ()
     measurement_type = BatchMeasurement
     thresholds_type = BatchThresholds
+    settings_type = BatchSettings
 
     def measure(self, ctx, progress) -> BatchMeasurement:
         import torch
@@ -53,9 +60,7 @@ class VisualizeBatch(Check[BatchMeasurement]):
         from detective.imageprops import denormalize
         from detective.pngplots import image_grid
         from detective.rawimages import resized, to_unit_tensor
-
-        th = self.thresholds
-        indices = ctx.sample_indices("train", min(ctx.options.sample, th.images))
+        indices = ctx.sample_indices("train", min(ctx.options.sample, self.settings.images))
         xs, ids, ys = [], [], []
         for batch in ctx.batches("train", indices, progress=progress.span(0, 0.6)):
             xs.append(batch.x.cpu())
@@ -72,7 +77,7 @@ class VisualizeBatch(Check[BatchMeasurement]):
         norm = ctx.case.normalization
         px = denormalize(x, norm)
         denormalized = norm is not None and len(norm.mean) == x.shape[1]
-        blank = int((px.flatten(1).std(1) < th.blank_std).sum())
+        blank = int((px.flatten(1).std(1) < self.settings.blank_std).sum())
         lo, hi = float(px.min()), float(px.max())
         names = tuple(ctx.case.classes[y] for y in ys)
         progress.update(0.7, None, "drawing the grid")
@@ -120,10 +125,16 @@ class VisualizeBatch(Check[BatchMeasurement]):
                 m.grid,
                 f"{m.images} training inputs after all transforms"
                 + (", de-normalized with the declared NORMALIZATION" if m.denormalized else ""),
+                kind=ArtifactKind.GALLERY,
             )
         ]
         if m.raw_grid:
-            artifacts.append(Artifact("raw", m.raw_grid, "the same images from raw_datasets()"))
+            artifacts.append(Artifact(
+                    "raw",
+                    m.raw_grid,
+                    "the same images from raw_datasets()",
+                    kind=ArtifactKind.GALLERY,
+                ))
         metrics = (
             Metric("images shown", m.images),
             Metric("blank images", m.blank_images),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from detective.case import HookError
+from detective.ports import CacheKey
 from detective.progress import Cancelled
 
 if TYPE_CHECKING:
@@ -62,9 +63,23 @@ def probe_data(
     """Load (once per run) `train_n` train items, a seeded `heldout` share of them held out, and
     `val_n` val items. No hold-out when it would be under `min_heldout` or leave under `min_fit`
     items to fit."""
-    key = f"probe_data:{train_n}:{val_n}:{heldout}:{min_heldout}:{max_heldout}:{min_fit}"
-    if key in ctx.memo:
-        return ctx.memo[key]
+    return ctx.cache.get(
+        CacheKey[ProbeData](
+            "probe_data", (train_n, val_n, heldout, min_heldout, max_heldout, min_fit)
+        ),
+        lambda: _probe_data(ctx, train_n, val_n, heldout, min_heldout, max_heldout, min_fit),
+    )
+
+
+def _probe_data(
+    ctx: RunContext,
+    train_n: int,
+    val_n: int,
+    heldout: float,
+    min_heldout: int,
+    max_heldout: int | None,
+    min_fit: int,
+) -> ProbeData:
     import torch
 
     indices = ctx.sample_indices("train", train_n)
@@ -84,11 +99,9 @@ def probe_data(
     order = torch.randperm(len(y), generator=gen).to(y.device)
     held, fit = order[:n_held], order[n_held:]
     fit_indices = tuple(kept[i] for i in fit.tolist())
-    data = ProbeData(
+    return ProbeData(
         x[fit], y[fit], x[held], y[held], xv, yv, fit_indices, bad_labels, len(indices)
     )
-    ctx.memo[key] = data
-    return data
 
 
 def learning_data(ctx: RunContext) -> ProbeData:
@@ -412,13 +425,12 @@ def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80
     """The learning stage's shared short run: a fresh model trained with the user's recipe at
     its configured LR, gradients and weights instrumented, held-out loss every 10 steps.
     Memoised per run so the loss-curve, gradient-flow and weight checks share it."""
-    key = f"learning:short_run:{steps}"
-    if key not in ctx.memo:
+
+    def run() -> RunTrace:
         data = learning_data(ctx)
-        model = ctx.fresh_model()
-        ctx.memo[key] = run_recipe(
+        return run_recipe(
             ctx,
-            model,
+            ctx.fresh_model(),
             data.x_fit,
             data.y_fit,
             steps=steps,
@@ -428,12 +440,14 @@ def short_run(ctx: RunContext, progress: Progress | None = None, steps: int = 80
             heldout=(data.x_held, data.y_held) if len(data.y_held) else None,
             eval_every=10,
         )
-    return ctx.memo[key]
+
+    return ctx.cache.get(CacheKey[RunTrace]("learning:short_run", (steps,)), run)
 
 
 def short_run_frozen(ctx: RunContext) -> FrozenInfo:
     """Frozen parameters of a fresh model, and layers the recipe's optimizer leaves out."""
-    if "learning:frozen" not in ctx.memo:
+
+    def compute() -> FrozenInfo:
         from detective.training import make_optimizer
 
         model = ctx.fresh_model()
@@ -449,10 +463,9 @@ def short_run_frozen(ctx: RunContext) -> FrozenInfo:
                 if any(p.requires_grad for _, p in ps)
                 and not any(id(p) in optimized for _, p in ps)
             )
-        ctx.memo["learning:frozen"] = FrozenInfo(
-            info.frozen_layers, info.frozen_params, info.total_params, left_out
-        )
-    return ctx.memo["learning:frozen"]
+        return FrozenInfo(info.frozen_layers, info.frozen_params, info.total_params, left_out)
+
+    return ctx.cache.get(CacheKey[FrozenInfo]("learning:frozen"), compute)
 
 
 @dataclass(frozen=True)
