@@ -41,17 +41,21 @@ HYPOTHESIS = "shortcut_learning"
 
 
 @dataclass(frozen=True)
-class ShortcutThresholds:
+class ShortcutSettings:
     samples: int = 400  # per split, at most (and at most --sample)
     border_fraction: float = 0.1875  # default context: a band of 3/16 of the short side
+    gallery: int = 8
+    cam_examples: int = 64
+
+
+@dataclass(frozen=True)
+class ShortcutThresholds:
     alpha: float = 1e-3  # significance of the paired tests
     min_drop: float = 0.15  # accuracy fall under the donor swap that counts (absolute)
     min_follow: float = 0.15  # follows-the-donor rate above the placebo rate that counts
     min_probe_gap: float = 0.20  # context probe: train (cv) − val
     min_probe_lift: float = 0.20  # context probe: train (cv) above the majority-class share
     min_gap_excess: float = 0.15  # context probe gap above the object probe's gap
-    gallery: int = 8
-    cam_examples: int = 64
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
     hypotheses = (HYPOTHESIS,)
     measurement_type = ShortcutMeasurement
     thresholds_type = ShortcutThresholds
+    settings_type = ShortcutSettings
 
     def measure(self, ctx, progress) -> ShortcutMeasurement:  # noqa: ANN001
         import numpy as np
@@ -137,20 +142,20 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         from detective.checks.gradcam_failures import cam_layer
         from detective.imageprops import denormalize
 
-        th = self.thresholds
+        st = self.settings
         classes = tuple(ctx.case.classes)
         k = len(classes)
         seed = ctx.options.seed
         model = ctx.model()
         bs = ctx.case.eval_settings.batch_size
-        n = min(th.samples, ctx.options.sample)
+        n = min(st.samples, ctx.options.sample)
         data = {}
         for i, split in enumerate(("train", "val")):
             progress.check_cancelled()
             progress.update(0.02 + 0.08 * i, message=f"loading a {split} sample")
             x, y, kept = ctx.tensors(split, ctx.sample_indices(split, n, seed=seed))
             masks, source = sc.object_masks(ctx.case, split, kept, x.shape[-2], x.shape[-1],
-                                            th.border_fraction)
+                                            st.border_fraction)
             m = torch.as_tensor(np.ascontiguousarray(masks), device=x.device)
             data[split] = (x, y, m, source)
         shapes = {s: tuple(data[s][0].shape[1:]) for s in data}
@@ -217,9 +222,9 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         found = cam_layer(model, x_tr[:1])
         layer_name, layer = found if found else ("", None)
         y_tr_np, pred_tr, _ = predictions["train"]
-        ok = np.flatnonzero(pred_tr == y_tr_np)[: th.cam_examples]
+        ok = np.flatnonzero(pred_tr == y_tr_np)[: st.cam_examples]
         y_va_np2, pred_va, _ = predictions["val"]
-        bad = np.flatnonzero(pred_va != y_va_np2)[: th.cam_examples]
+        bad = np.flatnonzero(pred_va != y_va_np2)[: st.cam_examples]
         x_va, _, m_va, _ = data["val"]
         dev = x_tr.device
         cam_ok = _cam_context_share(model, layer, x_tr[ok], torch.as_tensor(pred_tr[ok],
@@ -261,7 +266,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         for c in np.unique(y_np):
             mine = np.flatnonzero(y_np[order] == c)
             rank[mine] = np.arange(len(mine))
-        rows = order[np.lexsort((np.arange(len(order)), rank))][: self.thresholds.gallery]
+        rows = order[np.lexsort((np.arange(len(order)), rank))][: self.settings.gallery]
         if not len(rows):
             return ""
         sel = torch.as_tensor(rows, device=x.device)
