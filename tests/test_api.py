@@ -113,37 +113,35 @@ def test_bad_arguments_and_a_broken_model_are_clear() -> None:
         detective.investigate(model, **data, classes=classes, symptom="slow")
     with pytest.raises(ValueError, match="only names checks not in the playbook: nope"):
         detective.investigate(model, **data, classes=classes, only=["nope"])
-    # Planted: 5 outputs for 3 classes. The contract fails; the run goes no further.
+    # Planted: 5 outputs for 3 classes. The contract fails, nothing can be measured: the run
+    # stops with a CaseError that says why (the CLI's exit 4).
     wide = torchvision.models.resnet18(num_classes=5)
-    result = detective.investigate(
-        wide,
-        **data,
-        classes=classes,
-        session="w",
-        only=["case_contract", "baselines"],
-        device="cpu",
-        verbose=False,
-    )
-    contract = {f.finding.check_id: f.finding for f in result.findings}
-    assert contract["case_contract"].verdict.value == "fail"
-    assert "expected [batch, 3]" in contract["case_contract"].summary
-    assert "baselines" not in contract
+    with pytest.raises(CaseError, match=r"expected \[batch, 3\]"):
+        detective.investigate(
+            wide,
+            **data,
+            classes=classes,
+            session="w",
+            only=["case_contract", "baselines"],
+            device="cpu",
+            verbose=False,
+        )
 
     # A forward that raises fails the contract, naming the error.
     class Broken(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("boom in forward")
 
-    result = detective.investigate(
-        Broken(),
-        **data,
-        classes=classes,
-        session="b",
-        only=["case_contract"],
-        device="cpu",
-        verbose=False,
-    )
-    assert "boom in forward" in result.findings[0].finding.summary
+    with pytest.raises(CaseError, match="boom in forward"):
+        detective.investigate(
+            Broken(),
+            **data,
+            classes=classes,
+            session="b",
+            only=["case_contract"],
+            device="cpu",
+            verbose=False,
+        )
 
     # A model that cannot even be copied breaks the run: a CaseError naming the hook.
     class Locked(torch.nn.Module):

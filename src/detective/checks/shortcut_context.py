@@ -251,7 +251,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
         from detective import shortcut as sc
         from detective.checks.gradcam_failures import gradcam_maps, overlay
         from detective.imageprops import denormalize
-        from detective.pngplots import captioned_grid
+        from detective.pngplots import image_grid
 
         x, y, m, _ = train
         y_np, pred0, swapped = preds
@@ -293,7 +293,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
             images.append(show(px[3][j]))
             captions.append(f"swap: {classes[p1[r]]}"[:16])
         path, rel = ctx.artifact(self.id, "gallery.png")
-        captioned_grid(images, captions, path, columns=5 if cams is not None else 4)
+        image_grid(images, captions, columns=5 if cams is not None else 4).save(path)
         return rel
 
     def judge(self, m: ShortcutMeasurement) -> Finding:
