@@ -14,7 +14,7 @@ import pytest
 from test_tui_snapshots import build_session
 
 from detective.demo import DEMO_CASE
-from detective.findings import Finding, Table, Verdict
+from detective.findings import Finding, Verdict, image_ref
 from detective.session import HypothesisStatus, ReviewVerdict, Session
 from detective.tui.app import DetectiveApp
 
@@ -118,9 +118,7 @@ def test_demo_investigation_end_to_end() -> None:
                 "error_gallery",
                 Verdict.WARN,
                 "wrong",
-                tables=(
-                    Table("worst", ("index", "true", "pred", "confidence"), ((5, "3", "8", 0.9),)),
-                ),
+                failures=(image_ref("val", 5, "3", "8", 0.9),),
             ),
             app.current.session.latest_fingerprint() or "fp",
         )
