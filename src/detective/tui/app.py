@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
+from detective.tui.runs import (
+    Ended,
+    ExperimentEnded,
+    ExperimentLog,
+    ExperimentProgress,
+    ExperimentRun,
+    experiment_job,
+)
 from detective.tui.screens import make_screen
 from detective.tui.screens.dialogs import ErrorDialog
 from detective.tui.screens.start import StartScreen
@@ -20,12 +31,17 @@ if TYPE_CHECKING:
 
 class DetectiveApp(App[int]):
     TITLE = "detective"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", show=False),
+        Binding("question_mark", "help", "Help", show=False),
+    ]
 
     def __init__(self, session: str | Path | None = None, sessions_root: str | Path = "sessions"):
         super().__init__()
         self.initial = session
         self.sessions_root = Path(sessions_root)
         self.current: OpenSession | None = None
+        self.experiment: ExperimentRun | None = None  # the one experiment, across screens
 
     def get_default_screen(self) -> Screen:
         return StartScreen()
@@ -40,8 +56,10 @@ class DetectiveApp(App[int]):
         from detective.session import SessionError
         from detective.tui.current import OpenSession
 
-        if self.running():
-            self.notify("Checks are running: cancel them first (2, then c).", severity="warning")
+        if self.running() or self.experimenting():
+            self.notify(
+                "Something is running: cancel it first (2 or 5, then c).", severity="warning"
+            )
             return False
         try:
             opened = OpenSession(path)
@@ -62,6 +80,9 @@ class DetectiveApp(App[int]):
         if self.current is not None:
             self.current.close()
             self.current = None
+
+    def experimenting(self) -> bool:
+        return self.experiment is not None and self.experiment.running
 
     def running(self) -> bool:
         return self.is_screen_installed("playbook") and getattr(
@@ -91,6 +112,82 @@ class DetectiveApp(App[int]):
     def action_goto(self, name: str) -> None:
         self.goto(name)
 
+    # --- the experiment: owned here so that switching screens neither cancels nor forgets it -
+    def start_experiment(self, change: str, name: str | None) -> bool:
+        if self.current is None or self.running() or self.experimenting():
+            return False
+        run = self.experiment = ExperimentRun(change, name)
+        job = partial(experiment_job, self.current, change, name, run.cancel, self.post_message)
+        self.run_worker(
+            job, thread=True, group="experiment", name="experiment", exit_on_error=False
+        )
+        self._experiment_changed()
+        return True
+
+    def cancel_experiment(self) -> bool:
+        if not self.experimenting():
+            return False
+        assert self.experiment is not None
+        self.experiment.cancel.set()
+        self.experiment.add_log("cancelling: the experiment stops at its next step")
+        self._experiment_changed()
+        return True
+
+    def on_experiment_progress(self, message: ExperimentProgress) -> None:
+        if self.experiment is not None:
+            self.experiment.fraction, self.experiment.message = message.fraction, message.message
+            self._experiment_changed()
+
+    def on_experiment_log(self, message: ExperimentLog) -> None:
+        if self.experiment is not None:
+            self.experiment.add_log(message.text)
+            self._experiment_changed()
+
+    def on_experiment_ended(self, message: ExperimentEnded) -> None:
+        if self.experiment is not None:
+            self.experiment.ended, self.experiment.experiment = message.ended, message.experiment
+            self._experiment_changed()
+
+    def _experiment_changed(self) -> None:
+        shown = getattr(self.screen, "experiment_changed", None)
+        if shown is not None:
+            shown()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Workers of the App (the experiment): an error becomes a dialog, never a crash."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            if self.experiment is not None and self.experiment.ended is None:
+                self.experiment.ended = Ended.FAILED  # the job could not even record it
+                self._experiment_changed()
+            self.show_exception(f"{event.worker.name} failed", event.worker.error)
+
+    def status_text(self) -> str:
+        """What runs, for the status line of every screen (markup)."""
+        from detective.tui.text import safe
+
+        parts = []
+        if self.is_screen_installed("playbook"):
+            checks = getattr(self.get_screen("playbook"), "status_text", None)
+            if checks is not None and (text := checks()):
+                parts.append(text)
+        run = self.experiment
+        if run is not None:
+            if run.running:
+                parts.append(
+                    f"[b]▶ experiment[/b] {safe(run.change)} {run.fraction:4.0%}"
+                    + (" [b]cancelling[/b]" if run.cancel.is_set() else "")
+                )
+            else:
+                parts.append(f"experiment {safe(run.change)}: [b]{run.ended}[/b]")
+        return " · ".join(parts) or "[dim]Nothing runs.[/] ? help · q quit"
+
+    # --- help -------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from detective.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
     # --- errors -----------------------------------------------------------------------------
     def show_error(self, title: str, message: str, details: str = "") -> None:
         self.push_screen(ErrorDialog(title, message, details))
@@ -100,14 +197,21 @@ class DetectiveApp(App[int]):
         details = getattr(error, "details", "") or "".join(traceback.format_exception(error))
         self.show_error(title, message, details)
 
-    # --- command palette: the current screen's actions ---------------------------------------
+    # --- command palette: every action of the app, the current screen's first ---------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        from detective.tui.screens.help import other_screens_commands
+
         commands = getattr(screen, "commands", None)
         if commands is not None:
             yield from commands()
+        if self.current is not None:
+            yield from other_screens_commands(self, screen)
+        yield SystemCommand("Help: every key", "The keys of every screen (?)", self.action_help)
+        yield from super().get_system_commands(screen)
 
     def on_unmount(self) -> None:
+        if self.experiment is not None:
+            self.experiment.cancel.set()
         if self.is_screen_installed("playbook"):
             self.get_screen("playbook").cancel.set()  # the running check stops at its next batch
         if self.current is not None:

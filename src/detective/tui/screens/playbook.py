@@ -104,13 +104,37 @@ class PlaybookScreen(SessionScreen):
             table.add_row(plain(stage, "bold"), plain(row.check_id), status, plain(row.summary))
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
-        rec = self.recommendation
-        self.query_one("#next", Static).update(
-            f"[b]Next:[/b] {safe(rec.check_id)} — {safe(rec.reason)}"
-            if rec
-            else "[b]Every check has run.[/b] See the ledger (3) and export a report (6)."
-        )
+        self.query_one("#next", Static).update(self._next_text())
         self._show_detail()
+
+    def _next_text(self) -> str:
+        """What to do next — true to the board: never "every check has run" while some wait."""
+        from detective.browse import PENDING
+
+        rec = self.recommendation
+        pending = [r for r in self.rows if r.status == PENDING]
+        if self.busy:
+            return f"[b]Running[/b] {safe(self.running_check or 'the case loads')} · c cancels"
+        if rec is not None:
+            return f"[b]Next:[/b] {safe(rec.check_id)} — {safe(rec.reason)}"
+        if pending:
+            return (
+                f"[b]{len(pending)} check(s) not run[/b]: they wait for checks they need "
+                "(r runs the selected one)."
+            )
+        return "[b]Every check has run.[/b] See the ledger (3) and export a report (6)."
+
+    def status_text(self) -> str:
+        """For the status line of every screen: the checks' run, when there is one."""
+        if not self.busy:
+            return ""
+        from textual.widgets import ProgressBar
+
+        done = self.query_one(RunPanel).query_one(ProgressBar).percentage or 0.0
+        what = safe(self.running_check) if self.running_check else "loading the case"
+        return f"[b]▶ checks[/b] {what} {done:4.0%}" + (
+            " [b]cancelling[/b]" if self.cancel.is_set() else ""
+        )
 
     def _selected(self) -> CheckRow | None:
         row = self.query_one(DataTable).cursor_row
@@ -142,6 +166,9 @@ class PlaybookScreen(SessionScreen):
     def _run(self, only: tuple[str, ...] | None, rerun: bool) -> None:
         if self.query_one(RunPanel).running:
             self.notify("A run is in progress: c cancels it.", severity="warning")
+            return
+        if self.app.experimenting():
+            self.notify("An experiment is running: wait for it or cancel it (5, c).")
             return
         self.cancel = threading.Event()
         self.query_one(RunPanel).begin("[b]Starting…[/b] loading the case")
@@ -217,8 +244,10 @@ class PlaybookScreen(SessionScreen):
                 self.app.show_error(f"The check {f.check_id} crashed", f.summary, f.error)
         elif isinstance(event, RunFinished):
             self.running_check = ""
+            if event.status is RunStatus.COMPLETED:
+                panel.progress(1.0, "")  # "Done." never sits beside a bar at 84 %
             text = {
-                RunStatus.COMPLETED: "[b]Done.[/b]"
+                RunStatus.COMPLETED: "[b]✓ Done.[/b]"
                 + (f" {event.errors} check(s) crashed." if event.errors else ""),
                 RunStatus.INTERRUPTED: "[b]Stopped.[/b] Finished findings are saved.",
                 RunStatus.FAILED: "[b red]The run stopped.[/]",
