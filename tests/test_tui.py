@@ -93,7 +93,7 @@ def test_demo_investigation_end_to_end() -> None:
         await until(pilot, lambda: screen_name(app) == "LedgerScreen")
         await pilot.press("a")
         await pilot.pause()
-        await pilot.press(*"dark scans", "enter", *"some scans are underexposed", "enter")
+        await pilot.press(*"dark scans", "tab", *"some scans are underexposed", "enter")
         await pilot.pause()
         users = app.current.session.user_hypotheses()
         assert [(u.title, u.explanation) for u in users] == [
@@ -416,11 +416,11 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
         table = app.screen.query_one("DataTable")
         assert table.row_count == 1 and "+0.040" in str(table.get_row_at(0)[5])
-        await pilot.press("n", *"train.nonsense=3", "enter", "enter")
+        await pilot.press("n", *"train.nonsense=3", "enter")
         await until(pilot, lambda: screen_name(app) == "ErrorDialog")
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
-        await pilot.press("n", *"train.lr=1e-4", "enter", "enter")
+        await pilot.press("n", *"train.lr=1e-4", "enter")
         await until(pilot, lambda: app.experimenting())
         await pilot.press("3")  # away and back while it runs
         await until(pilot, lambda: screen_name(app) == "LedgerScreen")
@@ -432,7 +432,7 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 2)
         assert "Done" in str(app.screen.query_one("#run-label").render())
 
-        await pilot.press("n", *"train.lr=3e-3", "enter", "enter")
+        await pilot.press("n", *"train.lr=3e-3", "enter")
         await until(pilot, lambda: app.experimenting())
         await pilot.press("c")
         await until(pilot, lambda: len(verdicts()) == 3, 120)

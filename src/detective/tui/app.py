@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 class DetectiveApp(App[int]):
     TITLE = "detective"
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Priority: focus moves the moment tab is read, so the keys after it in the same burst
+        # (a paste without bracketing, SSH batching) land in the next field, not this one.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
         Binding("q", "quit", "Quit", show=False),
         Binding("question_mark", "help", "Help", show=False),
     ]
