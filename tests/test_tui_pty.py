@@ -37,8 +37,21 @@ class Terminal:
                 *(shlex.quote(a) for a in argv),
             ]
         )
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "-s", "t",
-                   command, cwd=tmp, env=base | {"TERM": "xterm-256color"})
+        self._tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "t",
+            command,
+            cwd=tmp,
+            env=base | {"TERM": "xterm-256color"},
+        )
         self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
 
     def _tmux(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -167,9 +180,7 @@ def test_a_confusion_pair_is_reviewed_and_exported_as_a_pair(
 
 
 @pytest.mark.parametrize("how", ["paste", "burst"])
-def test_path_tab_name_lands_in_two_fields(
-    tmp_path: Path, terminal: Callable[..., Terminal], how: str
-) -> None:
+def test_path_tab_name_lands_in_two_fields(terminal: Callable[..., Terminal], how: str) -> None:
     t = terminal()
     t.wait_text("New investigation")
     t.keys("n")
