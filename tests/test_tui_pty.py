@@ -150,13 +150,13 @@ def test_an_experiment_survives_two_screen_switches_and_is_exported(
     t.wait_text("stage")
     t.keys("5")
     screen = t.wait(
-        lambda s: re.search(r"train\.lr=1e-4\s+val_acc", s) is not None,
+        lambda s: re.search(r"train\.lr=0\.0001\s+val_acc", s) is not None,
         "the finished experiment in the table",
         600,
     )
     assert "cancelled" not in screen and "failed" not in screen
     exported = export_json(t, path)["experiments"]
-    assert [e["name"] for e in exported] == ["train.lr=1e-4"]
+    assert [e["name"] for e in exported] == ["train.lr=0.0001"]
     assert exported[0]["verdict"] not in ("cancelled", "failed")
     assert isinstance(exported[0]["after"], float)
 

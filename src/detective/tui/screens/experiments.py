@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Log, Static
 
 from detective.tui.runs import Ended
 from detective.tui.screens.base import SessionScreen
@@ -55,20 +55,9 @@ class ExperimentsScreen(SessionScreen):
         yield RunPanel(idle="[dim]n starts an experiment: one change, trained side by side.[/]")
 
     def refresh_data(self) -> None:
-        experiments = self.current.session.experiments()
-        table = self.query_one(DataTable)
-        table.clear()
-        for e in experiments:
-            table.add_row(*row(e))
-        about = "" if experiments else EMPTY + " "
-        about += (
-            "n starts one."
-            if runner_available()
-            else "The experiment runner is not part of this installation, so the log is read-only."
-        )
-        self.query_one("#about", Static).update(plain(about))
-        self._shown_log = 0
-        self.query_one(RunPanel).query_one("#run-log").clear()  # type: ignore[attr-defined]
+        self.refresh_table()
+        self._shown_log = 0  # replay the App's experiment log into this (new) panel
+        self.query_one("#run-log", Log).clear()
         self.experiment_changed()
 
     def experiment_changed(self) -> None:
@@ -89,10 +78,18 @@ class ExperimentsScreen(SessionScreen):
             self.refresh_table()
 
     def refresh_table(self) -> None:
+        experiments = self.current.session.experiments()
         table = self.query_one(DataTable)
         table.clear()
-        for e in self.current.session.experiments():
+        for e in experiments:
             table.add_row(*row(e))
+        about = "" if experiments else EMPTY + " "
+        about += (
+            "n starts one."
+            if runner_available()
+            else "The experiment runner is not part of this installation, so the log is read-only."
+        )
+        self.query_one("#about", Static).update(plain(about))
 
     def action_new(self) -> None:
         if not runner_available():
@@ -113,7 +110,7 @@ class ExperimentsScreen(SessionScreen):
                 self.app.show_error("Not a change detective can make", str(e))
                 return
             self._shown_log = 0
-            self.query_one(RunPanel).query_one("#run-log").clear()  # type: ignore[attr-defined]
+            self.query_one("#run-log", Log).clear()
             self.app.start_experiment(change.label, values[1] or None)
 
         self.app.push_screen(
