@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import textwrap
@@ -336,6 +337,12 @@ def test_serve_offers_the_app_on_localhost(tmp_path: Path) -> None:
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
         assert "textual" in page
+        # Offline: everything the page loads (src, href, CSS url()) is on this server.
+        loads = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)|url\(["']?([^"')]+)""", page)
+        urls = [a or b for a, b in loads]
+        assert urls and any("RobotoMono" in u for u in urls)
+        remote = [u for u in urls if re.match(r"(https?:)?//", u)]
+        assert all(re.match(rf"https?://localhost:{port}/", u) for u in remote), remote
     finally:
         proc.terminate()
         proc.wait(timeout=30)
