@@ -10,6 +10,7 @@ run.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
@@ -35,6 +36,16 @@ REVIEW_MARK = {
 }  # glyphs first: readable without colour
 
 
+def copyable(path: Path) -> str:
+    """A path to copy for scp: relative to where detective runs when it is below it (short,
+    and the user knows that folder), else absolute."""
+    full = path.resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
 class FailuresScreen(SessionScreen):
     SCREEN = "failures"
     DEFAULT_CSS = """
@@ -45,6 +56,7 @@ class FailuresScreen(SessionScreen):
     FailuresScreen .heading { text-style: bold; padding: 0 1; }
     FailuresScreen #viewer { width: 38; padding: 0 1; border-left: solid $panel; }
     FailuresScreen #viewer-title { text-style: bold; }
+    FailuresScreen #viewer-image { height: auto; }
     FailuresScreen #viewer-path { color: $text-muted; }
     FailuresScreen #empty { padding: 1 1; }
     """
@@ -79,7 +91,7 @@ class FailuresScreen(SessionScreen):
             with Vertical(id="lists"):
                 if self.items:
                     yield Label(
-                        plain(f"Failures ({len(self.items)}) · y agree · x disagree · k skip"),
+                        plain(f"Failures ({len(self.items)}) · y/x/k"),
                         classes="heading",
                     )
                     table: DataTable[object] = DataTable(cursor_type="row", id="failures")
@@ -164,7 +176,7 @@ class FailuresScreen(SessionScreen):
             plain(f"{caption} ({check})" if caption else check)
         )
         full = self.current.session.artifacts_dir / path if path else None
-        self.query_one("#viewer-path", Static).update(plain(str(full) if full else ""))
+        self.query_one("#viewer-path", Static).update(plain(copyable(full) if full else ""))
         if path == self._shown:
             return
         self._shown = path

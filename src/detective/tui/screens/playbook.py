@@ -27,12 +27,15 @@ if TYPE_CHECKING:
     from detective.engine import Event
 
 
+WIDE = 100  # below this many columns the stage column folds away
+
+
 class PlaybookScreen(SessionScreen):
     SCREEN = "playbook"
     DEFAULT_CSS = """
     PlaybookScreen #next { padding: 0 1; height: auto; max-height: 3; }
     PlaybookScreen DataTable { height: 1fr; overflow-x: hidden; }
-    PlaybookScreen #detail { padding: 0 1; height: 3; color: $text-muted; }
+    PlaybookScreen #detail { padding: 0 1; height: auto; max-height: 4; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run_selected", "Run selected"),
@@ -66,6 +69,11 @@ class PlaybookScreen(SessionScreen):
         self.recommendation: Recommendation | None = None
         self.cancel = threading.Event()
         self.running_check = ""
+        self._compact: bool | None = None
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self.app.current is not None:
+            self.refresh_data()
 
     @property
     def busy(self) -> bool:
@@ -73,9 +81,7 @@ class PlaybookScreen(SessionScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="next")
-        table: DataTable[object] = DataTable(cursor_type="row")
-        table.add_columns("stage", "check", "status", "summary")
-        yield table
+        yield DataTable(cursor_type="row")
         yield Static("", id="detail")
         yield RunPanel()
 
@@ -91,17 +97,25 @@ class PlaybookScreen(SessionScreen):
         )
         table = self.query_one(DataTable)
         cursor = table.cursor_row
+        # Narrow terminals (80×24) fold the stage column away so the summary keeps its room;
+        # the stage still shows in the detail line below the table.
+        compact = self.app.size.width < WIDE
+        if compact != self._compact or not table.columns:
+            self._compact = compact
+            table.clear(columns=True)
+            table.add_columns(*(() if compact else ("stage",)), "check", "status", "summary")
         table.clear()
         previous_stage = ""
         for row in self.rows:
             stage = row.stage.replace("_", " ") if row.stage != previous_stage else ""
             previous_stage = row.stage
             status = (
-                plain("▶ running", "bold cyan")
+                plain("▶ running", "bold")
                 if row.check_id == self.running_check
                 else verdict(row.status)
             )
-            table.add_row(plain(stage, "bold"), plain(row.check_id), status, plain(row.summary))
+            cells = (plain(row.check_id), status, plain(row.summary))
+            table.add_row(*(cells if compact else (plain(stage, "bold"), *cells)))
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
         self.query_one("#next", Static).update(self._next_text())
@@ -144,7 +158,9 @@ class PlaybookScreen(SessionScreen):
         row = self._selected()
         text = ""
         if row is not None:
-            text = f"[b]{safe(row.title)}[/b] · {safe(row.summary or 'not run yet')}"
+            stage = row.stage.replace("_", " ")
+            text = f"[b]{safe(row.title)}[/b] [dim]({safe(stage)})[/] · "
+            text += safe(row.summary or "not run yet")
         self.query_one("#detail", Static).update(text)
 
     def on_data_table_row_highlighted(self) -> None:
