@@ -303,6 +303,30 @@ def test_command_palette_lists_the_screens_actions(workdir: Path) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Run every pending check" in titles
         assert "Go to Ledger" in titles
+        # Every action of the app, not only this screen's: other screens' go there and do it.
+        assert {"Ledger: Add hypothesis", "Experiments: New experiment", "Failures: Agree"} <= set(
+            titles
+        )
+        assert "Help: every key" in titles
+        await pilot.press("question_mark")
+        await until(pilot, lambda: screen_name(app) == "HelpScreen")
+        from detective.tui.screens.help import screen_keys
+
+        listed = {(title, key, what) for title, keys in screen_keys() for key, what in keys}
+        expected = {
+            ("Ledger", "a", "Add hypothesis"),
+            ("Playbook", "r", "Run selected"),
+            ("Failures", "g", "Grad-CAM"),
+            ("Experiments", "n", "New experiment"),
+        }
+        assert expected <= listed
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen")
+        ledger_add = next(c for c in app.get_system_commands(app.screen) if "Add hyp" in c.title)
+        ledger_add.callback()
+        await until(pilot, lambda: screen_name(app) == "Prompt")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
         await pilot.press("6")
         await until(pilot, lambda: screen_name(app) == "ExportScreen")
         assert "Export HTML" in [c.title for c in app.get_system_commands(app.screen)]
@@ -383,8 +407,34 @@ def test_cancel_key_stops_the_running_check_and_keeps_nothing_partial(workdir: P
         assert "Stopped" in text_of(app, "#run-label")
         assert app.current.session.findings() == []
         assert app.screen.rows[0].status == "pending"
+        assert app.current.session.kv_get("ui.run") == ""  # stopped by the user: not "interrupted"
+        assert "interrupted" not in text_of(app, "#next")
 
     drive(app, scenario)
+
+
+def test_a_run_that_died_mid_way_says_so_and_offers_resume(workdir: Path) -> None:
+    path = new_session(workdir, SLOW_CASE)
+    with Session.open(path) as s:
+        s.kv_set("ui.run", "running")  # what a killed process leaves behind
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen")
+        assert "last run was interrupted" in text_of(app, "#next")
+        assert "a resumes it" in text_of(app, "#next")
+
+    drive(app, scenario)
+    with Session.open(path) as s:
+        s.kv_set("ui.run", "")
+    clean = DetectiveApp(str(path))
+
+    async def not_interrupted(pilot) -> None:  # noqa: ANN001
+        await until(pilot, lambda: screen_name(clean) == "PlaybookScreen")
+        assert "interrupted" not in text_of(clean, "#next")
+        assert "case_contract" in text_of(clean, "#next")
+
+    drive(clean, not_interrupted)
 
 
 def test_text_from_user_data_is_shown_literally(workdir: Path) -> None:

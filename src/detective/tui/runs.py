@@ -91,19 +91,21 @@ def experiment_job(
     change: str,
     name: str | None,
     cancel: threading.Event,
-    post: Callable[[Message], object],
+    post: Callable[[Message], bool],
 ) -> None:
     """Run one experiment (in a thread worker) and record how it ended, whatever happens."""
     from detective.experiments import run_experiment
-    from detective.progress import Cancelled, Progress
+    from detective.progress import Cancelled, Progress, ProgressUpdate
 
     try:
         prep = current.prepared()  # loads the case: torch stays off the UI thread
-        progress = Progress(
-            lambda u: post(ExperimentProgress(u.fraction, u.message)),
-            cancel,
-            lambda text: post(ExperimentLog(text)),
-        )
+        def update(u: ProgressUpdate) -> None:
+            post(ExperimentProgress(u.fraction, u.message))
+
+        def log(text: str) -> None:
+            post(ExperimentLog(text))
+
+        progress = Progress(update, cancel, log)
         experiment = run_experiment(prep.ctx, [change], name=name, progress=progress).experiment
         ended = Ended.FINISHED
     except Cancelled:

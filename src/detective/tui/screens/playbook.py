@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 
 
 WIDE = 100  # below this many columns the stage column folds away
+# Session.kv: set while a run of this UI is in flight, cleared when it ends in any way. Found set
+# when the session is opened, it means the process died mid-run (crash, kill, lost SSH).
+RUN_KEY = "ui.run"
+INTERRUPTED = (
+    "[b]! The last run was interrupted[/b] (the process stopped mid-run): finished findings "
+    "are saved; a resumes it."
+)
 
 
 class PlaybookScreen(SessionScreen):
@@ -129,6 +136,8 @@ class PlaybookScreen(SessionScreen):
         pending = [r for r in self.rows if r.status == PENDING]
         if self.busy:
             return f"[b]Running[/b] {safe(self.running_check or 'the case loads')} · c cancels"
+        if pending and self.current.session.kv_get(RUN_KEY):
+            return INTERRUPTED
         if rec is not None:
             return f"[b]Next:[/b] {safe(rec.check_id)} — {safe(rec.reason)}"
         if pending:
@@ -187,8 +196,14 @@ class PlaybookScreen(SessionScreen):
             self.notify("An experiment is running: wait for it or cancel it (5, c).")
             return
         self.cancel = threading.Event()
+        self.current.session.kv_set(RUN_KEY, "running")
         self.query_one(RunPanel).begin("[b]Starting…[/b] loading the case")
         self.run_checks(only, rerun)
+
+    def _ended(self) -> None:
+        """The run ended, however: it was not interrupted."""
+        if self.app.current is not None:
+            self.current.session.kv_set(RUN_KEY, "")
 
     def action_run_selected(self) -> None:
         row = self._selected()
@@ -260,6 +275,7 @@ class PlaybookScreen(SessionScreen):
                 self.app.show_error(f"The check {f.check_id} crashed", f.summary, f.error)
         elif isinstance(event, RunFinished):
             self.running_check = ""
+            self._ended()
             if event.status is RunStatus.COMPLETED:
                 panel.progress(1.0, "")  # "Done." never sits beside a bar at 84 %
             text = {
@@ -276,6 +292,11 @@ class PlaybookScreen(SessionScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
         panel = self.query_one(RunPanel)
+        if event.worker.group == "run" and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self._ended()
         if event.worker.group == "run" and event.state is WorkerState.ERROR:
             panel.finish("[b red]The run could not start.[/] " + IDLE)
             self.running_check = ""
