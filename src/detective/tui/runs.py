@@ -99,6 +99,7 @@ def experiment_job(
 
     try:
         prep = current.prepared()  # loads the case: torch stays off the UI thread
+
         def update(u: ProgressUpdate) -> None:
             post(ExperimentProgress(u.fraction, u.message))
 
