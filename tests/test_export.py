@@ -85,7 +85,7 @@ def test_markdown_is_escaped(session: Session, tmp_path: Path) -> None:
     assert "| class \\<script" in out or "\\<script\\>" in out
 
 
-def test_markdown_escapes_only_what_would_become_markup(tmp_path: Path) -> None:
+def test_markdown_escapes_only_what_would_become_markup() -> None:
     from detective.export.text import md_escape, md_span
 
     assert md_escape("accuracy 0.39 at train-time (val)!") == "accuracy 0.39 at train-time (val)!"
