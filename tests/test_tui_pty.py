@@ -147,7 +147,7 @@ def test_an_experiment_survives_two_screen_switches_and_is_exported(
     t.keys("3")  # switch away twice
     t.wait(lambda s: "hypothesis" in s and "▶ experiment" in s, "the ledger, still running")
     t.keys("2")
-    t.wait_text("stage")
+    t.wait_text("summary")
     t.keys("5")
     screen = t.wait(
         lambda s: re.search(r"train\.lr=0\.0001\s+val_acc", s) is not None,

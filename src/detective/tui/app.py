@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from detective.tui.current import OpenSession
 
 
+# Screens composed once per open session and kept: switching back to them only refreshes their
+# data (composing a screen anew costs more than a keypress should). The playbook's worker runs
+# the checks, so it must stay alive anyway. Failures is composed afresh: its tables depend on
+# which checks have run.
+KEPT = ("playbook", "ledger", "experiments", "export", "intake")
+
+
 class DetectiveApp(App[int]):
     TITLE = "detective"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -80,7 +87,9 @@ class DetectiveApp(App[int]):
         self._unwind()
         if self.is_screen_installed("playbook"):
             self.get_screen("playbook").workers.cancel_all()
-            self.uninstall_screen("playbook")
+        for name in KEPT:
+            if self.is_screen_installed(name):
+                self.uninstall_screen(name)
         if self.current is not None:
             self.current.close()
             self.current = None
@@ -104,12 +113,13 @@ class DetectiveApp(App[int]):
         self._unwind()
         if name == "start":
             return
-        if name not in ("playbook", "finding"):
+        if name not in KEPT and name != "finding":
             self.push_screen(make_screen(name))
             return
-        if not self.is_screen_installed("playbook"):  # kept alive: its worker runs the checks
-            self.install_screen(make_screen("playbook"), "playbook")
-        self.push_screen("playbook")
+        shown = name if name in KEPT else "playbook"  # a finding sits above the playbook
+        if not self.is_screen_installed(shown):
+            self.install_screen(make_screen(shown), shown)
+        self.push_screen(shown)
         if name == "finding" and check_id:
             self.push_screen(make_screen("finding", check_id))
 
