@@ -22,7 +22,6 @@ from detective.tui.runs import (
     experiment_job,
 )
 from detective.tui.screens import make_screen
-from detective.tui.screens.dialogs import ErrorDialog
 from detective.tui.screens.start import StartScreen
 
 if TYPE_CHECKING:
@@ -204,6 +203,8 @@ class DetectiveApp(App[int]):
 
     # --- errors -----------------------------------------------------------------------------
     def show_error(self, title: str, message: str, details: str = "") -> None:
+        from detective.tui.screens.dialogs import ErrorDialog  # not needed for the first frame
+
         self.push_screen(ErrorDialog(title, message, details))
 
     def show_exception(self, title: str, error: BaseException) -> None:
