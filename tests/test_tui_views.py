@@ -171,3 +171,14 @@ def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
         check=True,
     ).stdout.split()
     assert "textual" not in out and "torch" not in out
+
+
+def test_real_pixels_are_asked_for_only_in_terminals_that_draw_them() -> None:
+    from detective.tui.widgets.graphics import graphics_terminal
+
+    assert graphics_terminal({"TERM": "xterm-kitty"})
+    assert graphics_terminal({"TERM_PROGRAM": "WezTerm", "TERM": "xterm-256color"})
+    # tmux, plain terminals over SSH, headless runs: half-blocks, and no terminal query.
+    assert not graphics_terminal({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not graphics_terminal({"TERM": "xterm-256color"})
+    assert not graphics_terminal({})

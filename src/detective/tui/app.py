@@ -234,5 +234,8 @@ class DetectiveApp(App[int]):
 
 
 def run_app(session: str | Path | None = None) -> int:
+    from detective.tui.widgets.graphics import prepare
+
+    prepare()  # before Textual owns the terminal: can it draw real pixels?
     DetectiveApp(session).run()
     return 0

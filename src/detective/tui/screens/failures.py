@@ -180,12 +180,12 @@ class FailuresScreen(SessionScreen):
         if path == self._shown:
             return
         self._shown = path
-        from detective.tui.widgets.image import ImageView
+        from detective.tui.widgets.image import image_view
 
         box = self.query_one("#viewer-image", Vertical)
         box.remove_children()
         if full is not None:
-            box.mount(ImageView(full, max_cols=34, max_rows=12))
+            box.mount(image_view(full, max_cols=34, max_rows=12))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "failures":

@@ -215,16 +215,22 @@ class IntakeScreen(SessionScreen):
             return
         button = self.query_one("#start", Button)
         button.disabled = True
+        button.label = "Starting… reading the case and its data (a few seconds)"
+        self.notify("Starting the investigation: reading the case…")
         self.start(self.form(), button)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False, name="starting")
     def start(self, form: IntakeForm, button: Button) -> None:
         from detective.investigation import start
 
+        def ready() -> None:
+            button.disabled = False
+            button.label = "Start the investigation (ctrl+s)"
+
         try:
             start(form).session.close()
         finally:
-            self.app.call_from_thread(setattr, button, "disabled", False)
+            self.app.call_from_thread(ready)
         self.app.call_from_thread(self.app.open_session, form.session_dir)
 
     def commands(self) -> Iterator[SystemCommand]:
