@@ -486,6 +486,7 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
         await until(pilot, lambda: len(verdicts()) == 2, 300)
         assert verdicts()[1] not in ("cancelled", "failed", "")
+        await until(pilot, lambda: not app.experimenting())  # its end reached the App
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 2)
         assert "Done" in str(app.screen.query_one("#run-label").render())
 
@@ -505,6 +506,25 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         exported = report_dict(build_report(s))["experiments"]
     assert [e["verdict"] for e in exported][2] == "cancelled"
     assert exported[2]["before"] is None  # no number is made up for a run that did not finish
+
+
+def test_quitting_mid_experiment_records_it_as_cancelled(workdir: Path) -> None:
+    path = build_session(workdir / "sessions", with_failures=False)
+    with Session.open(path) as s:
+        s.update_info(case_path=str(DEMO_CASE))
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("5")
+        await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
+        await pilot.press("n", *"train.lr=1e-4", "enter")
+        await until(pilot, lambda: app.experimenting())
+        await pilot.press("q")
+
+    drive(app, scenario)
+    with Session.open(path) as s:
+        recorded = [(e.verdict, e.notes) for e in s.experiments()]
+    assert recorded == [("cancelled", "the app was closed")]
 
 
 def test_opening_something_that_is_not_a_session_explains_why(workdir: Path) -> None:

@@ -20,6 +20,7 @@ from detective.tui.runs import (
     ExperimentProgress,
     ExperimentRun,
     experiment_job,
+    unfinished,
 )
 from detective.tui.screens import make_screen
 from detective.tui.screens.start import StartScreen
@@ -130,7 +131,7 @@ class DetectiveApp(App[int]):
         if self.current is None or self.running() or self.experimenting():
             return False
         run = self.experiment = ExperimentRun(change, name)
-        job = partial(experiment_job, self.current, change, name, run.cancel, self.post_message)
+        job = partial(experiment_job, self.current, run, self.post_message)
         self.run_worker(
             job, thread=True, group="experiment", name="experiment", exit_on_error=False
         )
@@ -224,11 +225,25 @@ class DetectiveApp(App[int]):
         yield SystemCommand("Help: every key", "The keys of every screen (?)", self.action_help)
         yield from super().get_system_commands(screen)
 
-    def on_unmount(self) -> None:
-        if self.experiment is not None:
-            self.experiment.cancel.set()
+    async def action_quit(self) -> None:
+        self.stop_runs()  # first: Textual waits for thread workers before it exits
+        self.exit()
+
+    def stop_runs(self) -> None:
+        """Quitting: the running check and experiment stop at their next step; the experiment is
+        recorded as cancelled now, while the session is open (unless it has just ended)."""
+        run = self.experiment
+        if run is not None and run.running and self.current is not None:
+            run.record_once(
+                self.current,
+                unfinished(run.change, run.name, Ended.CANCELLED, "the app was closed"),
+            )
+            run.cancel.set()
         if self.is_screen_installed("playbook"):
-            self.get_screen("playbook").cancel.set()  # the running check stops at its next batch
+            self.get_screen("playbook").cancel.set()  # type: ignore[attr-defined]
+
+    def on_unmount(self) -> None:
+        self.stop_runs()
         if self.current is not None:
             self.current.close()
 

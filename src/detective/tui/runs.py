@@ -39,6 +39,8 @@ class ExperimentRun:
     change: str
     name: str | None
     cancel: threading.Event = field(default_factory=threading.Event)
+    _recorded: bool = False
+    _record_lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
     message: str = ""
@@ -49,6 +51,16 @@ class ExperimentRun:
     @property
     def running(self) -> bool:
         return self.ended is None
+
+    def record_once(self, current: OpenSession, experiment: Experiment) -> bool:
+        """Save how it ended, exactly once, from whichever thread gets there first (the job,
+        or the App when it quits mid-run). Thread-safe, unlike the rest of this object."""
+        with self._record_lock:
+            if self._recorded:
+                return False
+            self._recorded = True
+            current.session.add_experiment(experiment)
+            return True
 
     def add_log(self, line: str) -> None:
         self.log.append(line)
@@ -87,16 +99,13 @@ def unfinished(change: str, name: str | None, ended: Ended, why: str) -> Experim
 
 
 def experiment_job(
-    current: OpenSession,
-    change: str,
-    name: str | None,
-    cancel: threading.Event,
-    post: Callable[[Message], bool],
+    current: OpenSession, run: ExperimentRun, post: Callable[[Message], bool]
 ) -> None:
     """Run one experiment (in a thread worker) and record how it ended, whatever happens."""
     from detective.experiments import run_experiment
     from detective.progress import Cancelled, Progress, ProgressUpdate
 
+    change, name = run.change, run.name
     try:
         prep = current.prepared()  # loads the case: torch stays off the UI thread
 
@@ -106,19 +115,17 @@ def experiment_job(
         def log(text: str) -> None:
             post(ExperimentLog(text))
 
-        progress = Progress(update, cancel, log)
+        progress = Progress(update, run.cancel, log)
         experiment = run_experiment(prep.ctx, [change], name=name, progress=progress).experiment
         ended = Ended.FINISHED
     except Cancelled:
-        experiment, ended = (
-            unfinished(change, name, Ended.CANCELLED, "cancelled by the user"),
-            (Ended.CANCELLED),
-        )
+        experiment = unfinished(change, name, Ended.CANCELLED, "cancelled by the user")
+        ended = Ended.CANCELLED
     except Exception as e:  # recorded, and shown as a dialog by the App
         why = "".join(traceback.format_exception_only(e))
         experiment, ended = unfinished(change, name, Ended.FAILED, why), Ended.FAILED
-        current.session.add_experiment(experiment)
-        post(ExperimentEnded(ended, experiment))
+        if run.record_once(current, experiment):
+            post(ExperimentEnded(ended, experiment))
         raise
-    current.session.add_experiment(experiment)
-    post(ExperimentEnded(ended, experiment))
+    if run.record_once(current, experiment):
+        post(ExperimentEnded(ended, experiment))
