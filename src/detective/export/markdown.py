@@ -25,7 +25,7 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         "",
     ]
     if report.supported:
-        out.append("Supported hypotheses, strongest first:")
+        out.append("Supported hypotheses, root causes before their consequences, then by score:")
         out.append("")
         for n, h in enumerate(report.supported, 1):
             reasons = "; ".join(
