@@ -111,7 +111,9 @@ def test_demo_investigation_end_to_end() -> None:
         assert override.status is HypothesisStatus.SUPPORTED
         await pilot.press("n", *"checked 20 by eye", "enter")
         await pilot.pause()
-        assert [n.text for n in app.current.session.notes()] == ["checked 20 by eye"]
+        # The row moved (supported sorts first) and the cursor moved with it: the note is on it.
+        notes = app.current.session.notes()
+        assert [(n.hypothesis_id, n.text) for n in notes] == [(users[0].id, "checked 20 by eye")]
 
         # An error-analysis check stored failures: they appear and can be reviewed.
         app.current.session.save_finding(
