@@ -245,11 +245,15 @@ def test_intake_validates_then_starts_with_dataset_facts() -> None:
         await pilot.pause()
         assert "case file" in text_of(app, "#case_path-error")
         assert "symptom" in text_of(app, "#symptom-error")
+        assert app.focused is not None and app.focused.id == "case_path"  # the first invalid
         screen = app.screen
         screen.query_one("#case_path").value = str(DEMO_CASE)
         screen.query_one("#symptom").value = "train_high_val_low"
         screen.query_one("#reported_metric").value = "140%"
         await pilot.pause()
+        # Fixed fields lose their error at once; the one still wrong keeps it.
+        assert screen.query_one("#case_path-error").has_class("-empty")
+        assert screen.query_one("#symptom-error").has_class("-empty")
         assert screen.query_one("#session_dir").value == "sessions/digits_case"
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -411,6 +415,27 @@ def test_cancel_key_stops_the_running_check_and_keeps_nothing_partial(workdir: P
         assert app.screen.rows[0].status == "pending"
         assert app.current.session.kv_get("ui.run") == ""  # stopped by the user: not "interrupted"
         assert "interrupted" not in text_of(app, "#next")
+
+    drive(app, scenario)
+
+
+def test_enter_saves_a_dialog_and_an_empty_required_field_says_so(workdir: Path) -> None:
+    path = build_session(workdir / "sessions", with_failures=False)
+    app = DetectiveApp(str(path))
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await pilot.press("3", "a")
+        await until(pilot, lambda: screen_name(app) == "Prompt")
+        await pilot.press("tab", *"why", "enter")  # the title (required) is empty
+        await pilot.pause()
+        assert "Title" in text_of(app, ".error") and app.focused.id == "field-0"
+        await pilot.press("x")
+        await pilot.pause()
+        assert text_of(app, ".error") == ""  # a stale error goes once the user types
+        await pilot.press("enter")  # enter saves from the first field: the hint says so
+        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
+        users = app.current.session.user_hypotheses()
+        assert [(u.title, u.explanation) for u in users] == [("x", "why")]
 
     drive(app, scenario)
 
