@@ -504,22 +504,22 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         await until(pilot, lambda: screen_name(app) == "ErrorDialog")
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
-        await pilot.press("n", *"train.lr=1e-4", "enter")
-        await until(pilot, lambda: app.experimenting())
-        await pilot.press("3")  # away and back while it runs
-        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
-        assert "experiment" in str(app.screen.query_one("StatusLine").render())
-        await pilot.press("5")
-        await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
+        # The App starts it (as the dialog's Enter does), then the UI switches away and back
+        # at once: pilot.press would wait for the app to be idle, i.e. for the run to end.
+        assert app.start_experiment("train.lr=0.0001", None) and app.experimenting()
+        app.goto("ledger")
+        await pilot.pause()
+        assert screen_name(app) == "LedgerScreen" and app.experimenting()
+        assert "▶ experiment" in app.status_text()
+        app.goto("experiments")
         await until(pilot, lambda: len(verdicts()) == 2, 300)
         assert verdicts()[1] not in ("cancelled", "failed", "")
         await until(pilot, lambda: not app.experimenting())  # its end reached the App
         await until(pilot, lambda: app.screen.query_one("DataTable").row_count == 2)
         assert "Done" in str(app.screen.query_one("#run-label").render())
 
-        await pilot.press("n", *"train.lr=3e-3", "enter")
-        await until(pilot, lambda: app.experimenting())
-        await pilot.press("c")
+        assert app.start_experiment("train.lr=0.003", None)
+        await app.screen.run_action("cancel")  # the c key's action, before the run can end
         await until(pilot, lambda: len(verdicts()) == 3, 120)
         assert verdicts()[2] == "cancelled"
         await until(pilot, lambda: "Cancelled" in str(app.screen.query_one("#run-label").render()))
@@ -544,9 +544,8 @@ def test_quitting_mid_experiment_records_it_as_cancelled(workdir: Path) -> None:
     async def scenario(pilot) -> None:  # noqa: ANN001
         await pilot.press("5")
         await until(pilot, lambda: screen_name(app) == "ExperimentsScreen")
-        await pilot.press("n", *"train.lr=1e-4", "enter")
-        await until(pilot, lambda: app.experimenting())
-        await pilot.press("q")
+        assert app.start_experiment("train.lr=0.0001", None)
+        await app.run_action("quit")  # the q key's action, while it runs
 
     drive(app, scenario)
     with Session.open(path) as s:
