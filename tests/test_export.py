@@ -75,11 +75,55 @@ def test_markdown_is_escaped(session: Session, tmp_path: Path) -> None:
     out = render(build_report(session), Format.MD, session.artifacts_dir, tmp_path / "out" / "r.md")
     assert "\x1b" not in out
     prose = re.sub(r"```.*?```", "", out, flags=re.S)  # code blocks render literally
+    prose = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", prose)  # and so do code spans
     assert "<script>" not in prose
     assert out.count("```") == 2, "a user string must not close the code fence"
-    assert "\\*\\*bold\\*\\*" in out and "\\[x\\]\\(javascript" in out
+    assert "\\*\\*bold\\*\\*" in out and "\\[x\\](javascript" in out
+    # In a code span the path shows as it is: no backslashes that would show up literally.
+    assert "`/cases/<script>alert(1)</script> **bold**" in out
     assert "(../s/artifacts/grid.png)" in out  # relative to where the report is written
     assert "| class \\<script" in out or "\\<script\\>" in out
+
+
+def test_markdown_escapes_only_what_would_become_markup() -> None:
+    from detective.export.text import md_escape, md_span
+
+    assert md_escape("accuracy 0.39 at train-time (val)!") == "accuracy 0.39 at train-time (val)!"
+    assert md_escape("# a heading? - no") == "\\# a heading? - no"
+    assert md_escape("- a list item") == "\\- a list item"
+    assert md_escape("3. third") == "3\\. third"
+    assert md_escape("a_b *c* `d` <e> | ~f~") == "a\\_b \\*c\\* \\`d\\` \\<e\\> \\| \\~f\\~"
+    assert md_span("per_class_report") == "`per_class_report`"
+    assert md_span("a`b") == "``a`b``"
+
+
+def test_exports_carry_the_intake_model_and_what_was_tried(
+    session: Session, tmp_path: Path
+) -> None:
+    from detective.export.json import report_dict
+    from detective.investigation import IntakeForm, save_form
+
+    save_form(
+        session,
+        IntakeForm(
+            "case.py",
+            "s",
+            "one_class_bad",
+            model_notes="ResNet-18, AdamW 1e-3",
+            tried="lowered the LR to 0.39e-3",
+        ),
+    )
+    report = build_report(session)
+    md = render(report, Format.MD, session.artifacts_dir, tmp_path / "r.md")
+    assert "- Model / config: ResNet-18, AdamW 1e-3" in md
+    assert "- Already tried: lowered the LR to 0.39e-3" in md
+    html = render(report, Format.HTML, session.artifacts_dir, tmp_path / "r.html")
+    assert "ResNet-18, AdamW 1e-3" in html and "lowered the LR" in html
+    data = report_dict(report)["session"]
+    assert (data["model_notes"], data["tried"]) == (
+        "ResNet-18, AdamW 1e-3",
+        "lowered the LR to 0.39e-3",
+    )
 
 
 def test_cli_export_writes_all_formats(session: Session, tmp_path: Path) -> None:

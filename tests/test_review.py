@@ -113,7 +113,23 @@ def test_report_and_export_carry_the_review_verdicts(session) -> None:
 
 
 def test_bad_reviews_are_refused_with_a_clear_message(session) -> None:
-    with pytest.raises(ReviewError, match="kinds are cluster, failure, hypothesis"):
-        add_review(session, "image", "x", "agree")
+    with pytest.raises(ReviewError, match="kinds are cluster, failure, pair, hypothesis"):
+        add_review(session, "picture", "x", "agree")
     with pytest.raises(ReviewError, match="verdicts agree, disagree, skip"):
         review_cluster(session, "c-1", "maybe")
+
+
+def test_a_confusion_pair_is_stored_and_exported_as_a_pair(session) -> None:
+    import jsonschema
+
+    from detective.export import Format, render
+    from detective.export.json import schema
+
+    add_review(session, "pair", "2→1", "disagree", "they are genuinely ambiguous")
+    add_review(session, "failure", "val:3", "agree")
+    data = json.loads(render(build_report(session), Format.JSON, session.artifacts_dir))
+    jsonschema.validate(data, schema())
+    assert [(r["target_kind"], r["target_id"], r["verdict"]) for r in data["reviews"]] == [
+        ("pair", "2→1", "disagree"),
+        ("failure", "val:3", "agree"),
+    ]

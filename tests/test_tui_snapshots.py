@@ -19,6 +19,8 @@ from detective.findings import (
     Strength,
     Table,
     Verdict,
+    image_ref,
+    pair_ref,
     refutes,
     supports,
 )
@@ -127,6 +129,12 @@ def build_session(root: Path, name: str = "digits", with_failures: bool = True) 
                         ),
                     ),
                     artifacts=(Artifact("errors", "errors-grid.png", "Confidently wrong"),),
+                    failures=(
+                        image_ref("val", 12, "3", "8", 0.97, "errors-grid.png"),
+                        image_ref("val", 40, "7", "1", 0.91, "errors-grid.png"),
+                        image_ref("val", 77, "9", "4", 0.88, "errors-grid.png"),
+                        pair_ref("3", "8", 6),
+                    ),
                 ),
                 "fp",
             )

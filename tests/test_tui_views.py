@@ -18,7 +18,7 @@ from detective.browse import (
     recent_sessions,
     recommend,
 )
-from detective.findings import Finding, Strength, Table, Verdict, supports
+from detective.findings import Finding, Strength, Table, Verdict, pair_ref, supports
 from detective.investigation import IntakeForm, parse_metric, validate
 from detective.ledger import session_ledger
 from detective.playbook import resolve_playbook
@@ -38,35 +38,61 @@ def test_curves_are_tables_with_an_increasing_numeric_first_column() -> None:
     assert found[0].x == (0.0, 1.0, 2.0, 3.0, 4.0)
 
 
-def test_failures_and_clusters_are_read_from_the_session(tmp_path: Path) -> None:
+def test_failures_are_the_typed_references_checks_emit_never_guessed_tables(
+    tmp_path: Path,
+) -> None:
     path = build_session(tmp_path)
     with Session.open(path) as s:
+        # A table that merely looks like failures (true/pred captions) is not a failure list:
+        # the largest-confusions table once became "items 0…8" reviewed against val:0, val:1.
+        s.save_finding(
+            Finding(
+                "per_class_report",
+                Verdict.PASS,
+                "",
+                tables=(
+                    Table("largest confusions", ("true", "predicted", "count"), (("2", "1", 6),)),
+                ),
+                failures=(pair_ref("2", "1", 6, "confusion.png"),),
+            ),
+            "fp",
+        )
         s.save_finding(
             Finding(
                 "worst_examples",
                 Verdict.PASS,
                 "",
-                tables=(
-                    Table(
-                        "highest loss",
-                        ("index", "true", "predicted", "confidence", "loss"),
-                        ((7, "cat", "dog", 0.9, 3.1), (8, "dog", "dog", 0.6, 0.9)),
-                    ),
-                ),
+                tables=(Table("highest loss", ("index", "true", "pred"), ((7, "cat", "dog"),)),),
             ),
             "fp",
-            {"split": "test"},
         )
         items = failure_items(s)
-        assert [(i.key, i.true, i.pred, i.confidence) for i in items] == [
-            ("val:12", "3", "8", 0.97),
-            ("val:40", "7", "1", 0.91),
-            ("val:77", "9", "4", 0.88),
-            ("test:7", "cat", "dog", 0.9),  # the correct row (8) is not a failure
+        assert [(i.key, i.review_kind, i.true, i.pred, i.count) for i in items] == [
+            ("val:12", "failure", "3", "8", 1),
+            ("val:40", "failure", "7", "1", 1),
+            ("val:77", "failure", "9", "4", 1),
+            ("3→8", "pair", "3", "8", 6),
+            ("2→1", "pair", "2", "1", 6),
         ]
+        assert items[0].confidence == pytest.approx(0.97)
         assert [g.path for g in galleries(s)] == ["errors-grid.png"]
     cluster = Table("failure clusters", ("cluster", "id", "failures"), ((0, "c-3f2a", 12),))
     assert cluster_target(cluster, cluster.rows[0]) == "c-3f2a"
+
+
+def test_a_finding_stored_before_typed_failures_still_opens(tmp_path: Path) -> None:
+    import json
+
+    path = build_session(tmp_path)
+    with Session.open(path) as s:
+        fid = s.findings()[-1].id
+        s._conn.execute(  # an older version's record: no "failures" key at all
+            "UPDATE findings SET finding=? WHERE id=?",
+            (json.dumps({"check_id": "old", "verdict": "warn", "summary": "s"}), fid),
+        )
+        s._conn.commit()
+        assert s.findings()[-1].finding.failures == ()
+        assert failure_items(s) == []
 
 
 def test_recommendation_prefers_a_check_that_can_settle_a_doubtful_hypothesis(
@@ -145,3 +171,14 @@ def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
         check=True,
     ).stdout.split()
     assert "textual" not in out and "torch" not in out
+
+
+def test_real_pixels_are_asked_for_only_in_terminals_that_draw_them() -> None:
+    from detective.tui.widgets.graphics import graphics_terminal
+
+    assert graphics_terminal({"TERM": "xterm-kitty"})
+    assert graphics_terminal({"TERM_PROGRAM": "WezTerm", "TERM": "xterm-256color"})
+    # tmux, plain terminals over SSH, headless runs: half-blocks, and no terminal query.
+    assert not graphics_terminal({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not graphics_terminal({"TERM": "xterm-256color"})
+    assert not graphics_terminal({})

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from detective.findings import Finding, Table, Verdict
+from detective.findings import FailureKind, Finding, Table, Verdict
 from detective.ledger import LedgerEntry, session_ledger
 from detective.playbook import Playbook
 from detective.session import HypothesisStatus, Session, SessionError
@@ -148,32 +148,32 @@ def recommend(
 
 
 # --- failures and clusters --------------------------------------------------------------------
-_TRUE = ("true", "label", "given", "target", "actual")
-_PRED = ("pred", "predicted", "prediction")
-_CONF = ("confidence", "conf", "prob", "p(pred)", "probability")
-_INDEX = ("index", "idx", "item", "id", "example")
-
-
-def _column(columns: tuple[str, ...], names: tuple[str, ...]) -> int | None:
-    lowered = [c.strip().lower() for c in columns]
-    for name in names:
-        if name in lowered:
-            return lowered.index(name)
-    for i, c in enumerate(lowered):
-        if any(c.startswith(n) for n in names):
-            return i
-    return None
+# Checks whose images are saliency overlays of failures (Grad-CAM), not the failures themselves.
+OVERLAY_CHECKS = frozenset({"gradcam_failures"})
 
 
 @dataclass(frozen=True)
 class FailureItem:
-    key: str  # review target id, "<split>:<index>" as `detective.review` reads it
+    """A reviewable failure, from the typed references checks emit (`Finding.failures`)."""
+
+    key: str  # review target id: "<split>:<index>" for an image, "<true>→<pred>" for a pair
+    kind: FailureKind
     check_id: str
-    index: str
     true: str
     pred: str
     confidence: float | None
-    image: str  # artifact path of the gallery it appears in, "" if none
+    count: int  # how many items a confusion pair stands for; 1 for an image
+    image: str  # artifact path of the image that shows it, "" if none
+    caption: str = ""
+
+    @property
+    def review_kind(self) -> str:
+        """The review target kind it is stored under (`detective.review.TargetKind`)."""
+        return REVIEW_KIND[self.kind]
+
+
+# An image keeps the historical review kind "failure", so older sessions' reviews still count.
+REVIEW_KIND = {FailureKind.IMAGE: "failure", FailureKind.PAIR: "pair"}
 
 
 @dataclass(frozen=True)
@@ -186,57 +186,39 @@ class Gallery:
 
 
 def failure_items(session: Session) -> list[FailureItem]:
-    """Failure rows that checks reported in tables with a true and a predicted column."""
-    items: list[FailureItem] = []
-    seen: set[str] = set()
+    """Every failure the latest findings name, each target once: images, then confusion pairs.
+    Only what a check typed as a failure is listed — never rows guessed from table captions."""
+    items: dict[tuple[FailureKind, str], FailureItem] = {}
     for stored in session.findings(fingerprint=session.latest_fingerprint()):
-        f = stored.finding
-        images = [a.path for a in f.artifacts if a.media_type.startswith("image/")]
-        measured = stored.measurement if isinstance(stored.measurement, dict) else {}
-        split = str(measured.get("split") or "val")
-        for table in f.tables:
-            ti, pi = _column(table.columns, _TRUE), _column(table.columns, _PRED)
-            if ti is None or pi is None or ti == pi:
-                continue
-            ci, ii = _column(table.columns, _CONF), _column(table.columns, _INDEX)
-            for n, row in enumerate(table.rows):
-                if len(row) != len(table.columns) or str(row[ti]) == str(row[pi]):
-                    continue
-                index = str(row[ii]) if ii is not None else str(n)
-                key = f"{split}:{index}"
-                if key in seen:
-                    continue
-                seen.add(key)
-                conf = row[ci] if ci is not None else None
-                items.append(
-                    FailureItem(
-                        key,
-                        f.check_id,
-                        index,
-                        str(row[ti]),
-                        str(row[pi]),
-                        float(conf) if isinstance(conf, int | float) else None,
-                        images[0] if images else "",
-                    )
-                )
-    return items
+        for ref in stored.finding.failures:
+            items.setdefault(
+                (ref.kind, ref.target),
+                FailureItem(
+                    ref.target,
+                    ref.kind,
+                    stored.check_id,
+                    ref.true,
+                    ref.pred,
+                    ref.confidence,
+                    ref.count,
+                    ref.artifact,
+                    ref.caption,
+                ),
+            )
+    order = {FailureKind.IMAGE: 0, FailureKind.PAIR: 1}
+    return sorted(items.values(), key=lambda i: order[i.kind])
 
 
 def galleries(session: Session) -> list[Gallery]:
-    """Images of failures: from findings that list failures or clusters, and overlays."""
+    """Images of failures: those failures point to, cluster thumbnails, and overlays."""
     out = []
     for stored in session.findings(fingerprint=session.latest_fingerprint()):
         f = stored.finding
-        about_failures = any(_is_cluster_table(t) for t in f.tables) or any(
-            _column(t.columns, _TRUE) is not None and _column(t.columns, _PRED) is not None
-            for t in f.tables
-        )
+        shown = {r.artifact for r in f.failures if r.artifact}
+        clusters = any(_is_cluster_table(t) for t in f.tables)
+        overlay = f.check_id in OVERLAY_CHECKS
         for a in f.artifacts:
-            if not a.media_type.startswith("image/"):
-                continue
-            name = f"{a.name} {a.path} {a.caption} {f.check_id}".lower()
-            overlay = any(k in name for k in ("cam", "saliency", "attribution", "overlay"))
-            if about_failures or overlay:
+            if a.media_type.startswith("image/") and (overlay or clusters or a.path in shown):
                 out.append(Gallery(stored.check_id, a.name, a.path, a.caption, overlay))
     return out
 

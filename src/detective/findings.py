@@ -77,6 +77,41 @@ class Artifact:
     kind: ArtifactKind = ArtifactKind.PLOT
 
 
+class FailureKind(StrEnum):
+    """What a reviewable failure is: one item of a split, or a confusion between two classes."""
+
+    IMAGE = "image"  # target "<split>:<index>"
+    PAIR = "pair"  # target "<true>→<pred>" (class names)
+
+
+@dataclass(frozen=True)
+class FailureRef:
+    """A failure a check names, typed so that a UI lists and reviews it as what it is (never
+    guessed from table captions). `artifact` is the image that shows it, relative to the
+    session's artifact folder."""
+
+    kind: FailureKind
+    target: str
+    true: str = ""
+    pred: str = ""
+    confidence: float | None = None
+    count: int = 1
+    artifact: str = ""
+    caption: str = ""
+
+
+def image_ref(
+    split: str, index: int, true: str, pred: str, confidence: float | None, artifact: str = ""
+) -> FailureRef:
+    return FailureRef(
+        FailureKind.IMAGE, f"{split}:{index}", true, pred, confidence, artifact=artifact
+    )
+
+
+def pair_ref(true: str, pred: str, count: int, artifact: str = "") -> FailureRef:
+    return FailureRef(FailureKind.PAIR, f"{true}→{pred}", true, pred, None, count, artifact)
+
+
 @dataclass(frozen=True)
 class Effect:
     hypothesis: str
@@ -99,6 +134,7 @@ class Finding:
     error: str = ""  # traceback text when verdict is ERROR
     notes: tuple[str, ...] = field(default_factory=tuple)
     uses: tuple[str, ...] = ()  # the shared measurements (providers) the check read
+    failures: tuple[FailureRef, ...] = ()  # reviewable failures it names (additive, schema 1.x)
 
     def metric(self, name: str) -> float:
         for m in self.metrics:

@@ -266,7 +266,7 @@ def print_ledger(console: Console, ledger: list[LedgerEntry], limit: int = 8) ->
     if not moved:
         console.print("No hypothesis has evidence yet.")
         return
-    table = Table(title="Hypotheses, strongest first", title_justify="left")
+    table = Table(title="Hypotheses: status, root causes first, then score", title_justify="left")
     for col in ("#", "hypothesis", "status", "score", "evidence"):
         table.add_column(col)
     colour = {"supported": "red", "inconclusive": "yellow", "refuted": "green", "open": "dim"}

@@ -26,6 +26,10 @@ class ReportSession:
     created_at: str
     fingerprint: str | None
     device: str = ""  # the device the checks ran on, e.g. "cpu" or "cuda:0 (NVIDIA A100)"
+    # From the intake, in the user's words (schema 1.x additions): the model / training config
+    # and what has already been tried — a reader of the report needs both.
+    model_notes: str = ""
+    tried: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ def build_report(session: Session) -> Report:
             )
         )
     ledger = tuple(session_ledger(session))
+    from detective.investigation import load_form
+
+    intake = load_form(session)
     card = build_model_card(
         [rf.finding for rf in findings],
         [h.title for h in ledger if h.status.value == "supported"],
@@ -91,6 +98,8 @@ def build_report(session: Session) -> Report:
             dt.datetime.fromtimestamp(info.created_at, dt.UTC).isoformat(timespec="seconds"),
             fingerprint,
             info.device,
+            intake.model_notes if intake else "",
+            intake.tried if intake else "",
         ),
         hypotheses=ledger,
         findings=tuple(findings),

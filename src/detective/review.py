@@ -2,7 +2,8 @@
 
 Verdicts live in the session (`Session.add_review`; a later verdict on the same target replaces
 the earlier one). Target ids: a cluster's id (`ClusterFacts.id`, stable for the same members),
-a failure as "<split>:<index>", a hypothesis by its ledger id. A cluster's agreement counts its
+a failure (one image) as "<split>:<index>", a confusion pair as "<true>→<pred>" (class names), a
+hypothesis by its ledger id. A cluster's agreement counts its
 own verdict and the verdicts on its member failures; a cluster is *rejected* when its own verdict
 is disagree, or when at least `MIN_VOTES` verdicts agree less than half the time. Rejected
 clusters drop to the end of the ranking and are marked so in the report. (The ledger already
@@ -30,7 +31,8 @@ CHECK_ID = "failure_clusters"
 
 class TargetKind(StrEnum):
     CLUSTER = "cluster"
-    FAILURE = "failure"
+    FAILURE = "failure"  # one image of a split: "<split>:<index>"
+    PAIR = "pair"  # a confusion between two classes: "<true>→<pred>"
     HYPOTHESIS = "hypothesis"
 
 

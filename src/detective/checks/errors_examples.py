@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
+from detective.findings import (
+    Artifact,
+    ArtifactKind,
+    FailureRef,
+    Finding,
+    Metric,
+    Table,
+    Verdict,
+    image_ref,
+)
 from detective.hypotheses import Stage
 from detective.registry import Check, register
 
@@ -157,8 +166,22 @@ class WorstExamples(Check[ExamplesMeasurement]):
                 table("most confidently wrong", m.most_confident_wrong),
             ),
             artifacts=artifacts,
+            failures=refs(m),
             next_step="Look at the galleries: wrong labels, odd images and genuinely ambiguous "
             "cases need different fixes (see label_issues and error_budget)."
             if m.errors
             else "",
         )
+
+
+def refs(m: ExamplesMeasurement) -> tuple[FailureRef, ...]:
+    """The wrong examples of both galleries, each once, as reviewable items of the split."""
+    seen: dict[int, FailureRef] = {}
+    for examples, png in ((m.most_confident_wrong, m.wrong_png), (m.highest_loss, m.loss_png)):
+        for e in examples:
+            if e.label != e.pred and e.index not in seen:
+                names = m.classes
+                seen[e.index] = image_ref(
+                    m.split, e.index, names[e.label], names[e.pred], e.confidence, png
+                )
+    return tuple(seen.values())

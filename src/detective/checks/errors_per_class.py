@@ -3,7 +3,7 @@ beside accuracy, the confusion matrix and the largest confusions (from the colle
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detective.erroranalysis import PerClass
 from detective.findings import (
@@ -13,6 +13,7 @@ from detective.findings import (
     Strength,
     Table,
     Verdict,
+    pair_ref,
     refutes,
     supports,
 )
@@ -63,6 +64,15 @@ class PerClassReport(Check[PerClassMeasurement]):
         return PerClassMeasurement(col.split, report, rel)
 
     def judge(self, m: PerClassMeasurement) -> Finding:
+        # The largest confusions are reviewable as pairs (never as items of the split).
+        names = [row.name for row in m.report.rows]
+        pairs = tuple(
+            pair_ref(names[c.true], names[c.pred], c.count, m.confusion_png)
+            for c in m.report.top_confusions
+        )
+        return replace(self._judge(m), failures=pairs)
+
+    def _judge(self, m: PerClassMeasurement) -> Finding:
         th = self.thresholds
         r = m.report
         names = [row.name for row in r.rows]

@@ -51,6 +51,8 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
         + (f" · device {e(s.device)}" if s.device else "")
         + f" · generated {e(report.generated_at)} by detective "
         f"{e(report.detective_version)}</p>",
+        *([f"<p><b>Model / config:</b> {e(s.model_notes)}</p>"] if s.model_notes else []),
+        *([f"<p><b>Already tried:</b> {e(s.tried)}</p>"] if s.tried else []),
         "<h2>Verdict</h2>",
     ]
     if report.supported:

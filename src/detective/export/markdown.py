@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from detective.export.text import fmt_number, md_code, md_escape
+from detective.export.text import fmt_number, md_code, md_escape, md_span
 from detective.report import Report
 
 
@@ -14,8 +14,10 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
     out = [
         f"# Findings: {md_escape(s.name)}",
         "",
-        f"- Case: `{md_escape(s.case_path)}` (hash {md_escape(s.case_hash)})",
+        f"- Case: {md_span(s.case_path)} (hash {md_span(s.case_hash)})",
         f"- Symptom: {md_escape(s.symptom or 'not given')}",
+        *([f"- Model / config: {md_escape(s.model_notes)}"] if s.model_notes else []),
+        *([f"- Already tried: {md_escape(s.tried)}"] if s.tried else []),
         f"- Playbook: {md_escape(s.playbook)}",
         *([f"- Device: {md_escape(s.device)}"] if s.device else []),
         f"- Generated: {report.generated_at} by detective {report.detective_version}",
@@ -24,14 +26,14 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         "",
     ]
     if report.supported:
-        out.append("Supported hypotheses, strongest first:")
+        out.append("Supported hypotheses, root causes before their consequences, then by score:")
         out.append("")
         for n, h in enumerate(report.supported, 1):
             reasons = "; ".join(
                 md_escape(e.reason) for e in h.evidence if e.direction == "supports"
             )
             out.append(
-                f"{n}. **{md_escape(h.title)}** (`{md_escape(h.hypothesis_id)}`, score "
+                f"{n}. **{md_escape(h.title)}** ({md_span(h.hypothesis_id)}, score "
                 f"{h.score:+.2f}): {reasons}"
             )
     else:
@@ -55,7 +57,7 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         if h.notes:
             ev += "<br>" + "<br>".join("note: " + md_escape(n) for n in h.notes)
         out.append(
-            f"| {md_escape(h.title)} (`{md_escape(h.hypothesis_id)}`) | {status} | "
+            f"| {md_escape(h.title)} ({md_span(h.hypothesis_id)}) | {status} | "
             f"{h.score:+.2f} | {ev} |"
         )
     untested = [h for h in report.hypotheses if not h.evidence and not h.user_defined]
@@ -86,7 +88,7 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         out += [
             f"### {md_escape(rf.title)} — {f.verdict.value}",
             "",
-            f"`{md_escape(f.check_id)}` · stage {md_escape(rf.stage)} · {f.duration_s:.1f} s",
+            f"{md_span(f.check_id)} · stage {md_escape(rf.stage)} · {f.duration_s:.1f} s",
             "",
             md_escape(f.summary),
             "",

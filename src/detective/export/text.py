@@ -6,7 +6,12 @@ import re
 
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# Escaped wherever they are: they make markup (emphasis, code, links, HTML, table cells, GFM
+# strikethrough) in any position. Others only at the start of a line (headings, list items,
+# block quotes) — md_escape output is one line, so only at its start. Prose like "0.39" or
+# "train-time" stays as written.
+_MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|~])")
+_MD_LINE_START = re.compile(r"^(\s*)(#|[-+](?=\s|$)|\d+[.)](?=\s|$))")
 
 
 def strip_control(text: str) -> str:
@@ -15,9 +20,26 @@ def strip_control(text: str) -> str:
 
 
 def md_escape(text: object) -> str:
-    """Plain text for Markdown: no markup, no HTML, no terminal escapes; one line."""
+    """Plain text for Markdown: no markup, no HTML, no terminal escapes; one line. Escapes only
+    what would otherwise become markup."""
     s = strip_control(str(text)).replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", s).replace("&", "&amp;")
+    s = _MD_ANYWHERE.sub(r"\\\1", s).replace("&", "&amp;")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + _escape_marker(m.group(2)), s)
+
+
+def _escape_marker(marker: str) -> str:
+    # "#" / "-" / "+" get a backslash; "12." becomes "12\." so it is not a numbered item.
+    return "\\" + marker if not marker[0].isdigit() else marker[:-1] + "\\" + marker[-1]
+
+
+def md_span(text: object) -> str:
+    """Inline code: shown literally (backslashes inside a code span are not escapes), wrapped
+    in a backtick run longer than any inside it."""
+    s = strip_control(str(text)).replace("\n", " ")
+    longest = max((len(r) for r in re.findall("`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def md_code(text: object) -> str:

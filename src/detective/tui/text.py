@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.markup import escape
 from rich.text import Text
 
@@ -28,12 +30,16 @@ def plain(value: object, style: str = "") -> Text:
     return Text(strip_control("" if value is None else str(value)), style=style)
 
 
+# Glyph and weight carry the meaning; colour only adds to it. Under NO_COLOR, Textual turns
+# colours into grey levels (red becomes a dark grey): there a failure is bold reverse video in
+# the terminal's own colours, never a grey on grey.
+MONOCHROME = bool(os.environ.get("NO_COLOR"))
 VERDICT_STYLE = {
-    "pass": "green",
-    "warn": "yellow",
-    "fail": "red",
+    "pass": "" if MONOCHROME else "green",
+    "warn": "bold" if MONOCHROME else "bold yellow",
+    "fail": "bold reverse" if MONOCHROME else "bold red",
     "not_applicable": "dim",
-    "error": "magenta",
+    "error": "bold reverse" if MONOCHROME else "bold magenta",
     "pending": "dim",
 }
 VERDICT_MARK = {
@@ -45,7 +51,7 @@ VERDICT_MARK = {
     "pending": "· pending",
 }
 STATUS_STYLE = {
-    "supported": "bold red",
+    "supported": "bold reverse" if MONOCHROME else "bold red",
     "inconclusive": "yellow",
     "refuted": "green",
     "open": "dim",

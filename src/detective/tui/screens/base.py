@@ -82,6 +82,9 @@ class SessionScreen(DetectiveScreen):
             yield NavBar("new investigation · esc goes back", "new")
         else:
             yield NavBar(self.current.name, self.SCREEN)
+        from detective.tui.widgets.status_line import StatusLine
+
+        yield StatusLine()
         yield from self.body()
         yield Footer()
 

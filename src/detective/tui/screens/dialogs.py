@@ -71,23 +71,32 @@ class Prompt(ModalScreen[tuple[str, ...] | None]):
         self.title_text, self.fields, self.required = title, fields, required
 
     def compose(self) -> ComposeResult:
+        from detective.tui.widgets.form_input import FormInput
+
         with Vertical():
             yield Label(plain(self.title_text), classes="title")
             for i, name in enumerate(self.fields):
                 yield Label(plain(name))
-                yield Input(id=f"field-{i}")
+                yield FormInput(id=f"field-{i}")
             yield Static("", classes="error")
-            yield Static("[dim]enter: save · esc: cancel[/]")
+            hint = "tab: next field · " if len(self.fields) > 1 else ""
+            yield Static(f"[dim]enter: save · {hint}esc: cancel[/]")
+
+    def on_input_changed(self) -> None:
+        self.query_one(".error", Static).update("")  # a stale error goes once the user types
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter saves, from any field (as the hint says); an empty required field gets the
+        focus and says so."""
+        event.stop()
         inputs = list(self.query(Input))
         values = tuple(i.value.strip() for i in inputs)
-        if any(not v for v in values[: self.required]):
-            self.query_one(".error", Static).update("Please fill in the first field.")
-            return
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs) and not values[index + 1]:
-            inputs[index + 1].focus()  # enter moves on until the last field
+        missing = next((i for i, v in enumerate(values[: self.required]) if not v), None)
+        if missing is not None:
+            self.query_one(".error", Static).update(
+                plain(f"Please fill in: {self.fields[missing]}")
+            )
+            inputs[missing].focus()
             return
         self.dismiss(values)
 

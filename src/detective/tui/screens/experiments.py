@@ -1,20 +1,21 @@
 """Experiments: the log of one-change experiments with their metric deltas; start a new one
-when the experiment runner (`detective.experiments`) is part of this installation."""
+when the experiment runner (`detective.experiments`) is part of this installation.
+
+The run itself belongs to the App (`detective.tui.runs`): this screen starts it, shows it while
+it is shown, and catches up on its log when it is shown again."""
 
 from __future__ import annotations
 
 import importlib.util
-import threading
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.message import Message
-from textual.widgets import DataTable, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import DataTable, Log, Static
 
+from detective.tui.runs import Ended
 from detective.tui.screens.base import SessionScreen
 from detective.tui.screens.dialogs import Prompt
 from detective.tui.text import plain, safe
@@ -22,6 +23,7 @@ from detective.tui.widgets.run_panel import RunPanel
 
 if TYPE_CHECKING:
     from detective.session import Experiment
+    from detective.tui.runs import ExperimentRun
 
 EMPTY = "No experiments yet. An experiment changes one thing and measures the metric again."
 
@@ -43,7 +45,7 @@ class ExperimentsScreen(SessionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cancel = threading.Event()
+        self._shown_log = 0  # lines of the App's experiment log already written here
 
     def body(self) -> ComposeResult:
         yield Static("", id="about")
@@ -53,22 +55,34 @@ class ExperimentsScreen(SessionScreen):
         yield RunPanel(idle="[dim]n starts an experiment: one change, trained side by side.[/]")
 
     def refresh_data(self) -> None:
+        self.refresh_table()
+        self._shown_log = 0  # replay the App's experiment log into this (new) panel
+        self.query_one("#run-log", Log).clear()
+        self.experiment_changed()
+
+    def experiment_changed(self) -> None:
+        """Show the App's experiment (it runs whichever screen is shown)."""
+        run, panel = self.app.experiment, self.query_one(RunPanel)
+        if run is None:
+            return
+        for line in run.log[self._shown_log :]:
+            panel.write(line)
+        self._shown_log = len(run.log)
+        head = f"[b]▶ experiment[/b] {safe(run.change)}"
+        if run.running:
+            if not panel.running or panel.head != head:
+                panel.begin(head, started=run.started)
+            panel.progress(run.fraction, run.message)
+        elif panel.running or not panel.label:
+            panel.finish(ended_text(run))
+            self.refresh_table()
+
+    def refresh_table(self) -> None:
         experiments = self.current.session.experiments()
         table = self.query_one(DataTable)
         table.clear()
         for e in experiments:
-            spread = f" ±{e.after_spread:.3f}" if e.after_spread is not None else ""
-            verdict = e.verdict + (" (confounded)" if e.confounded else "")
-            delta_style = "green" if e.delta > 0 else ("red" if e.delta < 0 else "")
-            table.add_row(
-                plain(e.id),
-                plain(e.name),
-                plain(e.metric),
-                plain(f"{e.before:.3f}"),
-                plain(f"{e.after:.3f}{spread}"),
-                plain(f"{e.delta:+.3f}", delta_style),
-                plain(verdict),
-            )
+            table.add_row(*row(e))
         about = "" if experiments else EMPTY + " "
         about += (
             "n starts one."
@@ -81,7 +95,7 @@ class ExperimentsScreen(SessionScreen):
         if not runner_available():
             self.notify("The experiment runner (detective.experiments) is not installed.")
             return
-        if self.query_one(RunPanel).running or self._playbook_running():
+        if self.app.experimenting() or self.app.running():
             self.notify("Something is running: wait for it, or cancel it (c).", severity="warning")
             return
 
@@ -95,9 +109,9 @@ class ExperimentsScreen(SessionScreen):
             except (ValueError, ExperimentError) as e:
                 self.app.show_error("Not a change detective can make", str(e))
                 return
-            self.cancel = threading.Event()
-            self.query_one(RunPanel).begin("[b]Starting…[/b] loading the case")
-            self.run_one(change.label, values[1] or None)
+            self._shown_log = 0
+            self.query_one("#run-log", Log).clear()
+            self.app.start_experiment(change.label, values[1] or None)
 
         self.app.push_screen(
             Prompt(
@@ -107,74 +121,46 @@ class ExperimentsScreen(SessionScreen):
             asked,
         )
 
-    def _playbook_running(self) -> bool:
-        if not self.app.is_screen_installed("playbook"):
-            return False
-        return self.app.get_screen("playbook").query_one(RunPanel).running
-
-    class Update(Message):
-        """Progress of the experiment, from the worker thread."""
-
-        def __init__(self, fraction: float, message: str) -> None:
-            super().__init__()
-            self.fraction, self.message = fraction, message
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, ExperimentsScreen.Update)
-
-    class Log(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
-    @work(thread=True, exclusive=True, group="experiment", exit_on_error=False, name="experiment")
-    def run_one(self, change: str, name: str | None) -> None:
-        from detective.experiments import run_experiment
-        from detective.progress import Cancelled, Progress
-
-        prep = self.current.prepared()  # loads the case: torch stays off the UI thread
-        progress = Progress(
-            lambda u: self.post_message(self.Update(u.fraction, u.message)),
-            self.cancel,
-            lambda text: self.post_message(self.Log(text)),
-        )
-        panel = self.query_one(RunPanel)  # found once; its methods then run on the UI thread
-        self.app.call_from_thread(panel.start, f"experiment {change}", 0, 1)
-        try:
-            run = run_experiment(prep.ctx, [change], name=name, progress=progress)
-        except Cancelled:
-            self.app.call_from_thread(panel.finish, "[b]Cancelled.[/b] Nothing recorded.")
-            return
-        e = run.experiment
-        self.current.session.add_experiment(e)
-        self.app.call_from_thread(self._done, e)
-
-    def _done(self, e: Experiment) -> None:
-        self.query_one(RunPanel).finish(
-            f"[b]Done.[/b] {safe(e.name)}: {safe(e.metric)} {e.before:.3f} → {e.after:.3f} "
-            f"({safe(e.verdict)})"
-        )
-        self.refresh_data()
-
-    def on_experiments_screen_update(self, message: Update) -> None:
-        self.query_one(RunPanel).progress(message.fraction, message.message)
-
-    def on_experiments_screen_log(self, message: Log) -> None:
-        self.query_one(RunPanel).write(message.text)
-
     def action_cancel(self) -> None:
-        if self.query_one(RunPanel).running:
-            self.cancel.set()
-            self.query_one(RunPanel).write("cancelling: the experiment stops at its next step")
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        super().on_worker_state_changed(event)
-        if event.state is WorkerState.ERROR:
-            self.query_one(RunPanel).finish("[b red]The experiment could not run.[/]")
-
-    def on_unmount(self) -> None:
-        self.cancel.set()  # leaving the screen stops the experiment; nothing half-recorded
+        if not self.app.cancel_experiment():
+            self.notify("No experiment is running.")
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("New experiment", "Change one thing, measure again", self.action_new)
+        yield SystemCommand(
+            "Cancel the experiment", "It is recorded as cancelled", self.action_cancel
+        )
         yield from super().commands()
+
+
+def _num(value: float, fmt: str = ".3f") -> str:
+    return "—" if math.isnan(value) else format(value, fmt)
+
+
+def row(e: Experiment) -> tuple[object, ...]:
+    spread = f" ±{e.after_spread:.3f}" if e.after_spread is not None else ""
+    verdict = e.verdict + (" (confounded)" if e.confounded else "")
+    delta_style = (
+        "" if math.isnan(e.delta) else ("green" if e.delta > 0 else "red" if e.delta < 0 else "")
+    )
+    return (
+        plain(e.id),
+        plain(e.name),
+        plain(e.metric or "—"),
+        plain(_num(e.before)),
+        plain(_num(e.after) + spread),
+        plain(_num(e.delta, "+.3f"), delta_style),
+        plain(verdict, "bold" if e.verdict in ("cancelled", "failed") else ""),
+    )
+
+
+def ended_text(run: ExperimentRun) -> str:
+    e = run.experiment
+    if run.ended is Ended.FINISHED and e is not None:
+        return (
+            f"[b]Done.[/b] {safe(e.name)}: {safe(e.metric)} {e.before:.3f} → {e.after:.3f} "
+            f"({safe(e.verdict)})"
+        )
+    if run.ended is Ended.CANCELLED:
+        return "[b]Cancelled.[/b] Recorded as cancelled in the log."
+    return "[b]✗ The experiment failed.[/b] Recorded as failed in the log."

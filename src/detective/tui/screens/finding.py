@@ -91,12 +91,12 @@ class FindingScreen(SessionScreen):
             yield Label(plain(table.name), classes="heading")
             yield table_widget(table)
         if f.artifacts:
-            from detective.tui.widgets.image import ImageView
+            from detective.tui.widgets.image import image_view
 
             for a in f.artifacts:
                 yield Label(plain(a.caption or a.name), classes="heading")
                 if a.media_type.startswith("image/"):
-                    yield ImageView(self.current.session.artifacts_dir / a.path)
+                    yield image_view(self.current.session.artifacts_dir / a.path)
                 else:
                     yield Static(plain(a.path))
         for note in f.notes:

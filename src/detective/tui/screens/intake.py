@@ -21,6 +21,7 @@ from detective.investigation import IntakeForm, validate
 from detective.playbook import SYMPTOM_TEXT
 from detective.tui.screens.base import SessionScreen
 from detective.tui.text import plain
+from detective.tui.widgets.form_input import FormInput
 
 if TYPE_CHECKING:
     from detective.investigation import DatasetFacts
@@ -70,6 +71,7 @@ class IntakeScreen(SessionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.existing = False
+        self.auto_session_dir = ""  # what we filled in; a value the user gave is never replaced
 
     def body(self) -> ComposeResult:
         self.existing = self.app.current is not None
@@ -87,7 +89,7 @@ class IntakeScreen(SessionScreen):
                             compact=True,
                         )
                     else:
-                        yield Input(
+                        yield FormInput(
                             getattr(form, name),
                             placeholder=placeholder,
                             id=name,
@@ -116,6 +118,9 @@ class IntakeScreen(SessionScreen):
         )
 
     def on_mount(self) -> None:
+        first = next((f for f in self.query(FormInput) if not f.disabled), None)
+        if first is not None:
+            first.focus()  # typing (or a paste) lands in the form, not on the page
         if self.form().case_path:
             self.action_facts()
 
@@ -129,7 +134,8 @@ class IntakeScreen(SessionScreen):
             values[f.name] = "" if value is Select.NULL or value is None else str(value)
         return IntakeForm(**values)
 
-    def show_errors(self, only_touched: str | None = None) -> bool:
+    def show_errors(self, only_touched: str | None = None, focus: bool = False) -> bool:
+        """Mark the invalid fields (or only `only_touched`); with `focus`, move to the first."""
         errors = {e.field: e.message for e in validate(self.form())}
         if self.existing:
             errors.pop("session_dir", None)  # it holds this very session
@@ -139,6 +145,9 @@ class IntakeScreen(SessionScreen):
             box = self.query_one(f"#{name}-error", Static)
             box.update(plain(errors.get(name, "")))
             box.set_class(name not in errors, "-empty")
+        if focus and errors:
+            first = next(name for name, _, _ in FIELDS if name in errors)
+            self.query_one(f"#{first}").focus()
         return not errors
 
     @on(Input.Changed)
@@ -147,11 +156,14 @@ class IntakeScreen(SessionScreen):
         name = event.control.id or ""
         if name == "case_path" and not self.existing:
             session_dir = self.query_one("#session_dir", Input)
-            if not session_dir.value or session_dir.value.startswith("sessions/"):
+            if session_dir.value in ("", self.auto_session_dir):
                 stem = Path(event.value).stem if isinstance(event.value, str) else ""
-                session_dir.value = f"{self.app.sessions_root}/{stem}" if stem else ""
+                self.auto_session_dir = f"{self.app.sessions_root}/{stem}" if stem else ""
+                session_dir.value = self.auto_session_dir
         if self.existing:
             self.save(name)
+        elif not self.query_one(f"#{name}-error", Static).has_class("-empty"):
+            self.show_errors(name)  # an error shown for this field goes once it is fixed
 
     def save(self, name: str) -> None:
         """Keep an existing session's intake in step with the form, field by field."""
@@ -196,7 +208,7 @@ class IntakeScreen(SessionScreen):
 
     @on(Button.Pressed, "#start")
     def action_submit(self) -> None:
-        if not self.show_errors():
+        if not self.show_errors(focus=True):
             self.notify("Please fix the fields marked in red.", severity="warning")
             return
         if self.existing:
@@ -204,16 +216,22 @@ class IntakeScreen(SessionScreen):
             return
         button = self.query_one("#start", Button)
         button.disabled = True
+        button.label = "Starting… reading the case and its data (a few seconds)"
+        self.notify("Starting the investigation: reading the case…")
         self.start(self.form(), button)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False, name="starting")
     def start(self, form: IntakeForm, button: Button) -> None:
         from detective.investigation import start
 
+        def ready() -> None:
+            button.disabled = False
+            button.label = "Start the investigation (ctrl+s)"
+
         try:
             start(form).session.close()
         finally:
-            self.app.call_from_thread(setattr, button, "disabled", False)
+            self.app.call_from_thread(ready)
         self.app.call_from_thread(self.app.open_session, form.session_dir)
 
     def commands(self) -> Iterator[SystemCommand]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from detective.ledger import LedgerEntry
 
 CLEAR = "clear"
+CURSOR_KEY = "ui.ledger.hypothesis"  # Session.kv: the hypothesis the cursor was on
 
 
 class LedgerScreen(SessionScreen):
@@ -48,9 +49,15 @@ class LedgerScreen(SessionScreen):
     def refresh_data(self) -> None:
         from detective.ledger import session_ledger
 
+        # The cursor stays on the same hypothesis (by id) when rows move after `s`, and after
+        # a screen switch (the id is kept in the session).
+        chosen = self.selected()
+        keep = chosen.hypothesis_id if chosen else self.current.session.kv_get(CURSOR_KEY)
         self.entries = session_ledger(self.current.session)
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        cursor = next(
+            (i for i, h in enumerate(self.entries) if h.hypothesis_id == keep), table.cursor_row
+        )
         table.clear()
         for n, h in enumerate(self.entries, 1):
             table.add_row(
@@ -91,6 +98,9 @@ class LedgerScreen(SessionScreen):
 
     def on_data_table_row_highlighted(self) -> None:
         self._show_entry()
+        h = self.selected()
+        if h is not None:
+            self.current.session.kv_set(CURSOR_KEY, h.hypothesis_id)
 
     def on_data_table_row_selected(self) -> None:
         self.action_evidence()

@@ -27,12 +27,22 @@ if TYPE_CHECKING:
     from detective.engine import Event
 
 
+WIDE = 100  # below this many columns the stage column folds away
+# Session.kv: set while a run of this UI is in flight, cleared when it ends in any way. Found set
+# when the session is opened, it means the process died mid-run (crash, kill, lost SSH).
+RUN_KEY = "ui.run"
+INTERRUPTED = (
+    "[b]! The last run was interrupted[/b] (the process stopped mid-run): finished findings "
+    "are saved; a resumes it."
+)
+
+
 class PlaybookScreen(SessionScreen):
     SCREEN = "playbook"
     DEFAULT_CSS = """
     PlaybookScreen #next { padding: 0 1; height: auto; max-height: 3; }
     PlaybookScreen DataTable { height: 1fr; overflow-x: hidden; }
-    PlaybookScreen #detail { padding: 0 1; height: 3; color: $text-muted; }
+    PlaybookScreen #detail { padding: 0 1; height: auto; max-height: 4; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run_selected", "Run selected"),
@@ -66,6 +76,11 @@ class PlaybookScreen(SessionScreen):
         self.recommendation: Recommendation | None = None
         self.cancel = threading.Event()
         self.running_check = ""
+        self._compact: bool | None = None
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self.app.current is not None:
+            self.refresh_data()
 
     @property
     def busy(self) -> bool:
@@ -73,9 +88,7 @@ class PlaybookScreen(SessionScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="next")
-        table: DataTable[object] = DataTable(cursor_type="row")
-        table.add_columns("stage", "check", "status", "summary")
-        yield table
+        yield DataTable(cursor_type="row")
         yield Static("", id="detail")
         yield RunPanel()
 
@@ -91,26 +104,60 @@ class PlaybookScreen(SessionScreen):
         )
         table = self.query_one(DataTable)
         cursor = table.cursor_row
+        # Narrow terminals (80×24) fold the stage column away so the summary keeps its room;
+        # the stage still shows in the detail line below the table.
+        compact = self.app.size.width < WIDE
+        if compact != self._compact or not table.columns:
+            self._compact = compact
+            table.clear(columns=True)
+            table.add_columns(*(() if compact else ("stage",)), "check", "status", "summary")
         table.clear()
         previous_stage = ""
         for row in self.rows:
             stage = row.stage.replace("_", " ") if row.stage != previous_stage else ""
             previous_stage = row.stage
             status = (
-                plain("▶ running", "bold cyan")
+                plain("▶ running", "bold")
                 if row.check_id == self.running_check
                 else verdict(row.status)
             )
-            table.add_row(plain(stage, "bold"), plain(row.check_id), status, plain(row.summary))
+            cells = (plain(row.check_id), status, plain(row.summary))
+            table.add_row(*(cells if compact else (plain(stage, "bold"), *cells)))
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
-        rec = self.recommendation
-        self.query_one("#next", Static).update(
-            f"[b]Next:[/b] {safe(rec.check_id)} — {safe(rec.reason)}"
-            if rec
-            else "[b]Every check has run.[/b] See the ledger (3) and export a report (6)."
-        )
+        self.query_one("#next", Static).update(self._next_text())
         self._show_detail()
+
+    def _next_text(self) -> str:
+        """What to do next — true to the board: never "every check has run" while some wait."""
+        from detective.browse import PENDING
+
+        rec = self.recommendation
+        pending = [r for r in self.rows if r.status == PENDING]
+        if self.busy:
+            return f"[b]Running[/b] {safe(self.running_check or 'the case loads')} · c cancels"
+        if pending and self.current.session.kv_get(RUN_KEY):
+            return INTERRUPTED
+        if rec is not None:
+            return f"[b]Next:[/b] {safe(rec.check_id)} — {safe(rec.reason)}"
+        if pending:
+            return (
+                f"[b]{len(pending)} check(s) not run[/b]: they wait for checks they need "
+                "(r runs the selected one)."
+            )
+        return "[b]Every check has run.[/b] See the ledger (3) and export a report (6)."
+
+    def status_text(self) -> str:
+        """For the status line of every screen: the checks' run, when there is one."""
+        if not self.busy:
+            return ""
+        from textual.widgets import ProgressBar
+
+        done = self.query_one(RunPanel).query_one(ProgressBar).percentage or 0.0
+        what = safe(self.running_check) if self.running_check else "loading the case"
+        return f"[b]▶ checks[/b] {what} {done:4.0%}" + (
+            " [b]cancelling[/b]" if self.cancel.is_set() else ""
+        )
 
     def _selected(self) -> CheckRow | None:
         row = self.query_one(DataTable).cursor_row
@@ -120,7 +167,9 @@ class PlaybookScreen(SessionScreen):
         row = self._selected()
         text = ""
         if row is not None:
-            text = f"[b]{safe(row.title)}[/b] · {safe(row.summary or 'not run yet')}"
+            stage = row.stage.replace("_", " ")
+            text = f"[b]{safe(row.title)}[/b] [dim]({safe(stage)})[/] · "
+            text += safe(row.summary or "not run yet")
         self.query_one("#detail", Static).update(text)
 
     def on_data_table_row_highlighted(self) -> None:
@@ -143,9 +192,18 @@ class PlaybookScreen(SessionScreen):
         if self.query_one(RunPanel).running:
             self.notify("A run is in progress: c cancels it.", severity="warning")
             return
+        if self.app.experimenting():
+            self.notify("An experiment is running: wait for it or cancel it (5, c).")
+            return
         self.cancel = threading.Event()
+        self.current.session.kv_set(RUN_KEY, "running")
         self.query_one(RunPanel).begin("[b]Starting…[/b] loading the case")
         self.run_checks(only, rerun)
+
+    def _ended(self) -> None:
+        """The run ended, however: it was not interrupted."""
+        if self.app.current is not None:
+            self.current.session.kv_set(RUN_KEY, "")
 
     def action_run_selected(self) -> None:
         row = self._selected()
@@ -220,8 +278,11 @@ class PlaybookScreen(SessionScreen):
                 self.app.show_error(f"The check {f.check_id} crashed", f.summary, f.error)
         elif isinstance(event, RunFinished):
             self.running_check = ""
+            self._ended()
+            if event.status is RunStatus.COMPLETED:
+                panel.progress(1.0, "")  # "Done." never sits beside a bar at 84 %
             text = {
-                RunStatus.COMPLETED: "[b]Done.[/b]"
+                RunStatus.COMPLETED: "[b]✓ Done.[/b]"
                 + (f" {event.errors} check(s) crashed." if event.errors else ""),
                 RunStatus.INTERRUPTED: "[b]Stopped.[/b] Finished findings are saved.",
                 RunStatus.FAILED: "[b red]The run stopped.[/]",
@@ -234,6 +295,11 @@ class PlaybookScreen(SessionScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
         panel = self.query_one(RunPanel)
+        if event.worker.group == "run" and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self._ended()
         if event.worker.group == "run" and event.state is WorkerState.ERROR:
             panel.finish("[b red]The run could not start.[/] " + IDLE)
             self.running_check = ""

@@ -34,6 +34,7 @@ class StartScreen(DetectiveScreen):
         Binding("d", "demo", "Open the demo"),
         Binding("enter", "resume", "Resume", show=False),
         Binding("r", "refresh", "Refresh", show=False),
+        Binding("escape", "back", "Back to the session", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -53,13 +54,21 @@ class StartScreen(DetectiveScreen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        self.load_sessions(self.app.sessions_root)
+        current = self.app.current.path if self.app.current is not None else None
+        self.load_sessions(self.app.sessions_root, current)
+
+    def action_back(self) -> None:
+        """esc: back to the open session (also one opened by a path outside the root)."""
+        if self.app.current is not None:
+            self.app.goto(self.app.current.landing()[0], self.app.current.landing()[1])
 
     @work(thread=True, exclusive=True, group="list", exit_on_error=False, name="listing sessions")
-    def load_sessions(self, root: Path) -> None:
-        from detective.browse import recent_sessions
+    def load_sessions(self, root: Path, current: Path | None = None) -> None:
+        from detective.browse import recent_sessions, summarize
 
         found = recent_sessions(root)
+        if current is not None and all(s.path.resolve() != current.resolve() for s in found):
+            found.insert(0, summarize(current))  # the open session is always listed
         self.app.call_from_thread(self._show, found)
 
     def _show(self, sessions: list[SessionSummary]) -> None:

@@ -1,4 +1,5 @@
-"""A PNG artifact drawn with half-block characters (two pixels a cell), scaled to fit."""
+"""A PNG artifact: real pixels (sixel / kitty protocol, via textual-image) when the terminal
+draws them, else half-block characters (two pixels a cell), scaled to fit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ from rich.console import RenderableType
 from textual.widget import Widget
 
 from detective.tui.text import plain
+
+
+def image_view(path: Path, max_cols: int = 72, max_rows: int = 20) -> Widget:
+    """The best image widget this terminal allows for the PNG at `path`."""
+    from detective.tui.widgets.graphics import image_widget
+
+    graphics = image_widget()
+    if graphics is not None and path.is_file():
+        widget: Widget = graphics(str(path))
+        widget.styles.width, widget.styles.height = max_cols, max_rows
+        return widget
+    return ImageView(path, max_cols, max_rows)
 
 
 class ImageView(Widget):

@@ -51,10 +51,14 @@ class RunPanel(Widget):
             elapsed = time.monotonic() - self._started
             self.label = f"{self._head} [dim]{elapsed:5.1f}s[/]{self._message}"
 
-    def begin(self, text: str) -> None:
-        """The run was asked for; nothing has reported yet."""
+    @property
+    def head(self) -> str:
+        return self._head
+
+    def begin(self, text: str, started: float | None = None) -> None:
+        """The run was asked for (at `started`, monotonic); nothing has reported yet."""
         self.running = True
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         self._head, self._message = text, ""
         self._tick()
 
