@@ -149,7 +149,9 @@ def test_bad_arguments_and_a_broken_model_are_clear() -> None:
             super().__init__()
             self.lock = threading.Lock()
 
-    with pytest.raises(CaseError, match=r"the run stopped: model\(\) in <python:locked> raised"):
+    with pytest.raises(
+        CaseError, match=r"the run stopped: your model\(\) hook raised .* in <python:locked>"
+    ):
         detective.investigate(
             Locked(),
             **data,
