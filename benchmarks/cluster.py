@@ -43,7 +43,7 @@ def main() -> None:
     from sklearn.metrics import adjusted_rand_score, silhouette_score
     from sklearn.preprocessing import StandardScaler
 
-    from detective.clusters import ClusterSettings, cluster_failures
+    from detective.analysis.clusters import ClusterSettings, cluster_failures
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--failures", type=int, default=10_000)
@@ -61,7 +61,7 @@ def main() -> None:
     label_of = {i: c for c, f in enumerate(result.clusters) for i in f.members}
     ari = adjusted_rand_score(modes, [label_of.get(int(i), -1) for i in ids])
     print(
-        f"detective.clusters: {args.failures} failures x {args.dims}-d, k={result.k} "
+        f"detective.analysis.clusters: {args.failures} failures x {args.dims}-d, k={result.k} "
         f"(tried {settings.k_min}..{settings.k_max}): {seconds:.2f} s, peak "
         f"{peak:.0f} MiB (Python allocations), ARI vs 5 planted modes {ari:.3f}"
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 CASE = '''
 import torch
 from torch import nn
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(i) for i in range(10)]
 N, SIZE, WIDTH = {n}, {image}, {width}
@@ -76,7 +76,7 @@ def bare_loop(ctx, split: str, batch_size: int) -> float:
 def collection_pass(ctx, split: str, batch_size: int) -> tuple[float, int]:
     import torch
 
-    from detective.collect import ShardSpec, _run_pass  # the pass itself, no disk cache
+    from detective.analysis.collect import ShardSpec, _run_pass  # the pass itself, no disk cache
 
     idx = list(range(len(ctx.dataset(split))))
     if ctx.device.type == "cuda":
@@ -106,8 +106,8 @@ def main() -> None:
 
     import torch
 
-    from detective.case import load_case
-    from detective.context import RunContext, RunOptions
+    from detective.core.case import load_case
+    from detective.core.context import RunContext, RunOptions
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     arch = f"SmallCNN width {args.width}" if args.arch == "smallcnn" else "ResNet-18"

@@ -116,16 +116,16 @@ def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
     """Run the default playbook on one case with the core API (what `detective run` does)."""
     import shutil
 
-    from detective.context import RunOptions
-    from detective.engine import CheckFinished, RunFinished, run_playbook
-    from detective.findings import Verdict
-    from detective.headless import prepare
-    from detective.ledger import session_ledger
-    from detective.session import HypothesisStatus
+    from detective.core.context import RunOptions
+    from detective.core.engine import CheckFinished, RunFinished, run_playbook
+    from detective.core.findings import Verdict
+    from detective.core.ledger import session_ledger
+    from detective.core.session import HypothesisStatus
+    from detective.ui.headless import prepare
 
     name = case_path.stem
     t0 = time.monotonic()
-    from detective.case import load_case
+    from detective.core.case import load_case
 
     module = load_case(case_path).module
     expected = getattr(module, "EXPECTED", None)

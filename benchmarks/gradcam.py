@@ -14,9 +14,9 @@ import time
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
 
-from detective.checks.gradcam_failures import cam_layer, gradcam_maps
-from detective.demo.kit import SmallCNN
-from detective.torchutil import resolve_device
+from detective.analysis.torchutil import resolve_device
+from detective.casekit.demo.kit import SmallCNN
+from detective.checks.capacity.gradcam import cam_layer, gradcam_maps
 
 
 def per_image(model, layer, x, targets):  # noqa: ANN001, ANN201

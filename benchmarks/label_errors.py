@@ -1,5 +1,6 @@
 """Label errors: the cheap out-of-sample probabilities (a cross-validated linear probe on the
-model's frozen penultimate features, `detective.labelissues`) vs full K-fold retraining of the
+model's frozen penultimate features, `detective.analysis.labelissues`) vs full K-fold retraining of
+the
 network, both fed to cleanlab's `find_label_issues`, on a small real set with planted noise.
 
     python benchmarks/label_errors.py [--noise 0.1] [--folds 5] [--epochs 8]
@@ -21,7 +22,7 @@ import torch
 
 
 def train(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> torch.nn.Module:
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     torch.manual_seed(seed)
     model = kit.SmallCNN(width=16)
@@ -45,8 +46,8 @@ def main() -> None:
     from cleanlab.filter import find_label_issues
     from sklearn.model_selection import StratifiedKFold
 
-    from detective.demo import kit
-    from detective.labelissues import find_issues
+    from detective.analysis.labelissues import find_issues
+    from detective.casekit.demo import kit
 
     images, labels = kit.digits_splits()["train"]
     x = (torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 255 - 0.305) / 0.375

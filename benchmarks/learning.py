@@ -19,9 +19,9 @@ import time
 def main() -> None:
     import torch
 
-    from detective.demo.kit import SmallCNN
-    from detective.learning.recipe import GradNorms, WeightTracker
-    from detective.torchutil import resolve_device
+    from detective.analysis.learning.recipe import GradNorms, WeightTracker
+    from detective.analysis.torchutil import resolve_device
+    from detective.casekit.demo.kit import SmallCNN
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from detective.neardup import descriptors, nearest, nearest_brute_force
+from detective.analysis.neardup import descriptors, nearest, nearest_brute_force
 
 
 def synthetic(n: int, seed: int) -> torch.Tensor:

@@ -18,12 +18,19 @@ from unittest import mock
 
 import torch
 
-from detective.case import load_case
-from detective.context import RunContext, RunOptions
-from detective.progress import Progress
-from detective.registry import get_check
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.progress import Progress
+from detective.core.registry import get_check
 
-DEMO = Path(__file__).resolve().parents[1] / "src" / "detective" / "demo" / "digits_case.py"
+DEMO = (
+    Path(__file__).resolve().parents[1]
+    / "src"
+    / "detective"
+    / "casekit"
+    / "demo"
+    / "digits_case.py"
+)
 
 
 def _no_guard(*_args: object) -> contextlib.AbstractContextManager[None]:
@@ -36,7 +43,7 @@ def run_once(guard: bool) -> float:
     ctx.model()
     check = get_check("robustness_sweep")()
     patch = (contextlib.nullcontext() if guard else
-             mock.patch("detective.learning.recipe._few_cpu_threads", _no_guard))
+             mock.patch("detective.analysis.learning.recipe._few_cpu_threads", _no_guard))
     with patch:
         t = time.perf_counter()
         check.measure(ctx, Progress())

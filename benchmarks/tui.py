@@ -32,7 +32,7 @@ from pathlib import Path
 
 STARTUP_DETECTIVE = """
 import asyncio, sys, time
-from detective.tui.app import DetectiveApp
+from detective.ui.tui.app import DetectiveApp
 async def main():
     app = DetectiveApp(sessions_root=sys.argv[1])
     async with app.run_test() as pilot:
@@ -230,8 +230,8 @@ def p95(values: list[float]) -> float:
 
 
 async def key_latency(session: Path, presses: int) -> tuple[list[float], list[float], int]:
-    from detective.tui.app import DetectiveApp
-    from detective.tui.widgets.run_panel import RunPanel
+    from detective.ui.tui.app import DetectiveApp
+    from detective.ui.tui.widgets.run_panel import RunPanel
 
     app = DetectiveApp(str(session))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -295,9 +295,9 @@ def startup_report(root: Path, repeats: int) -> None:
 
 
 def keys_report(tmp: str, root: Path, presses: int) -> None:
-    from detective.case import load_case
-    from detective.demo import DEMO_CASE, DEMO_SYMPTOM
-    from detective.investigation import IntakeForm, start
+    from detective.casekit.demo import DEMO_CASE, DEMO_SYMPTOM
+    from detective.core.case import load_case
+    from detective.workflows.investigation import IntakeForm, start
 
     t = time.perf_counter()
     load_case(DEMO_CASE).model()  # train (or load) the demo's model before timing keys

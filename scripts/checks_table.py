@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from detective.hypotheses import Stage
-from detective.registry import all_checks
+from detective.core.hypotheses import Stage
+from detective.core.registry import all_checks
 
 BEGIN, END = "<!-- checks-table:begin -->", "<!-- checks-table:end -->"
 

@@ -3,7 +3,7 @@
 COMMON = '''
 import numpy as np
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.305], "std": [0.375]}

@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from detective.case import load_case
-from detective.context import RunContext, RunOptions
-from detective.findings import Finding
-from detective.progress import Progress
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.findings import Finding
+from detective.core.progress import Progress
 
 CASES = Path(__file__).parent / "cases"
 
@@ -39,8 +39,8 @@ def run_check(
 ) -> tuple[Any, Finding]:
     """Run a registered check through the engine's single-check path (needs, errors, timing);
     `kv`: a key/value store to attach as the engine attaches the session's."""
-    from detective.engine import run_one
-    from detective.registry import get_check
+    from detective.core.engine import run_one
+    from detective.core.registry import get_check
 
     ctx = context_for(case_path, tmp_path, **options)
     ctx.kv = kv

@@ -99,8 +99,8 @@ def test_bad_arguments_and_a_broken_model_are_clear() -> None:
     import torchvision
 
     import detective
-    from detective.case import CaseError
     from detective.casekit import image_folder
+    from detective.core.case import CaseError
 
     classes = ["checks", "hstripes", "vstripes"]
     tf = torchvision.transforms.ToTensor()

@@ -8,9 +8,9 @@ import pytest
 from capacity_cases import MARKER, OVERFIT, UNDERFIT
 from helpers import CASES, run_check, write_case
 
-from detective.checks.capacity_probe import CapacitySettings
-from detective.checks.capacity_regularization import RegularizationSettings
-from detective.findings import Direction, Strength, Verdict
+from detective.checks.capacity.capacity import CapacitySettings
+from detective.checks.capacity.regularization import RegularizationSettings
+from detective.core.findings import Direction, Strength, Verdict
 
 
 def _strength(finding, hypothesis):  # noqa: ANN001, ANN202
@@ -90,7 +90,7 @@ def test_clean_case_gets_nothing_supported(check_id: str, tmp_path: Path) -> Non
 
 def test_demo_gets_no_capacity_false_alarm(tmp_path: Path) -> None:
     """The demo's flaw is preprocessing parity (train 100 %, val 95 %): nothing here fires."""
-    from detective.demo import DEMO_CASE
+    from detective.casekit.demo import DEMO_CASE
 
     for check_id in ("baselines", "capacity", "regularization", "gradcam"):
         _, f = run_check(check_id, DEMO_CASE, tmp_path / check_id)

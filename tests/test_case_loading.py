@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 from helpers import CASES, run_check, write_case
 
-from detective.case import CaseError, HookError, load_case
-from detective.findings import Verdict
+from detective.core.case import CaseError, HookError, load_case
+from detective.core.findings import Verdict
 
 TINY = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = ["a", "b"]
 

@@ -227,7 +227,7 @@ def test_csv_label_not_in_classes_is_named(data: Path, tmp_path: Path) -> None:
 
 def test_byo_modules_stay_headless_and_light() -> None:
     code = (
-        "import sys, detective.casekit.init, detective.api, detective.init_cli\n"
+        "import sys, detective.casekit.init, detective.api, detective.ui.init_cli\n"
         "assert 'textual' not in sys.modules, 'the headless core imported textual'\n"
         "assert 'torch' not in sys.modules, 'torch must load inside the functions'\n"
     )

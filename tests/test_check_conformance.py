@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from helpers import CASES, context_for
 
-from detective.engine import run_one
-from detective.findings import Finding, Verdict
-from detective.hypotheses import VOCABULARY, Stage
-from detective.progress import Cancelled, Progress
-from detective.registry import all_checks
-from detective.serde import from_jsonable, to_jsonable
+from detective.core.engine import run_one
+from detective.core.findings import Finding, Verdict
+from detective.core.hypotheses import VOCABULARY, Stage
+from detective.core.progress import Cancelled, Progress
+from detective.core.registry import all_checks
+from detective.core.serde import from_jsonable, to_jsonable
 
 CHECKS = sorted(all_checks())
 OPTIONAL_NEEDS = ("raw_datasets", "transforms", "NORMALIZATION", "split:test", "reported_metric",
@@ -52,7 +52,7 @@ def _measure_without_thresholds(cls):  # noqa: ANN001, ANN202
 
 
 def test_the_tripwire_catches_a_measure_that_reads_thresholds(tmp_path: Path) -> None:
-    from detective.checks.errors_examples import WorstExamples
+    from detective.checks.error_analysis.worst_examples import WorstExamples
 
     class Leaky(WorstExamples):
         def measure(self, ctx, progress):  # noqa: ANN001, ANN202

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detective.clusters import ClusterSettings, Population, cluster_failures, cohens_d
+from detective.analysis.clusters import ClusterSettings, Population, cluster_failures, cohens_d
 
 CLASSES = tuple(str(d) for d in range(10))
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import CASES, context_for, write_case
 
-from detective.collect import Collection, ShardSpec, collect
-from detective.progress import Progress
+from detective.analysis.collect import Collection, ShardSpec, collect
+from detective.core.progress import Progress
 
 TINY = CASES / "tiny_tensor.py"
 

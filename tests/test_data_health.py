@@ -4,13 +4,13 @@ from pathlib import Path
 
 from helpers import CASES, run_check, write_case
 
-from detective.findings import Direction, Strength, Verdict
+from detective.core.findings import Direction, Strength, Verdict
 
 BASE = """
     import numpy as np
     import torch
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     NORMALIZATION = {"mean": [0.305], "std": [0.375]}
@@ -72,7 +72,7 @@ ODD = """
     import numpy as np
     from PIL import Image
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     PNG = __PNG__

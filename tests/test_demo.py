@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from detective.cli import main
-from detective.demo import DEMO_FLAW
+from detective.casekit.demo import DEMO_FLAW
+from detective.ui.cli import main
 
 
 def test_demo_names_its_planted_flaw_first(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_llm_worker import FAKE_LLAMA
 
-from detective.doctor import (
+from detective.ui.doctor import (
     AmpResult,
     Device,
     LlamaFacts,
@@ -28,7 +28,7 @@ from detective.doctor import (
     terminal_line,
     torch_line,
 )
-from detective.exitcodes import ExitCode
+from detective.ui.exitcodes import ExitCode
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -70,7 +70,7 @@ def test_amp_on_cpu_is_information_on_a_gpu_a_broken_fp16_is_a_problem() -> None
 
 
 def test_the_real_amp_trial_on_this_machine_runs() -> None:
-    from detective.doctor import amp_facts
+    from detective.ui.doctor import amp_facts
 
     (cpu,) = amp_facts(0)
     assert cpu.device == "cpu" and cpu.dtype == "bfloat16"

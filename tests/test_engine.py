@@ -9,12 +9,12 @@ from pathlib import Path
 
 from helpers import CASES
 
-from detective.case import load_case
-from detective.context import RunContext, RunOptions
-from detective.engine import CheckFinished, CheckStarted, RunFinished, RunStatus, run_playbook
-from detective.findings import Verdict
-from detective.playbook import resolve_playbook
-from detective.session import Session
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.engine import CheckFinished, CheckStarted, RunFinished, RunStatus, run_playbook
+from detective.core.findings import Verdict
+from detective.core.playbook import resolve_playbook
+from detective.core.session import Session
 
 DETECTIVE = [sys.executable, "-m", "detective"]
 
@@ -75,7 +75,7 @@ def test_killed_mid_check_then_resumed_loses_no_finished_finding(tmp_path: Path)
 def test_cancel_stops_the_running_check_and_saves_nothing_partial(tmp_path: Path) -> None:
     sys.path.insert(0, str(CASES))
     case = load_case(CASES / "slow_clean.py")
-    from detective.session import SessionInfo
+    from detective.core.session import SessionInfo
 
     session = Session.create(
         tmp_path / "s",
@@ -103,7 +103,7 @@ def test_blocking_check_failure_skips_the_rest(tmp_path: Path) -> None:
 
     path = write_case(tmp_path, TINY.replace("num_classes=2", "num_classes=3"))
     case = load_case(path)
-    from detective.session import SessionInfo
+    from detective.core.session import SessionInfo
 
     session = Session.create(
         tmp_path / "s",

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from helpers import CASES, context_for
 
-from detective.checks.errors_budget import ErrorBudget
-from detective.checks.errors_slices import ErrorSlices
-from detective.demo import kit
-from detective.engine import run_one
-from detective.findings import Direction, Finding, Strength, Verdict
-from detective.progress import Progress
-from detective.registry import get_check
+from detective.casekit.demo import kit
+from detective.checks.error_analysis.error_budget import ErrorBudget
+from detective.checks.error_analysis.error_slices import ErrorSlices
+from detective.core.engine import run_one
+from detective.core.findings import Direction, Finding, Strength, Verdict
+from detective.core.progress import Progress
+from detective.core.registry import get_check
 
 sys.path.insert(0, str(CASES))  # the planted cases expose their ground truth (FLIPPED, DARK)
 
@@ -112,7 +112,7 @@ def test_dark_slice_with_three_times_the_error_rate(tmp_path: Path) -> None:
     assert top.share_of_errors >= 0.3 and top.p_value < 1e-3
     # the slice is the darkened images
     ctx = context_for(CASES / "errors_dark_slice.py", tmp_path)
-    from detective.erroranalysis import eval_collection
+    from detective.analysis.erroranalysis import eval_collection
 
     col = eval_collection(ctx)
     members = set(col.index[top.slice.mask(col)].tolist())
@@ -179,14 +179,14 @@ def test_imbalanced_set_accuracy_hides_minority_recall(tmp_path: Path) -> None:
 
 def test_reported_metric_mismatch_is_explained(tmp_path: Path) -> None:
     ctx = context_for(CASES / "errors_label_noise.py", tmp_path)
-    from detective.erroranalysis import eval_collection
+    from detective.analysis.erroranalysis import eval_collection
 
     col = eval_collection(ctx)
     top3 = float((col.topk_classes == col.label[:, None]).any(1).mean())
     # The planted noise puts top-3 ~1.6 points above top-1 (a fixed "> 2 points" sat at the edge
     # and flipped with numpy 2.4.6 / scikit-learn 1.9.1). What the check needs is a gap beyond its
     # tolerance (±rounding on a fully collected split): require twice that.
-    from detective.checks.integrity_metric import MetricThresholds
+    from detective.checks.evaluation_integrity.metric_recompute import MetricThresholds
 
     assert top3 - col.accuracy > 2 * MetricThresholds().rounding
     res = run_all(
@@ -243,8 +243,8 @@ def test_galleries_show_the_worst_examples(tmp_path: Path) -> None:
 def test_a_mutually_confused_class_pair_is_not_called_a_failing_slice() -> None:
     """Two classes the model confuses with each other (a hard pair) are reported as a confusable
     pair, never as STRONG slice_failure; a class whose errors scatter still is."""
-    from detective.checks.errors_slices import SliceMeasurement
-    from detective.erroranalysis import SliceDef, SliceStat
+    from detective.analysis.erroranalysis import SliceDef, SliceStat
+    from detective.checks.error_analysis.error_slices import SliceMeasurement
 
     def stat(name: str, partner: str) -> SliceStat:
         return SliceStat(SliceDef("class", name, int(name)), 60, 20, 0.33, 0.04, 8.0, 1e-9, 0.45,

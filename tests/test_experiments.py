@@ -9,10 +9,15 @@ import pytest
 from capacity_cases import OVERFIT
 from helpers import context_for, write_case
 
-from detective.cli import main
-from detective.compare import CompareError, compare_cases, mcnemar_exact
-from detective.context import RunOptions
-from detective.experiments import (
+from detective.core.context import RunOptions
+from detective.core.progress import Cancelled, Progress
+from detective.core.report import build_report
+from detective.core.session import Session, SessionInfo
+from detective.ui.cli import main
+from detective.ui.export import Format, render
+from detective.ui.export.text import md_escape
+from detective.workflows.compare import CompareError, compare_cases, mcnemar_exact
+from detective.workflows.experiments import (
     ExperimentError,
     flush,
     outcome,
@@ -20,11 +25,6 @@ from detective.experiments import (
     record,
     run_experiment,
 )
-from detective.export import Format, render
-from detective.export.text import md_escape
-from detective.progress import Cancelled, Progress
-from detective.report import build_report
-from detective.session import Session, SessionInfo
 
 FAST = {"max_epochs": 2, "train_samples": 200, "val_samples": 200}
 

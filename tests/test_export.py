@@ -6,12 +6,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from detective.context import RunOptions
-from detective.export import Format, render
-from detective.export.json import schema
-from detective.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
-from detective.report import build_report
-from detective.session import Experiment, ReviewVerdict, Session, SessionInfo
+from detective.core.context import RunOptions
+from detective.core.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
+from detective.core.report import build_report
+from detective.core.session import Experiment, ReviewVerdict, Session, SessionInfo
+from detective.ui.export import Format, render
+from detective.ui.export.json import schema
 
 EVIL = "<script>alert(1)</script> **bold** [x](javascript:alert(1)) \x1b[31mred\x1b[0m | pipe"
 
@@ -86,7 +86,7 @@ def test_markdown_is_escaped(session: Session, tmp_path: Path) -> None:
 
 
 def test_markdown_escapes_only_what_would_become_markup() -> None:
-    from detective.export.text import md_escape, md_span
+    from detective.ui.export.text import md_escape, md_span
 
     assert md_escape("accuracy 0.39 at train-time (val)!") == "accuracy 0.39 at train-time (val)!"
     assert md_escape("# a heading? - no") == "\\# a heading? - no"
@@ -100,8 +100,8 @@ def test_markdown_escapes_only_what_would_become_markup() -> None:
 def test_exports_carry_the_intake_model_and_what_was_tried(
     session: Session, tmp_path: Path
 ) -> None:
-    from detective.export.json import report_dict
-    from detective.investigation import IntakeForm, save_form
+    from detective.ui.export.json import report_dict
+    from detective.workflows.investigation import IntakeForm, save_form
 
     save_form(
         session,
@@ -127,7 +127,7 @@ def test_exports_carry_the_intake_model_and_what_was_tried(
 
 
 def test_cli_export_writes_all_formats(session: Session, tmp_path: Path) -> None:
-    from detective.cli import main
+    from detective.ui.cli import main
 
     for fmt in ("md", "html", "json"):
         out = tmp_path / f"r.{fmt}"

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from helpers import CASES, run_check
 
-from detective.checks.failure_clusters import (
+from detective.checks.error_analysis.failure_clusters import (
     FailureClusters,
     FailureClustersSettings,
     FailureClustersThresholds,
 )
-from detective.findings import Direction, Strength, Verdict
+from detective.core.findings import Direction, Strength, Verdict
 from detective.llm.fake import FakeBackend
 from detective.llm.summary import summarize_cluster
 

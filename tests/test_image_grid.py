@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from detective.pngplots import image_grid
+from detective.analysis.pngplots import image_grid
 
 
 def _tile_centre(png, index: int, columns: int, cell: int, tile_w: int, text_h: int):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detective.imageio import ImageFolder, ImageReadError, open_image, open_image_info
+from detective.casekit.imageio import ImageFolder, ImageReadError, open_image, open_image_info
 
 
 def digit_like(size: int = 32) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_huge_image_is_refused_from_its_header_in_bounded_memory(tmp_path: Path)
     # In a fresh process: peak memory must not grow by anything near the 100 MB a decode needs.
     code = f"""
 import resource
-from detective.imageio import ImageReadError, open_image
+from detective.casekit.imageio import ImageReadError, open_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     open_image({str(f)!r})

@@ -14,7 +14,7 @@ import detective
 
 ROOT = Path(__file__).resolve().parents[1]
 # `python -m detective` runs the CLI when imported; the TUI is the one place Textual belongs.
-SKIP = ("detective.__main__", "detective.tui")
+SKIP = ("detective.__main__", "detective.ui.tui")
 
 
 def headless_modules() -> list[str]:
@@ -43,7 +43,7 @@ def test_the_walk_finds_the_whole_package() -> None:
     # A broken walk (wrong path, a package without __init__) would make the test below vacuous.
     assert len(MODULES) > 40, MODULES
     assert sum(m.startswith("detective.checks.") for m in MODULES) >= 25
-    assert not any(m.startswith("detective.tui") for m in MODULES)
+    assert not any(m.startswith("detective.ui.tui") for m in MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -52,13 +52,13 @@ def test_headless_module_does_not_import_textual(module: str) -> None:
 
 
 def test_all_checks_register_without_textual_or_torch() -> None:
-    mods = loaded_after("from detective.registry import all_checks; all_checks()")
+    mods = loaded_after("from detective.core.registry import all_checks; all_checks()")
     assert "textual" not in mods
     assert "torch" not in mods, "check modules must import torch inside measure()"
 
 
 def test_cli_help_does_not_import_torch() -> None:
-    mods = loaded_after("from detective.cli import build_parser; build_parser().format_help()")
+    mods = loaded_after("from detective.ui.cli import build_parser; build_parser().format_help()")
     assert "torch" not in mods
 
 
@@ -88,7 +88,7 @@ def test_layer_contracts_hold() -> None:
 @pytest.mark.parametrize(
     ("module", "planted"),
     [
-        ("checks", "from detective.cli import main"),  # a check reaching into the CLI
+        ("checks", "from detective.ui.cli import main"),  # a check reaching into the CLI
         ("engine", "import textual"),  # the core importing the UI toolkit
     ],
 )

@@ -16,8 +16,8 @@ import pytest
 import torch
 from byo_data import CLASSES, folder_rows, make_image_folder, resnet18_state, write_csv
 
-from detective.case import load_case
-from detective.cli import main
+from detective.core.case import load_case
+from detective.ui.cli import main
 
 FEW_CHECKS = "case_contract,per_class_report,normalization_mismatch,data_health"
 
@@ -338,7 +338,7 @@ def test_init_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_intake_given_a_data_folder_says_how_to_init(workspace: Path, tmp_path: Path) -> None:
-    from detective.investigation import IntakeForm, validate
+    from detective.workflows.investigation import IntakeForm, validate
 
     data = workspace / "data"
     errors = {e.field: e.message for e in validate(IntakeForm(str(data), str(tmp_path / "s")))}

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from helpers import CASES, run_check, write_case
 
-from detective.findings import Direction, Strength, Verdict
+from detective.core.findings import Direction, Strength, Verdict
 
 BASE = """
     import numpy as np
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     NORMALIZATION = {"mean": [0.305], "std": [0.375]}
@@ -84,7 +84,7 @@ def test_clean_case_passes(tmp_path: Path) -> None:
 
 
 def test_a_pixel_probe_drop_under_translation_is_only_a_lead() -> None:
-    from detective.checks.label_alignment import AugmentationEffect, _moves_pixels
+    from detective.checks.pipeline.label_alignment import AugmentationEffect, _moves_pixels
 
     def effect(name: str, detail: str) -> AugmentationEffect:
         return AugmentationEffect(name, detail, 1.0, 0.5, ())

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from helpers import CASES, run_check, write_case
 
-from detective.checks.leakage import TrainValLeakage
-from detective.findings import Direction, Strength, Verdict
+from detective.checks.pipeline.train_val_leakage import TrainValLeakage
+from detective.core.findings import Direction, Strength, Verdict
 
 LEAKY = """
     import numpy as np
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
 
@@ -68,7 +68,7 @@ def test_clean_digits_have_no_leak(tmp_path: Path) -> None:
 def test_blocked_search_equals_brute_force() -> None:
     import numpy as np
 
-    from detective.neardup import nearest, nearest_brute_force
+    from detective.analysis.neardup import nearest, nearest_brute_force
 
     rng = np.random.default_rng(0)
     q = rng.normal(size=(300, 32)).astype(np.float32)

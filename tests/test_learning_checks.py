@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from helpers import CASES, context_for
 
-from detective.engine import run_one
-from detective.findings import Direction, Finding, Strength, Verdict
-from detective.progress import Cancelled, Progress
-from detective.registry import get_check
-from detective.serde import from_jsonable, to_jsonable
+from detective.core.engine import run_one
+from detective.core.findings import Direction, Finding, Strength, Verdict
+from detective.core.progress import Cancelled, Progress
+from detective.core.registry import get_check
+from detective.core.serde import from_jsonable, to_jsonable
 
 LEARNING = (
     "loss_at_init",
@@ -93,7 +93,7 @@ def test_clean_case_numbers(case) -> None:
 
 
 def test_checks_leave_the_users_model_untouched(case) -> None:
-    from detective.torchutil import model_hash
+    from detective.analysis.torchutil import model_hash
 
     run = case("digits_clean")
     before = model_hash(run.ctx.model())
@@ -284,7 +284,7 @@ def test_unreadable_logs_are_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_curve_oscillation_is_classified() -> None:
-    from detective.checks.learning_loss_curve import CurveMeasurement, LossCurve
+    from detective.checks.learning.loss_curve import CurveMeasurement, LossCurve
 
     vals = tuple(2.3 + (0.4 if i % 2 else -0.4) for i in range(60))
     m = CurveMeasurement(

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from detective.clusters import ClusterFacts, PairCount, PropertyEffect
+from detective.analysis.clusters import ClusterFacts, PairCount, PropertyEffect
+from detective.core.progress import Cancelled, Progress
 from detective.llm.backend import LlmUnavailable
 from detective.llm.fake import FakeBackend
 from detective.llm.llamacpp import LlamaCppBackend
@@ -19,7 +20,6 @@ from detective.llm.summary import (
     summarize_clusters,
 )
 from detective.llm.verify import ClaimStatus, verify
-from detective.progress import Cancelled, Progress
 
 CLASSES = tuple(str(d) for d in range(10))
 

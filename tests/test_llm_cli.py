@@ -14,7 +14,7 @@ import pytest
 from test_llm_worker import FAKE_LLAMA
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "src" / "detective" / "demo" / "digits_case.py"
+DEMO = ROOT / "src" / "detective" / "casekit" / "demo" / "digits_case.py"
 
 
 def detective(*args: str, extra_path: str = "", **env: str) -> subprocess.CompletedProcess[str]:

@@ -11,10 +11,10 @@ import pytest
 from helpers import CASES, run_check
 from test_llm import CLASSES, DictStore, facts
 
-from detective.checks.failure_clusters import FailureClustersSettings
+from detective.checks.error_analysis.failure_clusters import FailureClustersSettings
+from detective.core.progress import Cancelled, Progress
 from detective.llm.summary import SummaryLimits, SummarySource
 from detective.llm.verify import ClaimStatus, verify
-from detective.progress import Cancelled, Progress
 
 pytestmark = pytest.mark.llm
 
@@ -82,8 +82,8 @@ def test_real_model_generation_can_be_cancelled(gguf) -> None:
 
 
 def test_the_check_uses_the_model_given_by_llm_and_caches_in_the_session(gguf, tmp_path) -> None:
-    from detective.context import RunOptions
-    from detective.session import Session, SessionInfo
+    from detective.core.context import RunOptions
+    from detective.core.session import Session, SessionInfo
 
     # The engine attaches the session's key/value store; attach one the same way.
     session = Session.create(

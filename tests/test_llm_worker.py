@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_llm import CLASSES, DictStore, facts
 
+from detective.core.progress import Cancelled, Progress
 from detective.llm.llamacpp import (
     FailureKind,
     LlamaCppBackend,
@@ -21,7 +22,6 @@ from detective.llm.llamacpp import (
     gpu_layers_default,
 )
 from detective.llm.summary import SummarySource, summarize_cluster, summarize_clusters
-from detective.progress import Cancelled, Progress
 
 FAKE_LLAMA = Path(__file__).parent / "fake_llama"
 QUICK = Timeouts(load_s=60, first_piece_s=60, piece_s=3.0, cancel_s=5.0)
@@ -192,7 +192,7 @@ def test_only_the_worker_process_imports_llama_cpp() -> None:
 
     code = (
         "import sys, detective.llm.llamacpp, detective.llm.summary, detective.llm.vision, "
-        "detective.checks.failure_clusters; print('llama_cpp' in sys.modules)"
+        "detective.checks.error_analysis.failure_clusters; print('llama_cpp' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from helpers import CASES
 
-from detective.case import load_case
-from detective.cli import main
-from detective.context import RunContext, RunOptions
-from detective.engine import CheckFinished, run_playbook
-from detective.erroranalysis import SliceDef, SliceStat
-from detective.exitcodes import ExitCode
-from detective.findings import Direction, Finding, Strength, Table, Verdict
-from detective.measures import Candidate, LabelIssueScores, SliceStats, SplitIssues
-from detective.playbook import PlaybookError, load_playbook, resolve_playbook
-from detective.registry import all_checks
-from detective.session import Session, SessionInfo
+from detective.analysis.erroranalysis import SliceDef, SliceStat
+from detective.analysis.measures import Candidate, LabelIssueScores, SliceStats, SplitIssues
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.engine import CheckFinished, run_playbook
+from detective.core.findings import Direction, Finding, Strength, Table, Verdict
+from detective.core.playbook import PlaybookError, load_playbook, resolve_playbook
+from detective.core.registry import all_checks
+from detective.core.session import Session, SessionInfo
+from detective.ui.cli import main
+from detective.ui.exitcodes import ExitCode
 
 CASE = CASES / "errors_dark_slice.py"
 OPTIONS = {"device": "cpu", "sample": 450, "reported_metric": 0.8}
@@ -78,7 +78,7 @@ def _run_measuring_without_thresholds(self, ctx, progress):  # noqa: ANN001, ANN
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Finding], Path]:
     """The full playbook, every check's measure() run with its thresholds out of reach."""
-    from detective.registry import Check
+    from detective.core.registry import Check
 
     root = tmp_path_factory.mktemp("full")
     cache = root / "cache"  # the collection pass on disk is shared; shared measurements are not
@@ -115,8 +115,8 @@ def test_a_planted_history_bug_would_be_caught(
     """The comparison above is sensitive: a consumer that reads another check's result only when
     that check ran first (the old ctx.memo) gives a different finding alone."""
     findings, cache = full
-    from detective.measures import EvalModeStats
-    from detective.shared import SharedMeasurements
+    from detective.analysis.measures import EvalModeStats
+    from detective.core.shared import SharedMeasurements
 
     class MemoOnly(SharedMeasurements):  # the old behaviour: nothing unless a producer ran
         def get(self, tp, ctx, progress=None):  # noqa: ANN001, ANN201
@@ -124,7 +124,7 @@ def test_a_planted_history_bug_would_be_caught(
                 return EvalModeStats("val", 0, (), 0, 0.0, 0.0, 0.0, 0.0, None)
             return super().get(tp, ctx, progress)
 
-    import detective.context as context
+    import detective.core.context as context
 
     original = context.SharedMeasurements
     context.SharedMeasurements = MemoOnly  # type: ignore[misc]
@@ -141,10 +141,10 @@ def test_every_finding_follows_the_one_verdict_rule(
     """FAIL iff a strong supporting effect, for every check of the full playbook, with one
     documented exception: metric_recompute FAILs a reported number that is train-mode accuracy
     (the number is wrong) while moving metric_bug only moderately (eval_mode owns the cause)."""
-    from detective.findings import verdict_of
+    from detective.core.findings import verdict_of
 
     def exception(f: Finding) -> bool:
-        from detective.checks.integrity_metric import TRAIN_MODE
+        from detective.checks.evaluation_integrity.metric_recompute import TRAIN_MODE
 
         return f.check_id == "metric_recompute" and TRAIN_MODE in f.summary
 
@@ -180,8 +180,8 @@ def _issues(wrong: int, examined: int = 400) -> LabelIssueScores:
 
 
 def _stored_session(path: Path, playbook: str = "vision-classification") -> Path:
-    from detective.checks.errors_label_issues import LabelIssues
-    from detective.checks.errors_slices import ErrorSlices
+    from detective.checks.error_analysis.error_slices import ErrorSlices
+    from detective.checks.error_analysis.label_issues import LabelIssues
 
     info = SessionInfo("s", "case.py", "h", None, playbook, RunOptions(), time.time())
     with Session.create(path, info) as s:

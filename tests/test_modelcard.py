@@ -8,14 +8,14 @@ from pathlib import Path
 
 import jsonschema
 
-from detective.context import RunOptions
-from detective.export import Format, render
-from detective.export.json import schema
-from detective.export.text import md_escape
-from detective.findings import Finding, Metric, Table, Verdict
-from detective.modelcard import TO_FILL, build_model_card
-from detective.report import build_report
-from detective.session import Session, SessionInfo
+from detective.core.context import RunOptions
+from detective.core.findings import Finding, Metric, Table, Verdict
+from detective.core.report import build_report
+from detective.core.session import Session, SessionInfo
+from detective.ui.export import Format, render
+from detective.ui.export.json import schema
+from detective.ui.export.text import md_escape
+from detective.workflows.modelcard import TO_FILL, build_model_card
 
 
 def _findings() -> list[Finding]:

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from helpers import CASES, run_check, write_case
 
-from detective.demo import DEMO_CASE
-from detective.findings import Direction, Strength, Verdict
+from detective.casekit.demo import DEMO_CASE
+from detective.core.findings import Direction, Strength, Verdict
 
 GREY = """
     import torch
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     NORMALIZATION = {"mean": [0.305], "std": [0.375]}
@@ -58,7 +58,7 @@ def test_training_inputs_scaled_wrong_are_a_strong_mismatch(bug: str, tmp_path: 
 RGB = """
     import numpy as np
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     # A tinted RGB version of the digits: channel means differ, so an order swap shows.

@@ -7,15 +7,15 @@ from pathlib import Path
 import jsonschema
 from helpers import CASES
 
-from detective.case import load_case
-from detective.context import RunContext, RunOptions
-from detective.engine import run_one
-from detective.export import Format, render
-from detective.export.json import schema
-from detective.progress import Progress
-from detective.registry import get_check
-from detective.report import build_report
-from detective.session import Session, SessionInfo
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.engine import run_one
+from detective.core.progress import Progress
+from detective.core.registry import get_check
+from detective.core.report import build_report
+from detective.core.session import Session, SessionInfo
+from detective.ui.export import Format, render
+from detective.ui.export.json import schema
 
 
 def test_grids_and_tables_are_exported(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from detective.playbook import PlaybookError, load_playbook, resolve_playbook
-from detective.registry import all_checks
+from detective.core.playbook import PlaybookError, load_playbook, resolve_playbook
+from detective.core.registry import all_checks
 
 
 def known() -> set[str]:

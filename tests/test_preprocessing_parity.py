@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 from helpers import CASES, run_check
 
-from detective.demo import DEMO_CASE
-from detective.findings import Direction, Strength, Verdict
+from detective.casekit.demo import DEMO_CASE
+from detective.core.findings import Direction, Strength, Verdict
 
 
 def test_catches_eval_normalization_copied_from_another_project(tmp_path: Path) -> None:
@@ -30,6 +30,6 @@ def test_clean_case_passes(tmp_path: Path) -> None:
 
 
 def _val_images():
-    from detective.case import load_case
+    from detective.core.case import load_case
 
     return load_case(DEMO_CASE).raw_datasets()["val"]

@@ -8,19 +8,22 @@ import time
 import pytest
 from test_clusters import CLASSES, planted
 
-from detective.checks.failure_clusters import FailureClusters, FailureClustersMeasurement
-from detective.clusters import cluster_failures
-from detective.context import RunOptions
+from detective.analysis.clusters import cluster_failures
+from detective.checks.error_analysis.failure_clusters import (
+    FailureClusters,
+    FailureClustersMeasurement,
+)
+from detective.core.context import RunOptions
+from detective.core.report import build_report
+from detective.core.session import Session, SessionInfo
 from detective.llm.summary import summarize_clusters
-from detective.report import build_report
-from detective.review import (
+from detective.workflows.review import (
     ReviewError,
     add_review,
     review_cluster,
     review_failure,
     session_clusters,
 )
-from detective.session import Session, SessionInfo
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def test_rejected_clusters_drop_to_the_end_and_agreement_is_counted(session) -> 
 
 
 def planted_members(session):
-    from detective.serde import from_jsonable
+    from detective.core.serde import from_jsonable
 
     stored = [f for f in session.findings() if f.check_id == "failure_clusters"][-1]
     return from_jsonable(FailureClustersMeasurement, stored.measurement).clustering.clusters
@@ -92,8 +95,8 @@ def planted_members(session):
 def test_report_and_export_carry_the_review_verdicts(session) -> None:
     import jsonschema
 
-    from detective.export import Format, render
-    from detective.export.json import schema
+    from detective.ui.export import Format, render
+    from detective.ui.export.json import schema
 
     rejected_id = session_clusters(session)[0].cluster.id
     review_cluster(session, rejected_id, "disagree", "not a real pattern")
@@ -122,8 +125,8 @@ def test_bad_reviews_are_refused_with_a_clear_message(session) -> None:
 def test_a_confusion_pair_is_stored_and_exported_as_a_pair(session) -> None:
     import jsonschema
 
-    from detective.export import Format, render
-    from detective.export.json import schema
+    from detective.ui.export import Format, render
+    from detective.ui.export.json import schema
 
     add_review(session, "pair", "2→1", "disagree", "they are genuinely ambiguous")
     add_review(session, "failure", "val:3", "agree")

@@ -24,15 +24,15 @@ from helpers import write_case
 from PIL import Image
 from test_imageio import write_huge_png
 
-from detective.case import load_case
-from detective.cli import main
-from detective.context import RunContext, RunOptions
-from detective.engine import CheckFinished, CheckSkipped, RunFinished, RunStatus, run_playbook
-from detective.findings import Finding, Verdict
-from detective.ledger import session_ledger
-from detective.playbook import Playbook, StageSpec
-from detective.registry import all_checks
-from detective.session import Session, SessionInfo
+from detective.core.case import load_case
+from detective.core.context import RunContext, RunOptions
+from detective.core.engine import CheckFinished, CheckSkipped, RunFinished, RunStatus, run_playbook
+from detective.core.findings import Finding, Verdict
+from detective.core.ledger import session_ledger
+from detective.core.playbook import Playbook, StageSpec
+from detective.core.registry import all_checks
+from detective.core.session import Session, SessionInfo
+from detective.ui.cli import main
 
 
 def run_checks(case_path: Path, tmp_path: Path, only: list[str], **options: object):
@@ -87,8 +87,8 @@ IMAGE_CASE = """
 from pathlib import Path
 import torch
 from torchvision import transforms as T
-from detective.demo import kit
-from detective.imageio import ImageFolder
+from detective.casekit.demo import kit
+from detective.casekit.imageio import ImageFolder
 
 ROOT = Path({root!r})
 CLASSES = ["a", "b"]
@@ -189,7 +189,7 @@ def test_a_bad_item_among_the_first_ones_does_not_block_the_run(tmp_path: Path) 
 
 ITEMS_CASE = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -241,7 +241,7 @@ def test_items_that_raise_are_misshapen_or_nan_are_named(tmp_path: Path) -> None
 
 NAN_LOSS_CASE = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 TRAIN = {"epochs": 3, "batch_size": 8, "lr": 1e-3}
@@ -275,7 +275,7 @@ def loss():
 
 
 def test_loss_that_becomes_nan_mid_run_is_reported_as_diverged(tmp_path: Path) -> None:
-    from detective.learning.recipe import run_recipe
+    from detective.analysis.learning.recipe import run_recipe
 
     case = write_case(tmp_path, NAN_LOSS_CASE)
     ctx = RunContext(load_case(case), RunOptions(device="cpu"), tmp_path / "a", tmp_path / "c")
@@ -294,7 +294,7 @@ def test_loss_that_becomes_nan_mid_run_is_reported_as_diverged(tmp_path: Path) -
 
 FORWARD_RAISES_CASE = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -335,7 +335,7 @@ def test_model_whose_forward_raises(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 OOM_CASE = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 EVAL = {"batch_size": 64}
@@ -361,8 +361,8 @@ def model():
 
 
 def test_cuda_oom_in_the_collection_pass_is_retried_with_smaller_batches(tmp_path: Path) -> None:
-    from detective.collect import collect
-    from detective.progress import Progress
+    from detective.analysis.collect import collect
+    from detective.core.progress import Progress
 
     case = write_case(tmp_path, OOM_CASE)
     ctx = RunContext(load_case(case), RunOptions(device="cpu"), tmp_path / "a", tmp_path / "c")
@@ -387,8 +387,8 @@ class _Payload:
 
 CHECKPOINT_CASE = """
 import torch
-from detective.demo import kit
-from detective.torchutil import safe_load
+from detective.casekit.demo import kit
+from detective.analysis.torchutil import safe_load
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -408,7 +408,7 @@ def test_malicious_pickle_checkpoint_is_refused_with_the_opt_out_named(
 ) -> None:
     import torch
 
-    from detective.torchutil import safe_load
+    from detective.analysis.torchutil import safe_load
 
     marker = tmp_path / "pwned"
     ckpt = tmp_path / "model.pt"
@@ -440,7 +440,7 @@ EVIL_CLASSES = [
 EVIL_CASE = """
 import torch
 from torchvision import transforms as T
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = {classes!r}
 
@@ -575,7 +575,7 @@ HANG_CASE = """
 import time
 from pathlib import Path
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 MARKER = Path({marker!r})
@@ -624,7 +624,7 @@ def test_out_of_range_arguments_are_usage_errors(
 def test_in_range_arguments_are_accepted_and_a_percentage_is_announced(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from detective.cli import build_parser
+    from detective.ui.cli import build_parser
 
     parse = build_parser().parse_args
     args = parse(["run", "c.py", "--sample", "1", "--reported-metric", "0.87"])
@@ -659,14 +659,16 @@ def _world_dir() -> Path:
 # (the interpreter itself may live where `nobody` cannot read, e.g. under /root).
 _DROP_TO_NOBODY = """
 import contextlib, io, os, sys
-import detective.cli
+import detective.ui.cli
 for warm in (["checks", "--json"],):  # load what the commands import lazily, while we can
     with contextlib.redirect_stdout(io.StringIO()):
-        detective.cli.main(warm)
-import detective.export.html, detective.export.json, detective.export.markdown, detective.headless
-import detective.ledger, detective.report, detective.sessionlock, rich.progress, rich.table
+        detective.ui.cli.main(warm)
+import detective.ui.export.html, detective.ui.export.json, detective.ui.export.markdown,
+detective.ui.headless
+import detective.core.ledger, detective.core.report, detective.core.sessionlock, rich.progress,
+rich.table
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
-sys.exit(detective.cli.main(sys.argv[1:]))
+sys.exit(detective.ui.cli.main(sys.argv[1:]))
 """
 
 
@@ -999,7 +1001,7 @@ def test_device_auto_says_which_device_ran(
 ) -> None:
     import torch
 
-    from detective.torchutil import describe_device
+    from detective.analysis.torchutil import describe_device
 
     expected = describe_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     case = write_case(tmp_path, ITEMS_CASE)
@@ -1018,12 +1020,12 @@ def test_device_auto_says_which_device_ran(
 def test_an_unexpected_exception_is_exit_3_with_a_log_never_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import detective.cli
+    import detective.ui.cli
 
     def broken(_args: object) -> int:
         raise ZeroDivisionError("planted")
 
-    monkeypatch.setattr(detective.cli, "cmd_ledger", broken)
+    monkeypatch.setattr(detective.ui.cli, "cmd_ledger", broken)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     tempfile.tempdir = None  # re-read TMPDIR
     try:
@@ -1048,9 +1050,9 @@ def test_hooks_run_watched_in_the_callers_torch_state(tmp_path: Path) -> None:
 
     import torch
 
-    from detective.case import HookTimeout
-    from detective.hookwatch import HookWatch
-    from detective.progress import Cancelled
+    from detective.core.case import HookTimeout
+    from detective.core.hookwatch import HookWatch
+    from detective.core.progress import Cancelled
 
     release = threading.Event()
     src = ITEMS_CASE + (

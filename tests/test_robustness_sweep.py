@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from helpers import CASES, context_for, run_check
 
-from detective.engine import run_one
-from detective.findings import Direction, Strength, Verdict
-from detective.progress import Progress
-from detective.registry import get_check
-from detective.serde import from_jsonable, to_jsonable
+from detective.core.engine import run_one
+from detective.core.findings import Direction, Strength, Verdict
+from detective.core.progress import Progress
+from detective.core.registry import get_check
+from detective.core.serde import from_jsonable, to_jsonable
 
 CHECK = "robustness_sweep"
 
@@ -104,7 +104,7 @@ def test_rejudges_from_the_store_and_thresholds_move_the_verdict(planted) -> Non
 
 
 def test_user_model_untouched_and_no_normalization_is_said(tmp_path: Path) -> None:
-    from detective.torchutil import model_hash
+    from detective.analysis.torchutil import model_hash
 
     ctx = context_for(CASES / "tiny_tensor.py", tmp_path)
     model = ctx.model()

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from detective.context import RunOptions
-from detective.findings import Finding, Strength, Verdict, refutes, supports
-from detective.ledger import build_ledger, session_ledger
-from detective.session import (
+from detective.core.context import RunOptions
+from detective.core.findings import Finding, Strength, Verdict, refutes, supports
+from detective.core.ledger import build_ledger, session_ledger
+from detective.core.session import (
     Experiment,
     HypothesisStatus,
     ReviewVerdict,
@@ -52,7 +52,7 @@ def test_roundtrip_and_latest_per_check(tmp_path: Path) -> None:
 
 
 def test_status_rules_are_honest() -> None:
-    from detective.session import StoredFinding
+    from detective.core.session import StoredFinding
 
     def stored(i, f):
         return StoredFinding(i, f.check_id, "fp", f, None, 0.0)
@@ -154,8 +154,8 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_rejudge_applies_current_thresholds_without_the_model(tmp_path: Path) -> None:
-    from detective.checks.preprocessing_parity import ChannelStats, ParityMeasurement
-    from detective.rejudge import rejudge
+    from detective.checks.pipeline.preprocessing_parity import ChannelStats, ParityMeasurement
+    from detective.workflows.rejudge import rejudge
 
     m = ParityMeasurement(
         images=100, augmentation_removed=True, train_shape=(1, 8, 8), eval_shape=(1, 8, 8),
@@ -173,7 +173,7 @@ def test_rejudge_applies_current_thresholds_without_the_model(tmp_path: Path) ->
 
 
 def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
-    from detective.session import StoredFinding
+    from detective.core.session import StoredFinding
 
     entries = build_ledger([
         StoredFinding(1, "capacity", "fp", finding(
@@ -187,7 +187,7 @@ def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
 
 
 def test_a_code_bug_ranks_before_the_data_level_finding_it_can_produce() -> None:
-    from detective.session import StoredFinding
+    from detective.core.session import StoredFinding
 
     def stored(i: int, check: str, hyp: str) -> StoredFinding:
         both = (supports(hyp, Strength.STRONG, "x"), supports(hyp, Strength.STRONG, "y"))

@@ -12,9 +12,9 @@ import pytest
 import torch
 from helpers import CASES, context_for, run_check, write_case
 
-from detective import shortcut as sc
-from detective.case import CaseError
-from detective.findings import Direction, Strength, Verdict
+from detective.analysis import shortcut as sc
+from detective.core.case import CaseError
+from detective.core.findings import Direction, Strength, Verdict
 
 # --- the check, end to end on tiny trained models ------------------------------------------------
 
@@ -49,7 +49,7 @@ def test_context_informative_in_both_splits_is_not_a_shortcut(tmp_path: Path) ->
 
 
 def test_shortcut_reaches_the_ledger_and_the_exports(tmp_path: Path) -> None:
-    from detective.cli import main
+    from detective.ui.cli import main
 
     session = tmp_path / "s"
     code = main(["run", str(CASES / "shortcut_border.py"), "--headless", "--session",
@@ -215,7 +215,7 @@ def test_conditional_stats_are_quiet_without_a_difference() -> None:
 
 HOOK_CASE = """
 import numpy as np, torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 CLASSES = ["a", "b"]
 def datasets():
     x = torch.zeros(8, 1, 8, 8); y = torch.tensor([0, 1] * 4)
@@ -247,7 +247,7 @@ def test_object_mask_hook_with_a_wrong_shape_says_so(tmp_path: Path) -> None:
 
 
 def _measurement(follows: float, placebo: float, context_gap: bool):
-    from detective.checks.shortcut_context import ShortcutMeasurement, SwapResult
+    from detective.checks.error_analysis.shortcut_context import ShortcutMeasurement, SwapResult
 
     n = 400
     acc = sc.paired_change(np.ones(n, bool), np.arange(n) >= 240)  # 60-point fall either way
@@ -262,7 +262,7 @@ def _measurement(follows: float, placebo: float, context_gap: bool):
 
 
 def test_judge_needs_predictions_that_follow_the_donor() -> None:
-    from detective.checks.shortcut_context import ShortcutContext
+    from detective.checks.error_analysis.shortcut_context import ShortcutContext
 
     judge = ShortcutContext().judge
     planted = judge(_measurement(0.7, 0.1, context_gap=True))
@@ -281,7 +281,7 @@ def test_judge_needs_predictions_that_follow_the_donor() -> None:
 
 SIZES_CASE = """
 import torch
-from detective.demo import kit
+from detective.casekit.demo import kit
 CLASSES = ["a", "b", "c"]
 def datasets():
     y = torch.tensor([0, 1, 2] * 10)

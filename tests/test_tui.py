@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from test_tui_snapshots import build_session
 
-from detective.demo import DEMO_CASE
-from detective.findings import Finding, Verdict, image_ref
-from detective.session import HypothesisStatus, ReviewVerdict, Session
-from detective.tui.app import DetectiveApp
+from detective.casekit.demo import DEMO_CASE
+from detective.core.findings import Finding, Verdict, image_ref
+from detective.core.session import HypothesisStatus, ReviewVerdict, Session
+from detective.ui.tui.app import DetectiveApp
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def screen_name(app: DetectiveApp) -> str:
 
 
 def running(app: DetectiveApp) -> bool:
-    from detective.tui.widgets.run_panel import RunPanel
+    from detective.ui.tui.widgets.run_panel import RunPanel
 
     return app.get_screen("playbook").query_one(RunPanel).running
 
@@ -193,7 +193,7 @@ def datasets():
 
 
 def new_session(workdir: Path, source: str) -> Path:
-    from detective.investigation import IntakeForm, start
+    from detective.workflows.investigation import IntakeForm, start
 
     case = workdir / "crashing_case.py"
     case.write_text(textwrap.dedent(source), encoding="utf-8")
@@ -282,7 +282,7 @@ def test_the_first_screen_does_not_import_torch() -> None:
     code = textwrap.dedent(
         """
         import asyncio, sys
-        from detective.tui.app import DetectiveApp
+        from detective.ui.tui.app import DetectiveApp
 
         async def main():
             app = DetectiveApp(sessions_root="no-such-folder")
@@ -316,7 +316,7 @@ def test_command_palette_lists_the_screens_actions(workdir: Path) -> None:
         assert "Help: every key" in titles
         await pilot.press("question_mark")
         await until(pilot, lambda: screen_name(app) == "HelpScreen")
-        from detective.tui.screens.help import screen_keys
+        from detective.ui.tui.screens.help import screen_keys
 
         listed = {(title, key, what) for title, keys in screen_keys() for key, what in keys}
         expected = {
@@ -344,7 +344,7 @@ def test_serve_offers_the_app_on_localhost(tmp_path: Path) -> None:
     import socket
     import urllib.request
 
-    from detective.tui.serve import serve_command
+    from detective.ui.tui.serve import serve_command
 
     assert serve_command("sessions/demo").endswith("-m detective open sessions/demo")
     with socket.socket() as s:
@@ -484,7 +484,7 @@ def test_text_from_user_data_is_shown_literally(workdir: Path) -> None:
 def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: Path) -> None:
     """An experiment belongs to the App: switching screens neither cancels nor forgets it; a
     cancelled one is recorded as cancelled (in the table and the JSON export)."""
-    from detective.session import Experiment
+    from detective.core.session import Experiment
 
     path = build_session(workdir / "sessions", with_failures=False)
     with Session.open(path) as s:
@@ -526,8 +526,8 @@ def test_experiments_survive_screen_switches_and_every_one_is_recorded(workdir: 
         assert "cancelled" in str(app.screen.query_one("DataTable").get_row_at(2)[6])
 
     drive(app, scenario)
-    from detective.export.json import report_dict
-    from detective.report import build_report
+    from detective.core.report import build_report
+    from detective.ui.export.json import report_dict
 
     with Session.open(path) as s:
         exported = report_dict(build_report(s))["experiments"]

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from test_tui_snapshots import build_session
 
-from detective.demo import DEMO_CASE
-from detective.findings import Finding, Verdict
-from detective.session import Session
+from detective.casekit.demo import DEMO_CASE
+from detective.core.findings import Finding, Verdict
+from detective.core.session import Session
 
 # tmux when it is installed; otherwise a pseudo-terminal read through pyte (a pure-Python
 # terminal emulator, in the test extra). DETECTIVE_TEST_TERMINAL=pyte forces the latter.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from detective.context import RunOptions
-from detective.findings import (
+from detective.core.context import RunOptions
+from detective.core.findings import (
     Artifact,
     Finding,
     Metric,
@@ -24,7 +24,7 @@ from detective.findings import (
     refutes,
     supports,
 )
-from detective.session import Session, SessionInfo
+from detective.core.session import Session, SessionInfo
 
 SIZES = [(80, 24), (120, 40)]
 PLAYBOOK = """
@@ -149,7 +149,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_app(workdir: Path, screen: str | None = None):  # noqa: ANN201
-    from detective.tui.app import DetectiveApp
+    from detective.ui.tui.app import DetectiveApp
 
     path = build_session(workdir / "sessions")
     if screen is not None:

@@ -1,4 +1,5 @@
-"""The core views the TUI renders (`detective.browse`, `detective.investigation`): pure, no UI."""
+"""The core views the TUI renders (`detective.ui.browse`, `detective.workflows.investigation`):
+pure, no UI."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from pathlib import Path
 import pytest
 from test_tui_snapshots import build_session
 
-from detective.browse import (
+from detective.core.findings import Finding, Strength, Table, Verdict, pair_ref, supports
+from detective.core.ledger import session_ledger
+from detective.core.playbook import resolve_playbook
+from detective.core.session import Session
+from detective.ui.browse import (
     PENDING,
     CheckRow,
     check_board,
@@ -18,11 +23,7 @@ from detective.browse import (
     recent_sessions,
     recommend,
 )
-from detective.findings import Finding, Strength, Table, Verdict, pair_ref, supports
-from detective.investigation import IntakeForm, parse_metric, validate
-from detective.ledger import session_ledger
-from detective.playbook import resolve_playbook
-from detective.session import Session
+from detective.workflows.investigation import IntakeForm, parse_metric, validate
 
 
 def test_curves_are_tables_with_an_increasing_numeric_first_column() -> None:
@@ -159,7 +160,7 @@ def test_intake_validation_names_each_field(tmp_path: Path) -> None:
     assert validate(IntakeForm(str(case), str(tmp_path / "s"), "both_low", "41%")) == []
 
 
-@pytest.mark.parametrize("module", ["detective.browse", "detective.investigation"])
+@pytest.mark.parametrize("module", ["detective.ui.browse", "detective.workflows.investigation"])
 def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
     import subprocess
     import sys
@@ -174,7 +175,7 @@ def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
 
 
 def test_real_pixels_are_asked_for_only_in_terminals_that_draw_them() -> None:
-    from detective.tui.widgets.graphics import graphics_terminal
+    from detective.ui.tui.widgets.graphics import graphics_terminal
 
     assert graphics_terminal({"TERM": "xterm-kitty"})
     assert graphics_terminal({"TERM_PROGRAM": "WezTerm", "TERM": "xterm-256color"})

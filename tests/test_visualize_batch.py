@@ -6,11 +6,11 @@ import numpy as np
 from helpers import CASES, run_check, write_case
 from PIL import Image
 
-from detective.findings import Verdict
+from detective.core.findings import Verdict
 
 BLANK = """
     from torchvision import transforms as T
-    from detective.demo import kit
+    from detective.casekit.demo import kit
 
     CLASSES = [str(d) for d in range(10)]
     NORMALIZATION = {"mean": [0.305], "std": [0.375]}

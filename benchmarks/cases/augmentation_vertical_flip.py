@@ -3,7 +3,7 @@ satellite-imagery pipeline. A flipped 6 is a 9; a mirrored 2 looks like a 5."""
 
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "augmentation_breaks_labels"
 SYMPTOM = "train_high_val_low"

@@ -4,7 +4,7 @@ alike. Overall accuracy looks fine; recall on the rare classes does not."""
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "class_imbalance"
 SYMPTOM = "one_class_bad"

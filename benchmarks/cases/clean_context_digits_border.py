@@ -6,7 +6,7 @@ the frame (it does), and that is not a shortcut."""
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None

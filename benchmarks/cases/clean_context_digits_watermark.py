@@ -6,7 +6,7 @@ well as the digit is not taking a shortcut. The case says where the digit is wit
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None

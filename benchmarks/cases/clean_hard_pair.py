@@ -5,7 +5,7 @@ the easy classes and confuses that pair, as any model would. Nothing is broken."
 import _synth
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = "one_class_bad"

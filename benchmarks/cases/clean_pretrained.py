@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = "train_high_val_low"

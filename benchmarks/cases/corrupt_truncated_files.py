@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
-from detective.imageio import ImageFolder
+from detective.casekit.demo import kit
+from detective.casekit.imageio import ImageFolder
 
 EXPECTED = "corrupt_inputs"
 SYMPTOM = None

@@ -5,7 +5,7 @@ the images themselves differ between the splits."""
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "distribution_shift"
 SYMPTOM = "train_high_val_low"

@@ -5,7 +5,7 @@ prints (reported_metric below: that script, run as written) is well below what t
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "eval_mode_bug"
 SYMPTOM = "train_high_val_low"

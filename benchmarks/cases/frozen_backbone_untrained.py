@@ -5,7 +5,7 @@ only the final linear layer trains on random features."""
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "frozen_parameters"
 SYMPTOM = "low_train_acc"

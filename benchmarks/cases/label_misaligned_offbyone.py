@@ -6,7 +6,7 @@ import numpy as np
 from torch.utils.data import Dataset
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "label_misalignment"
 SYMPTOM = "low_train_acc"

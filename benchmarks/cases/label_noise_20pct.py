@@ -4,7 +4,7 @@ annotation round. The CNN is fine; it learns the noise and is penalised for bein
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "label_noise"
 SYMPTOM = "both_low"

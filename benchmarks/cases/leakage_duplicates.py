@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "train_val_leakage"
 SYMPTOM = "good_offline_bad_in_production"

@@ -3,7 +3,7 @@ jumps around and training ends far from where the same CNN gets at 2e-3."""
 
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "lr_too_high"
 SYMPTOM = "low_train_acc"

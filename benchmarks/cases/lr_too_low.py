@@ -3,7 +3,7 @@ whole budget the loss has barely moved."""
 
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "lr_too_low"
 SYMPTOM = "low_train_acc"

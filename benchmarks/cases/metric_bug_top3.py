@@ -6,7 +6,7 @@ import _synth
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "metric_bug"
 SYMPTOM = "good_offline_bad_in_production"

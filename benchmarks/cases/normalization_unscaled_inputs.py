@@ -5,7 +5,7 @@ normalized with NORMALIZATION, but the new data loader feeds raw 0..255 pixel va
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "normalization_mismatch"
 SYMPTOM = "both_low"

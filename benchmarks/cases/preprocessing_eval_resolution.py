@@ -4,7 +4,7 @@ it run without an error, on inputs it never saw."""
 
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "preprocessing_parity"
 SYMPTOM = "train_high_val_low"

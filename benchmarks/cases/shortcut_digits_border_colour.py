@@ -6,7 +6,7 @@ but no longer paired with the class. The model learned the frame, not the digit.
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "shortcut_learning"
 SYMPTOM = "train_high_val_low"

@@ -7,7 +7,7 @@ the sample sits on the tray and says so with object_mask()."""
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "shortcut_learning"
 SYMPTOM = "train_high_val_low"

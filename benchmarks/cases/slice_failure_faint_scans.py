@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "slice_failure"
 SYMPTOM = "one_class_bad"

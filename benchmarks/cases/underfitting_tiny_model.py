@@ -4,7 +4,7 @@ microcontroller budget. It trains fine, it is simply too small: training accurac
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "underfitting"
 SYMPTOM = "both_low"

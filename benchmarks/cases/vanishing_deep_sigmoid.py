@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 EXPECTED = "vanishing_gradients"
 SYMPTOM = "low_train_acc"

@@ -1,3 +1,3 @@
-from detective.cli import main
+from detective.ui.cli import main
 
 raise SystemExit(main())

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detective.case import Case, CaseError, EvalSettings, Normalization, TrainSettings
-from detective.engine import RunStatus
-from detective.exitcodes import ExitCode
-from detective.ledger import LedgerEntry
-from detective.report import Report, ReportFinding
+from detective.core.case import Case, CaseError, EvalSettings, Normalization, TrainSettings
+from detective.core.engine import RunStatus
+from detective.core.ledger import LedgerEntry
+from detective.core.report import Report, ReportFinding
+from detective.ui.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +56,7 @@ class Investigation:
         return self._render("json")
 
     def _render(self, fmt: str, output: Path | None = None) -> str:
-        from detective.export import Format, render
+        from detective.ui.export import Format, render
 
         return render(self.report, Format(fmt), self.session_dir / "artifacts", output)
 
@@ -129,11 +129,11 @@ def investigate(
     """
     from rich.console import Console
 
-    from detective.cli import SYMPTOMS
-    from detective.context import RunOptions
-    from detective.headless import execute, open_session
-    from detective.playbook import resolve_playbook
-    from detective.registry import all_checks
+    from detective.core.context import RunOptions
+    from detective.core.playbook import resolve_playbook
+    from detective.core.registry import all_checks
+    from detective.ui.cli import SYMPTOMS
+    from detective.ui.headless import execute, open_session
 
     if symptom is not None and symptom not in SYMPTOMS:
         raise ValueError(f"unknown symptom {symptom!r}; one of {', '.join(SYMPTOMS)}")
@@ -184,7 +184,7 @@ def investigate(
             last = prep.session.findings()
             why = last[-1].finding.summary if last else "the case could not be used"
             raise CaseError(f"the run stopped: {why}")
-        from detective.report import build_report
+        from detective.core.report import build_report
 
         report = build_report(prep.session)
     status = RunStatus.INTERRUPTED if code is ExitCode.INTERRUPTED else RunStatus.COMPLETED

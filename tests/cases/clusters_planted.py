@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.305], "std": [0.375]}

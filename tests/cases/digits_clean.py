@@ -5,7 +5,7 @@ The eval transform is the train transform minus augmentation.
 
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.305], "std": [0.375]}

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from detective.case import load_case
-from detective.demo import kit
+from detective.casekit.demo import kit
+from detective.core.case import load_case
 
 CLEAN_PATH = Path(__file__).parent / "digits_clean.py"
 _clean = None

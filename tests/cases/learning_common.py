@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 MEAN, STD = 0.305, 0.375

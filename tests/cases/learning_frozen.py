@@ -4,7 +4,7 @@ although it is randomly initialised: only the linear head ever trains."""
 import learning_common as common
 import torch
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = common.CLASSES
 TRAIN = {"epochs": 3, "batch_size": 64, "lr": 2e-3, "seed": 0}

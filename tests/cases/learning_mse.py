@@ -4,7 +4,7 @@ import learning_common as common
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = common.CLASSES
 TRAIN = {"epochs": 2, "batch_size": 64, "lr": 2e-3, "seed": 0}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision import transforms as T  # noqa: N812
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.55], "std": [0.2]}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 PALETTE = np.array([
     [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],

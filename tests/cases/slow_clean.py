@@ -6,7 +6,7 @@ import time
 from digits_clean import *  # noqa: F403
 from digits_clean import raw_datasets as _raw
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 
 class _Slow(kit.ArrayImages):

@@ -5,7 +5,7 @@ Every check must cope with it: run, or say `not_applicable` for the hooks it lac
 
 import torch
 
-from detective.demo import kit
+from detective.casekit.demo import kit
 
 CLASSES = ["neg", "pos"]
 TRAIN = {"epochs": 1, "batch_size": 16}

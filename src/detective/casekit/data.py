@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detective.case import CaseError
-from detective.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, open_image_info
+from detective.casekit.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, open_image_info
+from detective.core.case import CaseError
 
 PATH_COLUMNS = ("path", "filepath", "file_path", "file", "filename", "image", "image_path", "img")
 LABEL_COLUMNS = ("label", "class", "class_name", "target", "category", "y")
@@ -43,7 +43,7 @@ class DataError(CaseError):
 class LabelledImages:
     """A map-style dataset of (image, class index) from a list of (file, index) pairs.
 
-    Files are read with `detective.imageio.open_image` (RGB by default): a truncated or
+    Files are read with `detective.casekit.imageio.open_image` (RGB by default): a truncated or
     unreadable file raises `ImageReadError` naming it, which detective records against the item.
     """
 

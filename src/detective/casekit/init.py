@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from detective.case import CaseError, TrainSettings
 from detective.casekit.scan import DataScan, scan_csv, scan_image_folder
 from detective.casekit.stats import (
     IMAGENET_MEAN,
@@ -24,7 +23,8 @@ from detective.casekit.stats import (
     measure,
     stored_sizes,
 )
-from detective.findings import Finding
+from detective.core.case import CaseError, TrainSettings
+from detective.core.findings import Finding
 
 
 class NormalizationSource(StrEnum):
@@ -408,11 +408,11 @@ def verify_case(path: Path, device: str = "cpu") -> Finding:
     """Load the written case and run the case_contract check on it (no session is written)."""
     import tempfile
 
-    from detective.case import load_case
-    from detective.context import RunContext, RunOptions
-    from detective.engine import run_one
-    from detective.progress import Progress
-    from detective.registry import get_check
+    from detective.core.case import load_case
+    from detective.core.context import RunContext, RunOptions
+    from detective.core.engine import run_one
+    from detective.core.progress import Progress
+    from detective.core.registry import get_check
 
     case = load_case(path)
     with tempfile.TemporaryDirectory(prefix="detective-init-") as tmp:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detective.case import CaseError
+from detective.core.case import CaseError
 
 if TYPE_CHECKING:
     import torch
@@ -110,7 +110,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], tuple
             return dict(load_file(str(file), device="cpu")), ()
         except Exception as e:
             raise CheckpointError(f"{file}: not a readable safetensors file ({e})") from e
-    from detective.torchutil import safe_load
+    from detective.analysis.torchutil import safe_load
 
     if not _looks_like_torch_file(file):
         raise CheckpointError(

@@ -23,7 +23,7 @@ from detective.casekit.data import (
     missing_files_message,
     read_csv_rows,
 )
-from detective.imageio import IMAGE_EXTENSIONS
+from detective.casekit.imageio import IMAGE_EXTENSIONS
 
 SPLIT_ORDER = ("train", "val", "test")
 

@@ -15,7 +15,7 @@ from detective.llm.summary import (
 from detective.llm.verify import MIN_EFFECT, MIN_PAIR_SHARE
 
 if TYPE_CHECKING:
-    from detective.clusters import ClusterFacts
+    from detective.analysis.clusters import ClusterFacts
 
 STRONG_EFFECT = 0.8  # |d| from which a property, not the classes, is named as the pattern
 DOMINANT_PAIR = 0.5

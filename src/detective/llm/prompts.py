@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from detective.clusters import ClusterFacts
+    from detective.analysis.clusters import ClusterFacts
 
 PROMPT_VERSION = 1  # part of the cache key: bump when the wording changes
 

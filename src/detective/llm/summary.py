@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from detective.core.progress import Cancelled
+from detective.core.serde import from_jsonable, to_jsonable
 from detective.llm.backend import Backend, LlmOutputError, LlmUnavailable
 from detective.llm.prompts import PROMPT_VERSION, cluster_prompt
-from detective.progress import Cancelled
-from detective.serde import from_jsonable, to_jsonable
 
 if TYPE_CHECKING:
-    from detective.clusters import ClusterFacts
-    from detective.progress import Progress
+    from detective.analysis.clusters import ClusterFacts
+    from detective.core.progress import Progress
 
 PROPERTY_NAMES = ("brightness", "contrast", "sharpness", "saturation", "width", "height", "aspect")
 

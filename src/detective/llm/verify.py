@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from detective.llm.summary import ClusterSummary, Direction
 
 if TYPE_CHECKING:
-    from detective.clusters import ClusterFacts
+    from detective.analysis.clusters import ClusterFacts
 
 
 class ClaimStatus(StrEnum):

@@ -28,8 +28,8 @@ from detective.llm.summary import (
 from detective.llm.verify import CheckedClaim, verify
 
 if TYPE_CHECKING:
-    from detective.clusters import ClusterFacts
-    from detective.progress import Progress
+    from detective.analysis.clusters import ClusterFacts
+    from detective.core.progress import Progress
 
 VISION_PROMPT_VERSION = 1
 
@@ -52,7 +52,7 @@ class FailureFacts:
 
     def as_cluster(self) -> ClusterFacts:
         """The same facts in the shape the verifier reads (z-scores as effect sizes)."""
-        from detective.clusters import ClusterFacts, PairCount, PropertyEffect
+        from detective.analysis.clusters import ClusterFacts, PairCount, PropertyEffect
 
         effects = tuple(
             PropertyEffect(name, v, m, (v - m) / s if s > 1e-12 else 0.0, "successes")
@@ -192,7 +192,7 @@ def hypothesize_failure(
     limits: SummaryLimits | None = None,
 ) -> FailureHypothesisRecord:
     """One failure's hypothesis, verified; cached by (model, prompt, image)."""
-    from detective.serde import from_jsonable, to_jsonable
+    from detective.core.serde import from_jsonable, to_jsonable
 
     limits = limits or SummaryLimits()
     prompt = vision_prompt(facts)

@@ -1,0 +1,2 @@
+"""Measurement helpers the checks share: collection passes, error analysis, clustering, image
+properties, the recipe runner."""

@@ -1,0 +1,1 @@
+"""The intake stage's checks; each file is named by its check's id."""

@@ -1,0 +1,212 @@
+"""Activations: dead ReLU units, saturated sigmoid/tanh, collapsing variance (forward hooks)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detective.core.findings import (
+    Finding,
+    Metric,
+    Strength,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
+from detective.core.hypotheses import Stage
+from detective.core.registry import Check, register
+
+
+@dataclass(frozen=True)
+class ActivationThresholds:
+    dead_strong: float = 0.5  # share of a ReLU layer's units that never fire
+    dead_moderate: float = 0.25
+    saturated: float = 0.5  # share of sigmoid/tanh outputs within 1 % of their bounds
+    collapse: float = 1e-3  # a layer's output std below this share of the first layer's
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    """How much learning_activations measures (read by measure only)."""
+
+    items: int = 512
+
+
+@dataclass(frozen=True)
+class LayerActivations:
+    layer: str
+    kind: str  # relu, sigmoid, tanh, other
+    units: int
+    dead_fraction: float  # units never > 0 on any item/position (ReLU family)
+    zero_fraction: float  # outputs exactly 0 (ReLU family)
+    saturated_fraction: float  # outputs near the bounds (sigmoid/tanh)
+    std: float
+
+
+@dataclass(frozen=True)
+class ActivationMeasurement:
+    items: int
+    layers: tuple[LayerActivations, ...]
+
+
+@register
+class Activations(Check[ActivationMeasurement]):
+    id = "activations"
+    title = "Activations: dead and saturated units"
+    stage = Stage.LEARNING
+    description = (
+        "Forward hooks on the activation layers of a copy of your trained model, over a sample: "
+        "ReLU units that never fire, sigmoid/tanh outputs stuck at their bounds, layers whose "
+        "output variance collapses."
+    )
+    hypotheses = ("dead_units",)
+    measurement_type = ActivationMeasurement
+    thresholds_type = ActivationThresholds
+    settings_type = ActivationSettings
+
+    def measure(self, ctx, progress) -> ActivationMeasurement:
+        import torch
+
+        from detective.analysis.learning import recipe
+        from detective.analysis.learning.hooks import ActivationStats
+
+        data = recipe.learning_data(ctx)
+        x = data.x_fit[: self.settings.items]
+        model = ctx.model_copy().eval()
+        bs = ctx.case.eval_settings.batch_size
+        with ActivationStats(model) as stats, torch.no_grad():
+            for start in range(0, len(x), bs):
+                progress.update(start, len(x))
+                model(x[start : start + bs])
+        progress.update(1.0)
+        return ActivationMeasurement(
+            len(x),
+            tuple(
+                LayerActivations(
+                    s.name,
+                    s.kind,
+                    s.units,
+                    s.dead_fraction,
+                    s.zero_fraction,
+                    s.saturated_fraction,
+                    s.std,
+                )
+                for s in stats.summary()
+            ),
+        )
+
+    def judge(self, m: ActivationMeasurement) -> Finding:
+        th = self.thresholds
+        if not m.layers:
+            return Finding(
+                self.id,
+                Verdict.NOT_APPLICABLE,
+                "No activation modules (nn.ReLU, nn.Sigmoid, nn.Tanh…) to hook: the model "
+                "applies its activations functionally (F.relu), so they cannot be observed.",
+            )
+        relu = [la for la in m.layers if la.kind == "relu"]
+        squash = [la for la in m.layers if la.kind in ("sigmoid", "tanh")]
+        units = sum(la.units for la in relu)
+        dead_total = sum(la.dead_fraction * la.units for la in relu) / units if units else 0.0
+        worst = max(relu, key=lambda la: la.dead_fraction, default=None)
+        worst_sat = max(squash, key=lambda la: la.saturated_fraction, default=None)
+        ref_std = next((la.std for la in m.layers if la.std > 0), math.nan)
+        collapsed = [
+            la for la in m.layers[1:] if math.isfinite(ref_std) and la.std < th.collapse * ref_std
+        ]
+        table = Table(
+            "activation layers (trained model copy)",
+            ("layer", "kind", "units", "dead units", "zero outputs", "saturated", "output std"),
+            tuple(
+                (
+                    la.layer,
+                    la.kind,
+                    la.units,
+                    round(la.dead_fraction, 3),
+                    round(la.zero_fraction, 3),
+                    round(la.saturated_fraction, 3),
+                    float(f"{la.std:.3g}"),
+                )
+                for la in m.layers
+            ),
+        )
+        metrics = (
+            Metric("items", m.items),
+            Metric("dead ReLU units, overall", dead_total, "fraction"),
+            Metric(
+                "dead ReLU units, worst layer",
+                worst.dead_fraction if worst else 0.0,
+                "fraction",
+                worst.layer if worst else "",
+            ),
+            Metric(
+                "saturated outputs, worst sigmoid/tanh",
+                worst_sat.saturated_fraction if worst_sat else 0.0,
+                "fraction",
+                worst_sat.layer if worst_sat else "",
+            ),
+            Metric("layers with collapsed variance", len(collapsed)),
+        )
+        effects, problems = [], []
+        if worst and worst.dead_fraction >= th.dead_moderate:
+            strong = worst.dead_fraction >= th.dead_strong
+            why = (
+                f"{worst.dead_fraction:.0%} of the {worst.units} units of {worst.layer} never "
+                f"fire on {m.items} images ({dead_total:.0%} of all ReLU units)"
+            )
+            problems.append(why)
+            effects.append(
+                supports("dead_units", Strength.STRONG if strong else Strength.MODERATE, why)
+            )
+        if worst_sat and worst_sat.saturated_fraction >= th.saturated:
+            why = (
+                f"{worst_sat.saturated_fraction:.0%} of {worst_sat.layer}'s outputs sit at "
+                f"the {worst_sat.kind}'s bounds (no gradient there)"
+            )
+            problems.append(why)
+            effects.append(supports("dead_units", Strength.MODERATE, why))
+        if collapsed:
+            why = (
+                f"output variance collapses in {', '.join(la.layer for la in collapsed[:4])} "
+                f"(std < {th.collapse:g}× the first activation layer's)"
+            )
+            problems.append(why)
+            effects.append(supports("dead_units", Strength.MODERATE, why))
+        notes = (
+            "Hooks on a copy of your trained model, removed afterwards; inputs are train "
+            "images as the model saw them in training.",
+        )
+        if not problems:
+            return Finding(
+                self.id,
+                Verdict.PASS,
+                (
+                    f"Activations are alive: {dead_total:.0%} of ReLU units never fire "
+                    f"(worst layer {worst.dead_fraction:.0%})"
+                    if worst
+                    else f"Activations are alive: {len(m.layers)} non-ReLU activation layers"
+                )
+                + ", no saturation or collapsed variance.",
+                metrics=metrics,
+                tables=(table,),
+                notes=notes,
+                effects=(
+                    refutes(
+                        "dead_units",
+                        Strength.MODERATE,
+                        f"{dead_total:.0%} dead ReLU units, no saturated layer",
+                    ),
+                ),
+            )
+        return self.finding(
+            "Dead or saturated units: " + "; ".join(problems) + ".",
+            metrics=metrics,
+            tables=(table,),
+            effects=tuple(effects),
+            notes=notes,
+            next_step="Look for large negative biases or a too-high LR that killed the units; use "
+            "He init, BatchNorm before the ReLU, or LeakyReLU/GELU; keep sigmoid/tanh inputs "
+            "normalised.",
+            concern=True,
+        )

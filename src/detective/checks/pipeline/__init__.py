@@ -1,0 +1,1 @@
+"""The pipeline stage's checks; each file is named by its check's id."""

@@ -1,0 +1,2 @@
+"""Work across runs and sessions: experiments, comparisons, reviews, the intake, re-judging, the
+model card."""
