@@ -30,6 +30,16 @@ def test_declaration(check_id: str) -> None:
     assert cls.measurement_type is not None
 
 
+@pytest.mark.parametrize("check_id", CHECKS)
+def test_lives_at_checks_stage_id(check_id: str) -> None:
+    """The layout shows the architecture: checks/<stage>/<check_id>.py, one check a file."""
+    import inspect
+
+    path = Path(inspect.getfile(all_checks()[check_id]))
+    assert (path.parent.name, path.stem) == (all_checks()[check_id].stage.value, check_id)
+    assert path.parent.parent.name == "checks"
+
+
 class _Tripwire:
     """Stands in for a check's thresholds while it measures: reading one is a bug (measure
     reads settings; judge applies thresholds to unfiltered statistics)."""
