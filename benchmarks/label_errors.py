@@ -1,7 +1,6 @@
 """Label errors: the cheap out-of-sample probabilities (a cross-validated linear probe on the
 model's frozen penultimate features, `detective.analysis.labelissues`) vs full K-fold retraining of
-the
-network, both fed to cleanlab's `find_label_issues`, on a small real set with planted noise.
+the network, both fed to cleanlab's `find_label_issues`, on a small real set with planted noise.
 
     python benchmarks/label_errors.py [--noise 0.1] [--folds 5] [--epochs 8]
 

@@ -100,8 +100,8 @@ def test_markdown_escapes_only_what_would_become_markup() -> None:
 def test_exports_carry_the_intake_model_and_what_was_tried(
     session: Session, tmp_path: Path
 ) -> None:
+    from detective.core.intake import IntakeForm, save_form
     from detective.ui.export.json import report_dict
-    from detective.workflows.investigation import IntakeForm, save_form
 
     save_form(
         session,

@@ -663,10 +663,10 @@ import detective.ui.cli
 for warm in (["checks", "--json"],):  # load what the commands import lazily, while we can
     with contextlib.redirect_stdout(io.StringIO()):
         detective.ui.cli.main(warm)
-import detective.ui.export.html, detective.ui.export.json, detective.ui.export.markdown,
-detective.ui.headless
-import detective.core.ledger, detective.core.report, detective.core.sessionlock, rich.progress,
-rich.table
+import detective.ui.export.html, detective.ui.export.json, detective.ui.export.markdown
+import detective.ui.headless
+import detective.core.ledger, detective.core.report, detective.core.sessionlock
+import rich.progress, rich.table
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 sys.exit(detective.ui.cli.main(sys.argv[1:]))
 """

@@ -3,9 +3,8 @@
 A perturbation works on pixel-unit tensors [B, C, H, W] (de-normalized with the case's declared
 NORMALIZATION) and clamps to the pixels' valid range. Severities are chosen so that severity 1 is
 mild and 5 is harsh on small images as well as on 224-pixel ones (blur scales with the image), and
-each perturbation that moves a measured image property (detective.analysis.imageprops) names it, so
-a
-severity can be mapped to a property value the data itself may contain.
+each perturbation that moves a measured image property (detective.analysis.imageprops) names it,
+so a severity can be mapped to a property value the data itself may contain.
 
 Torch is imported inside functions only.
 """
@@ -34,8 +33,8 @@ class Perturbation:
     name: str
     unit: str  # what the severity parameter means
     levels: tuple[float, ...]  # parameter at severities 1..5
-    prop: str = ""  # image property (detective.analysis.imageprops.PROPERTIES) it moves, "" when
-    # none
+    # The image property (detective.analysis.imageprops.PROPERTIES) it moves, "" when none.
+    prop: str = ""
     tail: Tail = Tail.NONE
 
 

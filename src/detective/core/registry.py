@@ -2,11 +2,10 @@
 
 A check declares its id, stage, the case hooks it needs, the hypotheses it can move and the
 shared measurements it reads (`uses`, see `detective.core.shared`). `measure` does the expensive
-work,
-reads only the check's `settings` (how much to measure) and returns an unfiltered, JSON-friendly
-dataclass; `judge` is pure and turns a measurement into a Finding with the check's `thresholds`
-(what counts), so a stored session can be re-judged, with other thresholds, without the model or
-a GPU.
+work, reads only the check's `settings` (how much to measure) and returns an unfiltered,
+JSON-friendly dataclass; `judge` is pure and turns a measurement into a Finding with the check's
+`thresholds` (what counts), so a stored session can be re-judged, with other thresholds, without
+the model or a GPU.
 """
 
 from __future__ import annotations

@@ -9,8 +9,7 @@ the caller insists (then the record says confounded). With several seeds the pai
 decides whether the delta is real or "within noise".
 
 Probes train on tensors loaded once (`detective.analysis.learning.recipe.probe_data`) through the
-one
-recipe runner (`run_recipe`) with the case's optimizer/loss hooks (or AdamW/cross-entropy); a
+one recipe runner (`run_recipe`) with the case's optimizer/loss hooks (or AdamW/cross-entropy); a
 case's own `train()` hook is not used for these short runs. Nothing is
 written to the session until an experiment has finished, so cancelling never leaves half a
 record. Checks queue records with `record(ctx, ...)`; the engine saves them beside the finding.

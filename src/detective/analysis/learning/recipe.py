@@ -5,8 +5,7 @@ capacity probes and the experiments all train through `run_recipe`.
 The recipe is the case's `train` hook when it has one (it gets a loader over the sample and is
 stopped after the step budget), else the built-in loop with the case's `optimizer`/`loss` hooks
 (`detective.analysis.training.make_optimizer` / `make_loss`). Instrumentation is attached around the
-run
-and released afterwards: gradient norms through parameter hooks (so it works whoever runs the
+run and released afterwards: gradient norms through parameter hooks (so it works whoever runs the
 loop), weight norms and update sizes at each step callback. Everything is reduced to a few floats
 per layer per step on the device and synced once per step, so memory stays flat.
 

@@ -287,8 +287,7 @@ class GradCamFailures(Check[GradCamMeasurement]):
 
     def _groups(self, ctx, col, order, kept, shares) -> tuple[list[GroupShares], str]:  # noqa: ANN001
         """Per failure cluster (detective.analysis.clusters over the collected features) when
-        clustering
-        finds clusters, else per true class."""
+        clustering finds clusters, else per true class."""
         import numpy as np
         import torch
 

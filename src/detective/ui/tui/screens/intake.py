@@ -104,7 +104,7 @@ class IntakeScreen(SessionScreen):
     def _saved_form(self) -> IntakeForm:
         if self.app.current is None:
             return IntakeForm("", "")
-        from detective.workflows.investigation import load_form
+        from detective.core.intake import load_form
 
         s = self.current.session
         info = s.info
@@ -167,7 +167,8 @@ class IntakeScreen(SessionScreen):
 
     def save(self, name: str) -> None:
         """Keep an existing session's intake in step with the form, field by field."""
-        from detective.workflows.investigation import options_for, save_form
+        from detective.core.intake import save_form
+        from detective.workflows.investigation import options_for
 
         form = self.form()
         errors = {e.field for e in validate(form)} - {"session_dir"}
