@@ -276,7 +276,8 @@ def _val(ctx: RunContext, sample: int) -> _Val:
 def _need(ctx: RunContext, *hooks: str) -> None:
     missing = [h for h in hooks if not ctx.case.has(h)]
     if missing:
-        raise InterventionError(f"this intervention needs {' and '.join(h + '()' for h in missing)}")
+        names = " and ".join(f"{h}()" for h in missing)
+        raise InterventionError(f"this intervention needs {names}")
 
 
 def _transform_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
@@ -395,7 +396,8 @@ def _drop_near_twins(
     found = nearest(descriptors(v.x.cpu()), np.concatenate(descs))
     exact = np.array([h in hashes for h in pixel_hash(v.x)], bool)
     twin = exact | (found.similarity >= near)
-    note = f"{int(exact.sum())} exact copies, {int((twin & ~exact).sum())} near twins (cos ≥ {near})"
+    near_only = int((twin & ~exact).sum())
+    note = f"{int(exact.sum())} exact copies, {near_only} near twins (cos ≥ {near})"
     return drop_result(it, v.correct, twin, (note,))
 
 
@@ -403,7 +405,7 @@ def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention) -> InterventionRes
     flat = v.x.flatten(1).double()
     constant = ((flat.max(1).values - flat.min(1).values) <= 1e-6).cpu().numpy()
     unreadable = sorted(set(ctx.item_problems.get("val", {})) & set(ctx.sample_indices("val")))
-    notes = (f"{int(constant.sum())} blank/constant items",)
+    notes: tuple[str, ...] = (f"{int(constant.sum())} blank/constant items",)
     if unreadable:
         notes += (
             f"{len(unreadable)} unreadable items were never evaluated (val accuracy above is on "
