@@ -69,7 +69,10 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         "val raw images through the train transform with its augmentation switched off",
     ),
     Intervention(
-        "channels=swap", "preprocessing_parity", Side.EVAL, "channel order reversed (RGB↔BGR)"
+        "channels=swap",
+        "preprocessing_parity",
+        Side.EVAL,
+        "channel order reversed (RGB↔BGR), each channel re-standardized to the train inputs'",
     ),
     Intervention(
         "normalize=measured",
@@ -303,16 +306,39 @@ def _transform_train(ctx: RunContext, v: _Val, it: Intervention) -> Intervention
     return paired_result(it, v.correct, (after == v.y).numpy(), notes)
 
 
-def _channels_swap(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+def _channels_swap(ctx: RunContext, v: _Val, it: Intervention, sample: int) -> InterventionResult:
     if v.x.shape[1] != 3:
         raise InterventionError(f"channels=swap needs 3-channel inputs; these have {v.x.shape[1]}")
-    after = _predict(ctx.model(), v.x.flip(1), ctx.case.eval_settings.batch_size)
-    return paired_result(it, v.correct, (after == v.y).numpy())
+    # A swap at decode time is followed by a per-channel Normalize, so reversing the normalized
+    # tensor alone does not undo it: after reversing, each channel is re-standardized to the
+    # train inputs' statistics of that channel (an affine map, as normalize=measured does).
+    after = _predict(ctx.model(), _to_train_stats(ctx, v.x.flip(1), sample)[0],
+                     ctx.case.eval_settings.batch_size)
+    return paired_result(it, v.correct, (after == v.y).numpy(),
+                         ("channels reversed, then re-standardized per channel to train",))
 
 
 def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     flat = x.transpose(0, 1).flatten(1).double()
     return flat.mean(1), flat.std(1).clamp_min(1e-8)
+
+
+def _to_train_stats(ctx: RunContext, x: torch.Tensor, sample: int) -> tuple[torch.Tensor, str]:
+    """x with each channel's mean/std mapped to those of the train inputs, and a note."""
+    tx, _, _ = ctx.tensors("train", ctx.sample_indices("train", sample))
+    if tx.shape[1] != x.shape[1]:
+        raise InterventionError(
+            f"train inputs have {tx.shape[1]} channels, val inputs {x.shape[1]}"
+        )
+    mt, st = _channel_stats(tx)
+    mv, sv = _channel_stats(x)
+    shape = (1, -1, 1, 1)
+    out = ((x.double() - mv.view(shape)) / sv.view(shape) * st.view(shape) + mt.view(shape))
+    note = "per channel: val mean/std " + ", ".join(
+        f"{float(a):.3f}/{float(b):.3f} → {float(c):.3f}/{float(d):.3f}"
+        for a, b, c, d in zip(mv, sv, mt, st, strict=True)
+    )
+    return out.to(x.dtype), note
 
 
 def _normalize_measured(
@@ -321,18 +347,8 @@ def _normalize_measured(
     # Per channel, an affine map that gives val inputs the train inputs' mean and std. This undoes
     # whatever normalization the eval path applied (declared or copied constants) and applies the
     # statistics the model was trained on, without trusting any declared constant.
-    tx, _, _ = ctx.tensors("train", ctx.sample_indices("train", sample))
-    mt, st = _channel_stats(tx)
-    mv, sv = _channel_stats(v.x)
-    shape = (1, -1, 1, 1)
-    x = ((v.x.double() - mv.view(shape)) / sv.view(shape) * st.view(shape) + mt.view(shape)).to(
-        v.x.dtype
-    )
+    x, note = _to_train_stats(ctx, v.x, sample)
     after = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
-    note = "per channel: val mean/std " + ", ".join(
-        f"{float(a):.3f}/{float(b):.3f} → {float(c):.3f}/{float(d):.3f}"
-        for a, b, c, d in zip(mv, sv, mt, st, strict=True)
-    )
     return paired_result(it, v.correct, (after == v.y).numpy(), (note,))
 
 
@@ -431,7 +447,7 @@ def run_intervention(
     v = _val(ctx, sample)
     runners: dict[str, Callable[[], InterventionResult]] = {
         "transform=train": lambda: _transform_train(ctx, v, it),
-        "channels=swap": lambda: _channels_swap(ctx, v, it),
+        "channels=swap": lambda: _channels_swap(ctx, v, it, sample),
         "normalize=measured": lambda: _normalize_measured(ctx, v, it, sample),
         "labels=remap": lambda: _labels_remap(ctx, v, it),
         "mode=train": lambda: _mode_train(ctx, v, it),
