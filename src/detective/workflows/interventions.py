@@ -398,23 +398,37 @@ def _mode_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResul
 def _drop_near_twins(
     ctx: RunContext, v: _Val, it: Intervention, sample: int
 ) -> InterventionResult:
-    from detective.analysis.neardup import descriptors, nearest, pixel_hash
+    from detective.analysis.neardup import nearest
     from detective.checks.pipeline.train_val_leakage import LeakageThresholds
+    from detective.checks.pipeline.train_val_leakage import _load as load_descriptors
+    from detective.core.progress import Progress
 
-    near = LeakageThresholds().near  # the leakage check's own threshold
+    # The leakage check's own search: raw images when the case has them (augmentation in the
+    # train transform would hide exact copies), its threshold, exact copies by pixel hash.
+    near = LeakageThresholds().near
+    use_raw = ctx.case.has("raw_datasets")
+    quiet = Progress()
+    problems: list[str] = []
     tidx = ctx.sample_indices("train", max(sample, 10_000))
-    descs, hashes = [], set()
-    for batch in ctx.batches("train", tidx, to_device=False):
-        descs.append(descriptors(batch.x))
-        hashes.update(pixel_hash(batch.x))
-    if not descs:
+    _, _, t_desc, t_hash = load_descriptors(ctx, "train", tidx, use_raw, quiet, problems)
+    if len(t_desc) == 0:
         raise InterventionError("no train item could be read")
-    found = nearest(descriptors(v.x.cpu()), np.concatenate(descs))
-    exact = np.array([h in hashes for h in pixel_hash(v.x)], bool)
-    twin = exact | (found.similarity >= near)
+    v_ids, _, v_desc, v_hash = load_descriptors(ctx, "val", v.indices, use_raw, quiet, problems)
+    row = {int(i): r for r, i in enumerate(v_ids)}
+    found = nearest(v_desc, t_desc)
+    hashes = set(t_hash)
+    exact = np.zeros(len(v.indices), bool)
+    twin = np.zeros(len(v.indices), bool)
+    for k, i in enumerate(v.indices):
+        r = row.get(i)
+        if r is None:
+            continue
+        exact[k] = v_hash[r] in hashes
+        twin[k] = exact[k] or bool(found.similarity[r] >= near)
     near_only = int((twin & ~exact).sum())
-    note = f"{int(exact.sum())} exact copies, {near_only} near twins (cos ≥ {near})"
-    return drop_result(it, v.correct, twin, (note,))
+    src = "raw images" if use_raw else "model inputs"
+    note = f"{int(exact.sum())} exact copies, {near_only} near twins (cos ≥ {near}, {src})"
+    return drop_result(it, v.correct, twin, (note, *problems[:3]))
 
 
 def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
