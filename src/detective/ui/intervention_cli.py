@@ -111,13 +111,14 @@ def cmd_intervention(args: argparse.Namespace, console: Console) -> ExitCode:
         except KeyboardInterrupt:
             console.print("interrupted: nothing recorded")
             return ExitCode.INTERRUPTED
-        console.print(safe(result.sentence))
+        elapsed = time.monotonic() - start
+        console.print(f"{safe(result.sentence)} [{elapsed:.1f} s]")
         for note in result.notes:
             console.print(f"  {safe(note)}")
         if session is None:
             console.print("not recorded: pass a session folder, or --session DIR with a case file")
         else:
-            eid = session.add_experiment(to_experiment(result, time.monotonic() - start))
+            eid = session.add_experiment(to_experiment(result, elapsed))
             console.print(f"recorded as experiment #{eid} in {safe(str(session.path))}")
         return ExitCode.OK
     finally:
