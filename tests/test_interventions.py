@@ -157,3 +157,13 @@ def test_cli_refuses_bad_intervention_usage(tmp_path: Path, capsys) -> None:  # 
     out = capsys.readouterr().out
     assert "unknown evaluation intervention" in out and "one --set eval." in out
     assert "Traceback" not in out
+
+
+def test_a_failing_train_transform_is_a_case_error_naming_the_item(tmp_path: Path) -> None:
+    from detective.core.case import CaseError
+
+    ctx = context_for(CLEAN, tmp_path)
+    broken = {"train": lambda _image: 1 / 0, "eval": ctx.case.transforms()["eval"]}
+    ctx.case.transforms = lambda: broken  # type: ignore[method-assign]
+    with pytest.raises(CaseError, match="raw val item 0: ZeroDivisionError"):
+        run_intervention(ctx, "transform=train")

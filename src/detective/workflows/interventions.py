@@ -294,7 +294,12 @@ def _transform_train(ctx: RunContext, v: _Val, it: Intervention) -> Intervention
     xs = []
     for i in v.indices:
         torch.manual_seed(i)  # as preprocessing_parity: a transform we cannot see inside is seeded
-        xs.append(tf(raw[i][0]).float())
+        try:
+            xs.append(tf(raw[i][0]).float())
+        except Exception as e:  # the case's own code: name the item, never a traceback
+            raise CaseError(
+                f"the train transform failed on raw val item {i}: {type(e).__name__}: {e}"
+            ) from e
     try:
         x = torch.stack(xs).to(ctx.device)
     except RuntimeError as e:
