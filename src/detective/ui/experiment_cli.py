@@ -15,7 +15,10 @@ def add_commands(sub: Any) -> None:
         "experiment",
         help="change one thing in a session's case recipe, re-train briefly, record the delta",
     )
-    exp.add_argument("session", help="session folder (its case is re-used)")
+    exp.add_argument(
+        "session",
+        help="session folder (its case is re-used); for an eval.… intervention also a case file",
+    )
     exp.add_argument(
         "--set",
         dest="changes",
@@ -24,7 +27,17 @@ def add_commands(sub: Any) -> None:
         metavar="TARGET.KEY=VALUE",
         help="the change, e.g. train.lr=1e-3, train.weight_decay=0.05, model.width=64, "
         "model.dropout=0.5, model.freeze=backbone, aug.shift=1, transform.train=deterministic, "
-        "hook.optimizer=default",
+        "hook.optimizer=default; or one evaluation-side intervention (no retraining): "
+        "eval.transform=train, eval.channels=swap, eval.normalize=measured, eval.labels=remap, "
+        "eval.mode=train, eval.drop=near_twins, eval.drop=corrupt",
+    )
+    exp.add_argument(
+        "--session",
+        dest="record_to",
+        default=None,
+        metavar="DIR",
+        help="with a case file and an eval.… intervention: record it in this session "
+        "(created when missing)",
     )
     exp.add_argument("--name", default=None)
     exp.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
@@ -78,6 +91,13 @@ def cmd_experiment(args: argparse.Namespace) -> ExitCode:
     from detective.workflows.experiments import ExperimentError, parse_change, run_experiment
 
     console = Console(highlight=False)
+    if any(c.strip().startswith("eval.") for c in args.changes):
+        from detective.ui.intervention_cli import cmd_intervention
+
+        return cmd_intervention(args, console)
+    if args.record_to is not None:
+        console.print("[red]error:[/] --session is for an eval.… intervention on a case file")
+        return ExitCode.USAGE
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
         changes = [parse_change(c) for c in args.changes]

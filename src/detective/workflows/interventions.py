@@ -1,0 +1,500 @@
+"""Evaluation-side interventions: remove a suspected cause at evaluation time, re-measure.
+
+Each intervention changes one thing about how the val items are evaluated (no retraining, seconds)
+and measures val accuracy on the same items before and after. When the hypothesis it tests is
+true, the metric moves in the predicted direction; on a clean case it does not. The judgement is
+statistical, not a threshold on a raw number:
+
+- paired interventions (the same items, changed inputs or labels) use the exact McNemar test
+  (a binomial test on the discordant pairs) and an adjusted-Wald 95 % CI of the paired difference;
+- drop interventions (`drop=near_twins`, `drop=corrupt`) compare the kept items with the dropped
+  ones (Fisher's exact test) and give a bootstrap 95 % CI of the accuracy change.
+
+The model is never modified: `mode=train` works on a copy. Nothing here writes to a session;
+`to_experiment` turns a result into an experiment-log record (`detective experiment --set eval.…`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from detective.core.case import CaseError
+from detective.core.session import Experiment
+
+if TYPE_CHECKING:
+    import torch
+
+    from detective.core.context import RunContext
+    from detective.core.progress import Progress
+
+
+class InterventionError(Exception):
+    """The intervention cannot run on this case; the message says why, for the user."""
+
+
+class Side(StrEnum):
+    EVAL = "eval"  # changes how val is evaluated; the model is not retrained
+
+
+class Effect(StrEnum):
+    RECOVERS = "recovers"  # significant, in the predicted direction
+    NO_EFFECT = "no effect"
+    OPPOSITE = "opposite"  # significant, against the prediction
+
+
+@dataclass(frozen=True)
+class Intervention:
+    id: str  # "transform=train": the key=value after `eval.` on the command line
+    hypothesis: str  # the hypothesis it tests (the core vocabulary)
+    side: Side
+    description: str  # one line: what it changes
+    predicted: int = 1  # +1: accuracy rises when the hypothesis holds; -1: it falls
+
+    @property
+    def label(self) -> str:
+        return f"{self.side.value}.{self.id}"
+
+
+INTERVENTIONS: tuple[Intervention, ...] = (
+    Intervention(
+        "transform=train",
+        "preprocessing_parity",
+        Side.EVAL,
+        "val raw images through the train transform with its augmentation switched off",
+    ),
+    Intervention(
+        "channels=swap",
+        "preprocessing_parity",
+        Side.EVAL,
+        "channel order reversed (RGB↔BGR), each channel re-standardized to the train inputs'",
+    ),
+    Intervention(
+        "normalize=measured",
+        "normalization_mismatch",
+        Side.EVAL,
+        "val inputs re-normalized per channel to the mean/std measured on the train inputs",
+    ),
+    Intervention(
+        "labels=remap",
+        "label_misalignment",
+        Side.EVAL,
+        "val labels remapped by the confusion permutation (Hungarian assignment, cross-fitted)",
+    ),
+    Intervention(
+        "mode=train",
+        "eval_mode_bug",
+        Side.EVAL,
+        "the model in train mode (batch-norm batch statistics) at the case's eval batch size",
+    ),
+    Intervention(
+        "drop=near_twins",
+        "train_val_leakage",
+        Side.EVAL,
+        "val without the items that have an exact or near twin in train",
+        predicted=-1,
+    ),
+    Intervention(
+        "drop=corrupt",
+        "corrupt_inputs",
+        Side.EVAL,
+        "val without the items that are unreadable or blank/constant",
+    ),
+)
+_BY_ID = {i.id: i for i in INTERVENTIONS}
+
+
+def parse_intervention(text: str) -> Intervention:
+    """`eval.transform=train` (or `transform=train`) → the Intervention."""
+    key = text.strip().replace(" ", "")
+    if key.startswith("eval."):
+        key = key[len("eval.") :]
+    found = _BY_ID.get(key)
+    if found is None:
+        known = ", ".join(f"eval.{i}" for i in _BY_ID)
+        raise InterventionError(f"{text!r}: unknown evaluation intervention; known: {known}")
+    return found
+
+
+def is_intervention(text: str) -> bool:
+    return text.strip().startswith("eval.")
+
+
+@dataclass(frozen=True)
+class InterventionResult:
+    intervention: Intervention
+    metric: str
+    before: float
+    after: float
+    n_before: int  # items measured before
+    n_after: int  # items measured after (fewer for drop interventions)
+    ci_low: float  # 95 % CI of after − before
+    ci_high: float
+    p_value: float  # exact McNemar (paired) or Fisher (dropped vs kept), two-sided
+    test: str
+    fixed: int = 0  # paired: wrong before, right after
+    broken: int = 0  # paired: right before, wrong after
+    dropped: int = 0  # drop interventions: items removed
+    notes: tuple[str, ...] = ()
+    alpha: float = 0.05
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def effect(self) -> Effect:
+        if not self.p_value < self.alpha or self.delta == 0:
+            return Effect.NO_EFFECT
+        toward = self.delta * self.intervention.predicted > 0
+        return Effect.RECOVERS if toward else Effect.OPPOSITE
+
+    @property
+    def sentence(self) -> str:
+        i = self.intervention
+        verb = {
+            "transform=train": "evaluating with the train transform",
+            "channels=swap": "swapping the channel order",
+            "normalize=measured": "re-normalizing val to the train inputs' statistics",
+            "labels=remap": "remapping val labels by the confusion permutation",
+            "mode=train": "evaluating in train mode",
+            "drop=near_twins": f"dropping the {self.dropped} val items with a twin in train",
+            "drop=corrupt": f"dropping the {self.dropped} unreadable or blank val items",
+        }.get(i.id, i.description)
+        p = "p < 1e-6" if self.p_value < 1e-6 else f"p = {self.p_value:.2g}"
+        return (
+            f"{verb} moves val accuracy {self.before:.1%} → {self.after:.1%} "
+            f"(Δ {self.delta * 100:+.1f} points, 95 % CI {self.ci_low * 100:+.1f} … "
+            f"{self.ci_high * 100:+.1f}, {p}, n = {self.n_before}): {self.effect.value}"
+        )
+
+
+# --- statistics ----------------------------------------------------------------------------
+def paired_result(
+    intervention: Intervention, before: np.ndarray, after: np.ndarray, notes: tuple[str, ...] = ()
+) -> InterventionResult:
+    """Per-item correctness before/after on the same items → exact McNemar + adjusted Wald CI."""
+    from scipy.stats import binomtest
+
+    b_ok = np.asarray(before, bool)
+    a_ok = np.asarray(after, bool)
+    n = len(b_ok)
+    if n == 0:
+        raise InterventionError("no val item could be evaluated")
+    fixed = int((~b_ok & a_ok).sum())
+    broken = int((b_ok & ~a_ok).sum())
+    p = binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0
+    # Agresti–Min: half a pair added to each discordant cell keeps the CI sane at 0 or n.
+    fa, br, m = fixed + 0.5, broken + 0.5, n + 2.0
+    diff = (fa - br) / m
+    se = math.sqrt(max((fa + br) / m - diff**2, 0.0) / m)
+    return InterventionResult(
+        intervention,
+        "val_acc",
+        float(b_ok.mean()),
+        float(a_ok.mean()),
+        n,
+        n,
+        max(-1.0, diff - 1.96 * se),
+        min(1.0, diff + 1.96 * se),
+        float(p),
+        "exact McNemar (binomial on discordant pairs)",
+        fixed=fixed,
+        broken=broken,
+        notes=notes,
+    )
+
+
+def drop_result(
+    intervention: Intervention, correct: np.ndarray, drop: np.ndarray, notes: tuple[str, ...] = ()
+) -> InterventionResult:
+    """Accuracy on all items vs on the kept ones; Fisher's exact test dropped vs kept."""
+    from scipy.stats import fisher_exact
+
+    ok = np.asarray(correct, bool)
+    gone = np.asarray(drop, bool)
+    n = len(ok)
+    kept = ok[~gone]
+    if n == 0 or len(kept) == 0:
+        raise InterventionError("no val item would remain to evaluate")
+    before, after = float(ok.mean()), float(kept.mean())
+    k = int(gone.sum())
+    if k == 0:
+        return InterventionResult(
+            intervention, "val_acc", before, after, n, n, 0.0, 0.0, 1.0, "nothing to drop",
+            notes=(*notes, "no item matched: nothing dropped"),
+        )
+    table = [[int(kept.sum()), int((~kept).sum())], [int(ok[gone].sum()), int((~ok[gone]).sum())]]
+    p = float(fisher_exact(table).pvalue)
+    rng = np.random.default_rng(0)  # fixed: the same items always give the same interval
+    draws = rng.integers(0, n, size=(2000, n))
+    o, g = ok[draws], gone[draws]
+    kept_n = (~g).sum(1)
+    boot = np.where(kept_n > 0, (o & ~g).sum(1) / np.maximum(kept_n, 1), np.nan) - o.mean(1)
+    lo, hi = np.nanquantile(boot, [0.025, 0.975])
+    return InterventionResult(
+        intervention, "val_acc", before, after, n, n - k, float(lo), float(hi), p,
+        "Fisher exact (dropped vs kept items)", dropped=k, notes=notes,
+    )
+
+
+# --- measuring -----------------------------------------------------------------------------
+def _predict(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            logits = model(x[s : s + batch])
+            if isinstance(logits, tuple | list):
+                logits = logits[0]
+            out.append(logits.argmax(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class _Val:
+    x: torch.Tensor
+    y: torch.Tensor  # on the CPU
+    indices: list[int]
+    pred: torch.Tensor  # eval-mode predictions of the user's model, on the CPU
+
+    @property
+    def correct(self) -> np.ndarray:
+        return (self.pred == self.y).numpy()
+
+
+def _val(ctx: RunContext, sample: int) -> _Val:
+    idx = ctx.sample_indices("val", sample)
+    x, y, kept = ctx.tensors("val", idx)
+    pred = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+    return _Val(x, y.cpu(), kept, pred)
+
+
+def _need(ctx: RunContext, *hooks: str) -> None:
+    missing = [h for h in hooks if not ctx.case.has(h)]
+    if missing:
+        names = " and ".join(f"{h}()" for h in missing)
+        raise InterventionError(f"this intervention needs {names}")
+
+
+def _transform_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    import torch
+
+    from detective.analysis.augment import deterministic
+
+    _need(ctx, "raw_datasets", "transforms")
+    tf, removed = deterministic(ctx.case.transforms()["train"])
+    raw = ctx.raw_dataset("val")
+    xs = []
+    for i in v.indices:
+        torch.manual_seed(i)  # as preprocessing_parity: a transform we cannot see inside is seeded
+        try:
+            xs.append(tf(raw[i][0]).float())
+        except Exception as e:  # the case's own code: name the item, never a traceback
+            raise CaseError(
+                f"the train transform failed on raw val item {i}: {type(e).__name__}: {e}"
+            ) from e
+    try:
+        x = torch.stack(xs).to(ctx.device)
+    except RuntimeError as e:
+        raise InterventionError(f"the train transform gives images of varying shape: {e}") from e
+    after = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+    notes = () if removed else (
+        "the train transform is not a torchvision Compose: its augmentation stayed on",
+    )
+    return paired_result(it, v.correct, (after == v.y).numpy(), notes)
+
+
+def _channels_swap(ctx: RunContext, v: _Val, it: Intervention, sample: int) -> InterventionResult:
+    if v.x.shape[1] != 3:
+        raise InterventionError(f"channels=swap needs 3-channel inputs; these have {v.x.shape[1]}")
+    # A swap at decode time is followed by a per-channel Normalize, so reversing the normalized
+    # tensor alone does not undo it: after reversing, each channel is re-standardized to the
+    # train inputs' statistics of that channel (an affine map, as normalize=measured does).
+    after = _predict(ctx.model(), _to_train_stats(ctx, v.x.flip(1), sample)[0],
+                     ctx.case.eval_settings.batch_size)
+    return paired_result(it, v.correct, (after == v.y).numpy(),
+                         ("channels reversed, then re-standardized per channel to train",))
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = x.transpose(0, 1).flatten(1).double()
+    return flat.mean(1), flat.std(1).clamp_min(1e-8)
+
+
+def _to_train_stats(ctx: RunContext, x: torch.Tensor, sample: int) -> tuple[torch.Tensor, str]:
+    """x with each channel's mean/std mapped to those of the train inputs, and a note."""
+    tx, _, _ = ctx.tensors("train", ctx.sample_indices("train", sample))
+    if tx.shape[1] != x.shape[1]:
+        raise InterventionError(
+            f"train inputs have {tx.shape[1]} channels, val inputs {x.shape[1]}"
+        )
+    mt, st = _channel_stats(tx)
+    mv, sv = _channel_stats(x)
+    shape = (1, -1, 1, 1)
+    out = ((x.double() - mv.view(shape)) / sv.view(shape) * st.view(shape) + mt.view(shape))
+    note = "per channel: val mean/std " + ", ".join(
+        f"{float(a):.3f}/{float(b):.3f} → {float(c):.3f}/{float(d):.3f}"
+        for a, b, c, d in zip(mv, sv, mt, st, strict=True)
+    )
+    return out.to(x.dtype), note
+
+
+def _normalize_measured(
+    ctx: RunContext, v: _Val, it: Intervention, sample: int
+) -> InterventionResult:
+    # Per channel, an affine map that gives val inputs the train inputs' mean and std. This undoes
+    # whatever normalization the eval path applied (declared or copied constants) and applies the
+    # statistics the model was trained on, without trusting any declared constant.
+    x, note = _to_train_stats(ctx, v.x, sample)
+    after = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+    return paired_result(it, v.correct, (after == v.y).numpy(), (note,))
+
+
+def _labels_remap(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    from scipy.optimize import linear_sum_assignment
+
+    k = ctx.case.num_classes
+    y, pred = v.y.numpy(), v.pred.numpy()
+    after = np.zeros(len(y), bool)
+    folds = np.arange(len(y)) % 2
+    perms = []
+    # Cross-fitted: the permutation is fitted on one half and scored on the other, so fitting
+    # a permutation can never manufacture an improvement on a clean model.
+    for f in (0, 1):
+        fit = folds != f
+        confusion = np.zeros((k, k), np.int64)
+        np.add.at(confusion, (y[fit], pred[fit]), 1)
+        rows, cols = linear_sum_assignment(-confusion)
+        perm = np.arange(k)
+        perm[rows] = cols
+        perms.append(perm)
+        after[folds == f] = pred[folds == f] == perm[y[folds == f]]
+    moved = [f"{c}→{int(perms[0][c])}" for c in range(k) if perms[0][c] != c]
+    note = (
+        "permutation (fold 1): " + (", ".join(moved) if moved else "identity")
+        if k <= 50
+        else f"{len(moved)} classes remapped (fold 1)"
+    )
+    return paired_result(it, v.correct, after, (note,))
+
+
+def _mode_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    import torch
+
+    model = ctx.model_copy()  # train() updates batch-norm running stats: never the shared model
+    model.train()
+    torch.manual_seed(0)
+    after = _predict(model, v.x, ctx.case.eval_settings.batch_size)
+    return paired_result(
+        it,
+        v.correct,
+        (after == v.y).numpy(),
+        (f"train mode at batch size {ctx.case.eval_settings.batch_size}",),
+    )
+
+
+def _drop_near_twins(
+    ctx: RunContext, v: _Val, it: Intervention, sample: int
+) -> InterventionResult:
+    from detective.analysis.neardup import nearest
+    from detective.checks.pipeline.train_val_leakage import LeakageThresholds
+    from detective.checks.pipeline.train_val_leakage import _load as load_descriptors
+    from detective.core.progress import Progress
+
+    # The leakage check's own search: raw images when the case has them (augmentation in the
+    # train transform would hide exact copies), its threshold, exact copies by pixel hash.
+    near = LeakageThresholds().near
+    use_raw = ctx.case.has("raw_datasets")
+    quiet = Progress()
+    problems: list[str] = []
+    tidx = ctx.sample_indices("train", max(sample, 10_000))
+    _, _, t_desc, t_hash = load_descriptors(ctx, "train", tidx, use_raw, quiet, problems)
+    if len(t_desc) == 0:
+        raise InterventionError("no train item could be read")
+    v_ids, _, v_desc, v_hash = load_descriptors(ctx, "val", v.indices, use_raw, quiet, problems)
+    row = {int(i): r for r, i in enumerate(v_ids)}
+    found = nearest(v_desc, t_desc)
+    hashes = set(t_hash)
+    exact = np.zeros(len(v.indices), bool)
+    twin = np.zeros(len(v.indices), bool)
+    for k, i in enumerate(v.indices):
+        r = row.get(i)
+        if r is None:
+            continue
+        exact[k] = v_hash[r] in hashes
+        twin[k] = exact[k] or bool(found.similarity[r] >= near)
+    near_only = int((twin & ~exact).sum())
+    src = "raw images" if use_raw else "model inputs"
+    note = f"{int(exact.sum())} exact copies, {near_only} near twins (cos ≥ {near}, {src})"
+    return drop_result(it, v.correct, twin, (note, *problems[:3]))
+
+
+def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    flat = v.x.flatten(1).double()
+    constant = ((flat.max(1).values - flat.min(1).values) <= 1e-6).cpu().numpy()
+    unreadable = sorted(set(ctx.item_problems.get("val", {})) & set(ctx.sample_indices("val")))
+    notes: tuple[str, ...] = (f"{int(constant.sum())} blank/constant items",)
+    if unreadable:
+        notes += (
+            f"{len(unreadable)} unreadable items were never evaluated (val accuracy above is on "
+            "the readable ones)",
+        )
+    return drop_result(it, v.correct, constant, notes)
+
+
+def run_intervention(
+    ctx: RunContext,
+    intervention: Intervention | str,
+    *,
+    sample: int = 2000,
+    progress: Progress | None = None,
+) -> InterventionResult:
+    """Measure val accuracy before and after the intervention on the same (≤ sample) items."""
+    it = parse_intervention(intervention) if isinstance(intervention, str) else intervention
+    if progress is not None:
+        progress.log(f"intervention eval.{it.id}: {it.description} (≤ {sample} val items)")
+        progress.update(0.0)
+    if not ctx.has_split("val"):
+        raise CaseError("the case has no 'val' split")
+    v = _val(ctx, sample)
+    runners: dict[str, Callable[[], InterventionResult]] = {
+        "transform=train": lambda: _transform_train(ctx, v, it),
+        "channels=swap": lambda: _channels_swap(ctx, v, it, sample),
+        "normalize=measured": lambda: _normalize_measured(ctx, v, it, sample),
+        "labels=remap": lambda: _labels_remap(ctx, v, it),
+        "mode=train": lambda: _mode_train(ctx, v, it),
+        "drop=near_twins": lambda: _drop_near_twins(ctx, v, it, sample),
+        "drop=corrupt": lambda: _drop_corrupt(ctx, v, it),
+    }
+    result = runners[it.id]()
+    if progress is not None:
+        progress.update(1.0)
+    return result
+
+
+def to_experiment(result: InterventionResult, duration_s: float = 0.0) -> Experiment:
+    """The experiment-log record of an intervention (same table as training-side experiments)."""
+    r = result
+    notes = (
+        r.sentence,
+        f"{r.test}: p = {r.p_value:.3g}; 95 % CI of Δ [{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
+        f"hypothesis tested: {r.intervention.hypothesis}",
+        *r.notes,
+    )
+    return Experiment(
+        name=r.intervention.label,
+        changes=(r.intervention.label,),
+        metric=r.metric,
+        before=r.before,
+        after=r.after,
+        duration_s=round(duration_s, 3),
+        verdict=r.effect.value,
+        notes="; ".join(notes),
+    )
