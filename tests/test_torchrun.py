@@ -97,7 +97,8 @@ def test_a_complete_sharding_is_merged_and_said_once(tmp_path: Path) -> None:
     ctx = context_for(TINY, tmp_path)  # the later `detective run`: a fresh process and cache
     lines, progress = _logs()
     col = collect(ctx, "val", progress)
-    assert lines == [f"collection: merged 2 shards from torchrun (world 2), {whole.n} items of 'val'"]
+    said = f"collection: merged 2 shards from torchrun (world 2), {whole.n} items of 'val'"
+    assert lines == [said]
     assert (col.index == whole.index).all() and (col.pred == whole.pred).all()
     collect(ctx, "val", progress)  # the run cache answers: nothing merged again
     assert len(lines) == 1
