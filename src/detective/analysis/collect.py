@@ -584,3 +584,13 @@ def shards_present(
     idx = sorted(ctx.sample_indices(split) if indices is None else indices)
     folder = _root(ctx) / fingerprint(ctx, split, idx)
     return sum((folder / ShardSpec(r, world).filename()).is_file() for r in range(world))
+
+
+if __name__ == "__main__":  # the entry point before `detective collect`: point there
+    import sys
+
+    sys.stderr.write(
+        "error: run the pass with `detective collect CASE --session DIR` (under torchrun: "
+        "`torchrun --nproc_per_node=N -m detective collect ...`)\n"
+    )
+    raise SystemExit(2)
