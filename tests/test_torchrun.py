@@ -141,6 +141,18 @@ def test_bad_case_and_split_exit_4_without_a_traceback(
     assert "Traceback" not in err and "'test'" in err, err
 
 
+def test_a_shard_that_cannot_be_stored_exits_5_instead_of_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    session = tmp_path / "session"
+    (session / "cache").mkdir(parents=True)
+    (session / "cache" / "collect").write_text("a file where a folder should be")
+    assert main(["collect", str(TINY), "--session", str(session), "--device", "cpu"]) == 5
+    assert "could not store the collection" in capsys.readouterr().err
+
+
 def test_each_rank_takes_its_local_gpu() -> None:
     assert rank_device("auto", 3, cuda=True) == "cuda:3"
     assert rank_device("cuda", 1, cuda=True) == "cuda:1"

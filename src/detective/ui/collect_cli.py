@@ -103,6 +103,10 @@ def cmd_collect(args: argparse.Namespace) -> ExitCode:
     except CaseError as e:
         sys.stderr.write(f"error: {tag}: {e.message}\n")
         return ExitCode.CASE_ERROR
+    unstored = [n for n in col.notes if n.startswith("could not store")]
+    if unstored:  # nobody could merge it: say so rather than let rank 0 wait for nothing
+        sys.stderr.write(f"error: {tag}: {unstored[0]}\n")
+        return ExitCode.SESSION_ERROR
     present = shards_present(ctx, args.split, shard.world)
     folder = ctx.cache_dir / "collect" / col.fingerprint
     _say(f"{tag} on {device}: stored {shard.filename()} ({present}/{shard.world} shards present)")
