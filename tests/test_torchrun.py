@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CASES, context_for
+from helpers import CASES, context_for, write_case
 
 import detective
 from detective.analysis.collect import ShardSpec, collect, shards_present
@@ -151,6 +151,25 @@ def test_a_shard_that_cannot_be_stored_exits_5_instead_of_waiting(
     (session / "cache" / "collect").write_text("a file where a folder should be")
     assert main(["collect", str(TINY), "--session", str(session), "--device", "cpu"]) == 5
     assert "could not store the collection" in capsys.readouterr().err
+
+
+def test_a_forward_that_raises_exits_4_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = write_case(
+        tmp_path,
+        f"""
+        exec(open({str(TINY)!r}).read())
+        class Broken(torch.nn.Module):
+            def forward(self, x):
+                raise RuntimeError("planted")
+        def model():
+            return Broken()
+        """,
+    )
+    assert main(["collect", str(case), "--session", str(tmp_path / "s"), "--device", "cpu"]) == 4
+    err = capsys.readouterr().err
+    assert "RuntimeError: planted in forward() at case.py line" in err, err
 
 
 def test_each_rank_takes_its_local_gpu() -> None:

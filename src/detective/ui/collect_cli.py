@@ -75,7 +75,7 @@ def cmd_collect(args: argparse.Namespace) -> ExitCode:
 
     from detective.analysis.collect import ShardSpec, collect, shards_present
     from detective.analysis.torchutil import DeviceError, resolve_device
-    from detective.core.case import CaseError, load_case
+    from detective.core.case import CaseError, load_case, user_frame, where
     from detective.core.context import RunContext, RunOptions
     from detective.core.progress import Progress
 
@@ -102,6 +102,15 @@ def cmd_collect(args: argparse.Namespace) -> ExitCode:
         col = collect(ctx, args.split, log, shard=shard, batch_size=args.batch_size)
     except CaseError as e:
         sys.stderr.write(f"error: {tag}: {e.message}\n")
+        return ExitCode.CASE_ERROR
+    except Exception as e:  # the case's own code (forward, a transform) is the user's: exit 4
+        frame = user_frame(e, Path(args.case))
+        if frame is None:
+            raise  # ours: the CLI's crash report (exit 3)
+        sys.stderr.write(
+            f"error: {tag}: your code raised {type(e).__name__}: {e} in {frame.name}() "
+            f"{where(frame, Path(args.case))}\n"
+        )
         return ExitCode.CASE_ERROR
     unstored = [n for n in col.notes if n.startswith("could not store")]
     if unstored:  # nobody could merge it: say so rather than let rank 0 wait for nothing
