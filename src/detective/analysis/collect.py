@@ -35,16 +35,16 @@ split's length and the chosen indices, so a new checkpoint or changed data is a 
 entries of the same case and split are deleted when a new one is written.
 
 Sharding / torchrun: shard r of W processes `indices[r::W]` and writes its own file; a collection
-is complete when all W files of one W exist, and `collect()` then merges them (sorted by index).
-Across GPUs::
+is complete when all W files of one W exist, and `collect()` then merges them (sorted by index)
+and says so in the check's log ("collection: merged 2 shards from torchrun (world 2), 450 items").
+Across GPUs (or machines, over a shared session folder), `detective collect` under torchrun::
 
-    torchrun --nproc_per_node=4 -m detective.analysis.collect my_case.py --session SESSION_DIR \
+    torchrun --nproc_per_node=4 -m detective collect my_case.py --session SESSION_DIR \
         --split val --sample 50000
 
 (each rank reads RANK / WORLD_SIZE / LOCAL_RANK, runs on cuda:LOCAL_RANK and writes its shard
-into SESSION_DIR/cache — a shared folder when several machines take part); a later `detective`
-run in that session with the same --sample finds the complete shards and merges them instead of
-recomputing.
+into SESSION_DIR/cache; no collective is needed); a later `detective run` in that session with the
+same --sample and --seed finds the complete shards and merges them instead of recomputing.
 
 Memory grows with the batch, not the dataset: only the per-row records (a few numbers, K
 probabilities, and features for failures + the sample) are kept.
@@ -567,55 +567,30 @@ def collect(
     if progress is not None:
         progress.update(1.0, None, "reusing stored predictions")
     result = _merge(ctx, split, key, [_load_shard(p) for p in files])
+    if progress is not None and len(files) > 1:
+        # Said once per run (the run cache answers later calls): the pass was not recomputed.
+        progress.log(
+            f"collection: merged {len(files)} shards from torchrun (world {len(files)}), "
+            f"{result.n} items of {split!r}"
+        )
     return ctx.cache.get(run_key, lambda: result)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m detective.analysis.collect CASE` (or under torchrun): compute and store one
-    shard."""
-    import argparse
+def shards_present(
+    ctx: RunContext, split: str, world: int, indices: list[int] | None = None
+) -> int:
+    """How many of the `world` shard files of this collection are stored (a waiting rank 0 polls
+    this; the files appear atomically)."""
+    idx = sorted(ctx.sample_indices(split) if indices is None else indices)
+    folder = _root(ctx) / fingerprint(ctx, split, idx)
+    return sum((folder / ShardSpec(r, world).filename()).is_file() for r in range(world))
+
+
+if __name__ == "__main__":  # the entry point before `detective collect`: point there
     import sys
 
-    from detective.core.case import CaseError, load_case
-    from detective.core.context import RunContext, RunOptions
-
-    parser = argparse.ArgumentParser(
-        prog="python -m detective.analysis.collect", description=__doc__
+    sys.stderr.write(
+        "error: run the pass with `detective collect CASE --session DIR` (under torchrun: "
+        "`torchrun --nproc_per_node=N -m detective collect ...`)\n"
     )
-    parser.add_argument("case")
-    parser.add_argument("--session", required=True, help="the detective session folder")
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--sample", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    args = parser.parse_args(argv)
-    shard = ShardSpec.from_env()
-    device = args.device
-    if device is None:
-        import torch
-
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    try:
-        case = load_case(args.case)
-    except CaseError as e:
-        sys.stderr.write(f"error: {e.message}\n")
-        return 2
-    session = Path(args.session)
-    ctx = RunContext(
-        case,
-        RunOptions(device=device, sample=args.sample, seed=args.seed),
-        session / "artifacts",
-        session / "cache",  # = Session.cache_dir, where `detective run` looks
-    )
-    col = collect(ctx, args.split, shard=shard, batch_size=args.batch_size)
-    sys.stdout.write(
-        f"shard {shard.rank}/{shard.world}: {col.n} rows of {args.split!r} "
-        f"({col.accuracy:.2%} correct) stored under {_root(ctx) / col.fingerprint}\n"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(2)

@@ -157,7 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     _add_init(sub)
+    _add_collect(sub)
     return parser
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`detective collect` (the sharded inference pass, torchrun-aware): its own module."""
+    from detective.ui.collect_cli import add_command
+
+    add_command(sub)
 
 
 def _add_init(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

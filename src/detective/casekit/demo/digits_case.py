@@ -118,9 +118,11 @@ def _train_and_save(path: Path) -> None:
             loss_fn(model(x), y).backward()
             opt.step()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    # Atomic, and per process: a killed run never leaves half a checkpoint, and torchrun ranks
+    # that train at once each write their own temporary file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(model.state_dict(), tmp)
-    tmp.replace(path)  # atomic: a killed run never leaves half a checkpoint
+    tmp.replace(path)
 
 
 def model() -> nn.Module:
