@@ -270,10 +270,11 @@ def test_intake_validates_then_starts_with_dataset_facts() -> None:
         assert s.info.symptom == "train_high_val_low"
         await pilot.press("1")  # the intake of the open session edits it as you type
         await until(pilot, lambda: screen_name(app) == "IntakeScreen")
-        assert app.screen.query_one("#tried").value == "retrained twice"
+        # The stored form fills the fields and each edit is saved from a message handler: wait
+        # for both rather than for one pause (a loaded machine needs more than one frame).
+        await until(pilot, lambda: app.screen.query_one("#tried").value == "retrained twice")
         app.screen.query_one("#symptom").value = "one_class_bad"
-        await pilot.pause()
-        assert s.info.symptom == "one_class_bad"
+        await until(pilot, lambda: s.info.symptom == "one_class_bad")
 
     drive(app, scenario)
 
