@@ -330,6 +330,8 @@ def print_scorecard(results: list[CaseResult], s: Score) -> None:
 
 
 def _line(s: Score) -> str:
+    if not s.bug_cases and not s.controls:
+        return "no cases in this run"
     return (
         f"{s.bug_cases} bug cases: top-1 {s.top1:.0%}, top-3 {s.top3:.0%} · "
         f"{s.controls} clean controls: false alarms {s.false_alarms}"
