@@ -51,8 +51,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE / "cases"
 
-# A fixed subset for CI (< 10 min on the 2-core CI box): pipeline, learning, error-analysis and
-# capacity bugs, plus two clean controls.
+# A fixed subset for CI (< 4 min on the 2-core CI box): pipeline, learning, error-analysis and
+# capacity bugs, two clean controls, and one case of each held-out family (shapes, photos).
 CI_SUBSET = (
     "preprocessing_eval_resolution",
     "label_noise_20pct",
@@ -62,6 +62,8 @@ CI_SUBSET = (
     "underfitting_tiny_model",
     "clean_modest_ceiling",
     "clean_small_data",
+    "shapes_eval_resize",
+    "photos_near_duplicate_leakage",
 )
 
 
