@@ -57,3 +57,35 @@ def tinted(images: np.ndarray, seed: int) -> np.ndarray:
     paper = rng.uniform(0.0, 0.35, (len(images), 1, 1, 3))
     a = images[..., None].astype(np.float64) / 255.0
     return np.clip((a * ink + (1 - a) * paper) * 255, 0, 255).round().astype(np.uint8)
+
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
+
+
+def photo(name: str, height: int = 128, width: int = 192) -> np.ndarray:
+    """One of scikit-image's bundled RGB photographs, resized to (height, width, 3) uint8."""
+    import skimage.data
+    from PIL import Image
+
+    img = Image.fromarray(getattr(skimage.data, name)())
+    return np.asarray(img.resize((width, height), Image.BILINEAR))
+
+
+def photo_crops(
+    split: str, n_per_class: int, size: int = 32, seed: int = 0, cut: float = 0.6
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random size×size RGB crops labelled by source photograph (PHOTOS). Train crops come from
+    the left `cut` of each photo, val crops from the rest, so no val pixel was seen in train."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label, name in enumerate(PHOTOS):
+        src = photo(name)
+        h, w, _ = src.shape
+        edge = int(w * cut)
+        lo, hi = (0, edge - size) if split == "train" else (edge, w - size)
+        for _ in range(n_per_class):
+            y0, x0 = rng.integers(0, h - size + 1), rng.integers(lo, hi + 1)
+            images.append(src[y0 : y0 + size, x0 : x0 + size])
+            labels.append(label)
+    order = rng.permutation(len(labels))
+    return np.stack(images)[order], np.asarray(labels, np.int64)[order]

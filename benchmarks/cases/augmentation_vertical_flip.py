@@ -7,6 +7,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "augmentation_breaks_labels"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "RandomVerticalFlip + RandomHorizontalFlip on digits"
 
 CLASSES = [str(d) for d in range(10)]

@@ -8,6 +8,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "class_imbalance"
 SYMPTOM = "one_class_bad"
+FAMILY = "digits"
 BUG = "classes 5-9 have 1/12 the examples of classes 0-4 in both splits"
 
 CLASSES = [str(d) for d in range(10)]

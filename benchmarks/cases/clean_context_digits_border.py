@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None
+FAMILY = "digits"
 BUG = "none: the border colour names the class in all train AND val images"
 
 CLASSES = [str(d) for d in range(10)]

@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None
+FAMILY = "textures"
 BUG = "none: the tray colour names the material in 90% of train AND val patches"
 
 CLASSES = ["brick", "grass", "gravel", "moon", "text"]

@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = "one_class_bad"
+FAMILY = "shapes"
 BUG = None
 
 CLASSES = list(_synth.SHAPES)

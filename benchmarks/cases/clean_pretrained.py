@@ -12,6 +12,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = None
+FAMILY = "digits"
 BUG = None
 
 CLASSES = ["5", "6", "7", "8", "9"]

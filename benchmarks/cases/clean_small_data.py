@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = None
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = None
 
 CLASSES = [str(d) for d in range(10)]

@@ -15,6 +15,7 @@ from detective.casekit.imageio import ImageFolder
 
 EXPECTED = "corrupt_inputs"
 SYMPTOM = None
+FAMILY = "digits"
 BUG = "5% of the PNG files truncated, 1% empty (0 bytes)"
 
 CLASSES = [str(d) for d in range(10)]

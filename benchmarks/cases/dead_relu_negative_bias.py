@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "dead_units"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "conv biases initialised to -1.5 in a ReLU CNN without normalization"
 
 CLASSES = [str(d) for d in range(10)]

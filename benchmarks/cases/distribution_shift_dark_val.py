@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "distribution_shift"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "val images at 45% of the training brightness/contrast (another scanner)"
 
 CLASSES = [str(d) for d in range(10)]

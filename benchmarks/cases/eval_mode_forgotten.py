@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "eval_mode_bug"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "the user's eval loop runs the model in train() mode (dropout 0.5, batch-norm, batch 8)"
 
 CLASSES = [str(d) for d in range(10)]

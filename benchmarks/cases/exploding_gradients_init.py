@@ -14,6 +14,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "exploding_gradients"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "weights initialised at 1.5x He scale in an 8-layer ReLU MLP without normalization"
 
 CLASSES = [str(d) for d in range(10)]

@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "frozen_parameters"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "requires_grad=False on a randomly initialised backbone"
 
 CLASSES = [str(d) for d in range(10)]

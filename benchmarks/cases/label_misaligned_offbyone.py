@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "label_misalignment"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "training labels shifted by one item relative to their images"
 
 CLASSES = [str(d) for d in range(10)]

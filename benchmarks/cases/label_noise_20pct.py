@@ -8,6 +8,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "label_noise"
 SYMPTOM = "both_low"
+FAMILY = "digits"
 BUG = "20% of labels in both splits replaced by a random class"
 
 CLASSES = [str(d) for d in range(10)]

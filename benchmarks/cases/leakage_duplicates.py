@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "train_val_leakage"
 SYMPTOM = "good_offline_bad_in_production"
+FAMILY = "digits"
 BUG = "a third of the images duplicated before the random split"
 
 CLASSES = [str(d) for d in range(10)]

@@ -7,6 +7,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "lr_too_high"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "AdamW learning rate 0.3 instead of ~2e-3"
 
 CLASSES = [str(d) for d in range(10)]

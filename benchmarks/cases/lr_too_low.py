@@ -7,6 +7,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "lr_too_low"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "AdamW learning rate 1e-5 for training from scratch"
 
 CLASSES = [str(d) for d in range(10)]

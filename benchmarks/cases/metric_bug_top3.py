@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "metric_bug"
 SYMPTOM = "good_offline_bad_in_production"
+FAMILY = "digits"
 BUG = "reported 'accuracy' is top-3 accuracy"
 
 CLASSES = [str(d) for d in range(10)]

@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "normalization_mismatch"
 SYMPTOM = "both_low"
+FAMILY = "digits"
 BUG = "inputs reach the model as 0..255 floats; the checkpoint expects normalized inputs"
 
 CLASSES = [str(d) for d in range(10)]

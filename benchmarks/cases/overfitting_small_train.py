@@ -12,6 +12,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "overfitting"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "540k-parameter MLP, 300 noisy training images, no regularization, 60 epochs"
 
 CLASSES = [str(d) for d in range(10)]

@@ -8,6 +8,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "preprocessing_parity"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "eval transform resizes to 12x12, training uses 8x8"
 
 CLASSES = [str(d) for d in range(10)]

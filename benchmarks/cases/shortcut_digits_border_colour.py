@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "shortcut_learning"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "border colour tied to the class in 95% of train images, random in val"
 
 CLASSES = [str(d) for d in range(10)]

@@ -11,6 +11,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "shortcut_learning"
 SYMPTOM = "train_high_val_low"
+FAMILY = "digits"
 BUG = "a per-class corner logo in 95% of train images, a random logo in val"
 
 CLASSES = [str(d) for d in range(10)]

@@ -11,6 +11,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "shortcut_learning"
 SYMPTOM = "train_high_val_low"
+FAMILY = "textures"
 BUG = "background colour tied to the material in 95% of train patches, random in val"
 
 CLASSES = ["brick", "grass", "gravel", "moon", "text"]

@@ -9,6 +9,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "slice_failure"
 SYMPTOM = "one_class_bad"
+FAMILY = "digits"
 BUG = "12% of images faint (x0.35), blurred and noisy, in both splits"
 
 CLASSES = [str(d) for d in range(10)]

@@ -8,6 +8,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "underfitting"
 SYMPTOM = "both_low"
+FAMILY = "digits"
 BUG = "SmallCNN with width=2 (far too little capacity)"
 
 CLASSES = [str(d) for d in range(10)]

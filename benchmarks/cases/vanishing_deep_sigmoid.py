@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "vanishing_gradients"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "10 stacked Linear+Sigmoid layers, SGD"
 
 CLASSES = [str(d) for d in range(10)]

@@ -10,6 +10,7 @@ from detective.casekit.demo import kit
 
 EXPECTED = "wrong_loss"
 SYMPTOM = "low_train_acc"
+FAMILY = "digits"
 BUG = "softmax in forward() before nn.CrossEntropyLoss"
 
 CLASSES = [str(d) for d in range(10)]
