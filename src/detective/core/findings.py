@@ -120,6 +120,65 @@ class Effect:
     reason: str
 
 
+class Side(StrEnum):
+    """Where an intervention changes things."""
+
+    EVAL = "eval"  # how val is evaluated; the model is not retrained (seconds)
+    TRAIN = "train"  # the recipe; short paired re-training runs over seeds
+    CHECK = "check"  # an intervention a check runs itself (e.g. the context swap)
+
+
+class Moved(StrEnum):
+    """What an intervention did to the metric, judged statistically."""
+
+    RECOVERS = "recovers"  # significant, in the direction the hypothesis predicts
+    NO_EFFECT = "no effect"
+    OPPOSITE = "opposite"  # significant, against the prediction
+
+
+@dataclass(frozen=True)
+class InterventionOutcome:
+    """A measured intervention: what was changed to remove a suspected cause and how the metric
+    moved. The ledger supports a hypothesis only through an outcome that RECOVERS."""
+
+    hypothesis: str
+    label: str  # replayable: `detective experiment CASE --set <label>`
+    side: Side
+    change: str  # what was changed, as a phrase: "evaluating with the train transform"
+    metric: str  # "val_acc"
+    before: float
+    after: float
+    ci_low: float  # 95 % CI of after − before
+    ci_high: float
+    p_value: float
+    test: str  # the statistical test used
+    effect: Moved
+    n: int = 0  # items (eval side) or val items per seed (train side)
+    seeds: int = 1
+    gap_share: float | None = None  # share of the symptom's gap the change recovers
+    cost_s: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def sentence(self) -> str:
+        """"evaluating with the train transform moves val accuracy 26.3 % → 91.4 % (…)"."""
+        p = "p < 1e-6" if self.p_value < 1e-6 else f"p = {self.p_value:.2g}"
+        over = f" over {self.seeds} seeds" if self.seeds > 1 else ""
+        share = (
+            f"; recovers {self.gap_share:.0%} of the gap" if self.gap_share is not None else ""
+        )
+        name = "val accuracy" if self.metric == "val_acc" else self.metric
+        return (
+            f"{self.change} moves {name} {self.before:.1%} → {self.after:.1%} "
+            f"(Δ {self.delta * 100:+.1f} points, 95 % CI {self.ci_low * 100:+.1f} … "
+            f"{self.ci_high * 100:+.1f}{over}, {p}){share}: {self.effect.value}"
+        )
+
+
 @dataclass(frozen=True)
 class Finding:
     check_id: str
@@ -135,6 +194,7 @@ class Finding:
     notes: tuple[str, ...] = field(default_factory=tuple)
     uses: tuple[str, ...] = ()  # the shared measurements (providers) the check read
     failures: tuple[FailureRef, ...] = ()  # reviewable failures it names (additive, schema 1.x)
+    interventions: tuple[InterventionOutcome, ...] = ()  # measured interventions (additive)
 
     def metric(self, name: str) -> float:
         for m in self.metrics:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from detective.core.case import CaseError
+from detective.core.findings import InterventionOutcome, Moved, Side
 from detective.core.session import Experiment
 
 if TYPE_CHECKING:
@@ -38,14 +38,8 @@ class InterventionError(Exception):
     """The intervention cannot run on this case; the message says why, for the user."""
 
 
-class Side(StrEnum):
-    EVAL = "eval"  # changes how val is evaluated; the model is not retrained
-
-
-class Effect(StrEnum):
-    RECOVERS = "recovers"  # significant, in the predicted direction
-    NO_EFFECT = "no effect"
-    OPPOSITE = "opposite"  # significant, against the prediction
+# The outcome vocabulary is the core's (the ledger judges by it); kept under the old names here.
+Effect = Moved
 
 
 @dataclass(frozen=True)
@@ -142,6 +136,8 @@ class InterventionResult:
     dropped: int = 0  # drop interventions: items removed
     notes: tuple[str, ...] = ()
     alpha: float = 0.05
+    seeds: int = 1  # training-side: paired short runs; before/after are means over seeds
+    min_delta: float = 0.0  # training-side: the seeds' spread an effect must exceed
 
     @property
     def delta(self) -> float:
@@ -149,15 +145,16 @@ class InterventionResult:
 
     @property
     def effect(self) -> Effect:
-        if not self.p_value < self.alpha or self.delta == 0:
+        if not self.p_value < self.alpha or abs(self.delta) <= self.min_delta:
             return Effect.NO_EFFECT
         toward = self.delta * self.intervention.predicted > 0
         return Effect.RECOVERS if toward else Effect.OPPOSITE
 
     @property
-    def sentence(self) -> str:
+    def change(self) -> str:
+        """What was changed, as a phrase for the sentence."""
         i = self.intervention
-        verb = {
+        return {
             "transform=train": "evaluating with the train transform",
             "channels=swap": "swapping the channel order",
             "normalize=measured": "re-normalizing val to the train inputs' statistics",
@@ -166,11 +163,34 @@ class InterventionResult:
             "drop=near_twins": f"dropping the {self.dropped} val items with a twin in train",
             "drop=corrupt": f"dropping the {self.dropped} unreadable or blank val items",
         }.get(i.id, i.description)
-        p = "p < 1e-6" if self.p_value < 1e-6 else f"p = {self.p_value:.2g}"
-        return (
-            f"{verb} moves val accuracy {self.before:.1%} → {self.after:.1%} "
-            f"(Δ {self.delta * 100:+.1f} points, 95 % CI {self.ci_low * 100:+.1f} … "
-            f"{self.ci_high * 100:+.1f}, {p}, n = {self.n_before}): {self.effect.value}"
+
+    @property
+    def sentence(self) -> str:
+        return self.to_outcome().sentence
+
+    def to_outcome(
+        self, gap_share: float | None = None, cost_s: float = 0.0
+    ) -> InterventionOutcome:
+        """The typed record a finding carries and the ledger judges by."""
+        i = self.intervention
+        return InterventionOutcome(
+            hypothesis=i.hypothesis,
+            label=i.label,
+            side=i.side,
+            change=self.change,
+            metric=self.metric,
+            before=self.before,
+            after=self.after,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            p_value=self.p_value,
+            test=self.test,
+            effect=self.effect,
+            n=self.n_after,
+            seeds=self.seeds,
+            gap_share=gap_share,
+            cost_s=round(cost_s, 3),
+            notes=self.notes,
         )
 
 
