@@ -68,8 +68,11 @@ def test_killed_mid_check_then_resumed_loses_no_finished_finding(tmp_path: Path)
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "already done" in resumed.stdout
-    assert "· 2 checks ·" in " ".join(resumed.stdout.split())  # resume keeps the --only selection
-    assert findings_in(session / "session.sqlite") == ["case_contract", "preprocessing_parity"]
+    # resume keeps the --only selection (and every run ends with the judgement)
+    assert "· 3 checks ·" in " ".join(resumed.stdout.split())
+    assert findings_in(session / "session.sqlite") == [
+        "case_contract", "preprocessing_parity", "interventions"
+    ]
 
 
 def test_cancel_stops_the_running_check_and_saves_nothing_partial(tmp_path: Path) -> None:

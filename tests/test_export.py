@@ -7,7 +7,18 @@ import jsonschema
 import pytest
 
 from detective.core.context import RunOptions
-from detective.core.findings import Artifact, Finding, Metric, Strength, Table, Verdict, supports
+from detective.core.findings import (
+    Artifact,
+    Finding,
+    InterventionOutcome,
+    Metric,
+    Moved,
+    Side,
+    Strength,
+    Table,
+    Verdict,
+    supports,
+)
 from detective.core.report import build_report
 from detective.core.session import Experiment, ReviewVerdict, Session, SessionInfo
 from detective.ui.export import Format, render
@@ -47,6 +58,17 @@ def session(tmp_path: Path) -> Session:
         ),
         "fp",
     )
+    proof = InterventionOutcome(
+        "preprocessing_parity", "eval.transform=train", Side.EVAL, f"evaluating with {EVIL}",
+        "val_acc", 0.6, 0.9, 0.25, 0.35, 1e-9, "exact McNemar", Moved.RECOVERS, n=400,
+        gap_share=0.8, notes=(EVIL,),
+    )
+    s.save_finding(
+        Finding("interventions", Verdict.FAIL, "proven",
+                effects=(supports("preprocessing_parity", Strength.STRONG, proof.sentence),),
+                interventions=(proof,)),
+        "fp",
+    )
     s.add_experiment(Experiment("fix", (EVIL,), "val_acc", 0.9, 0.95, confounded=False))
     s.add_review("hypothesis", "preprocessing_parity", ReviewVerdict.AGREE, EVIL)
     s.add_note("preprocessing_parity", EVIL)
@@ -59,6 +81,9 @@ def test_json_export_validates_against_its_schema(session: Session) -> None:
     jsonschema.validate(data, schema())
     assert data["ranking"][0] == "preprocessing_parity"
     assert data["hypotheses"][0]["status"] == "supported"
+    proof = data["hypotheses"][0]["proof"]
+    assert proof["label"] == "eval.transform=train" and proof["delta"] == pytest.approx(0.3)
+    assert proof["gap_share"] == 0.8 and "moves val accuracy 60.0% → 90.0%" in proof["sentence"]
     assert data["experiments"][0]["after"] == 0.95
     assert data["findings"][0]["finding"]["metrics"][1]["value"] is None  # NaN → null
 

@@ -169,7 +169,7 @@ def test_bad_image_files_are_named_and_the_run_goes_on(tmp_path: Path) -> None:
         assert name in shown and cause in shown, name
     for mode in ODD_FILES.values():
         assert f"mode {mode}" in shown, mode
-    assert reopen(tmp_path / "session") == ["case_contract", "data_health"]
+    assert reopen(tmp_path / "session") == ["case_contract", "data_health", "interventions"]
 
 
 def test_a_bad_item_among_the_first_ones_does_not_block_the_run(tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_items_that_raise_are_misshapen_or_nan_are_named(tmp_path: Path) -> None
         "val 11 image holds NaN",
     ):
         assert needle in shown, (needle, shown)  # the bad-items table: split, index, cause
-    assert reopen(tmp_path / "session") == ["case_contract", "data_health"]
+    assert reopen(tmp_path / "session") == ["case_contract", "data_health", "interventions"]
 
 
 # --- training and models that break ------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_loss_that_becomes_nan_mid_run_is_reported_as_diverged(tmp_path: Path) -
     curve = finished(events)["loss_curve"]
     assert curve.verdict is not Verdict.ERROR, curve.error
     assert "NaN" in text_of(curve), text_of(curve)  # the finding says the loss went non-finite
-    assert reopen(tmp_path / "session") == ["case_contract", "loss_curve"]
+    assert reopen(tmp_path / "session") == ["case_contract", "loss_curve", "interventions"]
 
 
 FORWARD_RAISES_CASE = """
@@ -783,7 +783,7 @@ def test_one_writer_per_session(tmp_path: Path) -> None:
         assert waiter.wait(GUARD_S) == 0, waiter_log.read_text()
     finally:
         first.kill()
-    assert findings_in(session / "session.sqlite") == ["case_contract"]  # measured once
+    assert findings_in(session / "session.sqlite") == ["case_contract", "interventions"]  # measured once
 
 
 def test_a_stale_lock_from_a_killed_process_is_taken_over(tmp_path: Path) -> None:

@@ -5,7 +5,16 @@ from pathlib import Path
 import pytest
 
 from detective.core.context import RunOptions
-from detective.core.findings import Finding, Strength, Verdict, refutes, supports
+from detective.core.findings import (
+    Finding,
+    InterventionOutcome,
+    Moved,
+    Side,
+    Strength,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.core.ledger import build_ledger, session_ledger
 from detective.core.session import (
     Experiment,
@@ -32,6 +41,19 @@ def new_session(path: Path) -> Session:
 
 def finding(check: str, *effects, verdict: Verdict = Verdict.FAIL) -> Finding:
     return Finding(check, verdict, "summary", effects=tuple(effects))
+
+
+def outcome(hypothesis: str, effect: Moved = Moved.RECOVERS, share: float = 0.8):
+    return InterventionOutcome(
+        hypothesis, "eval.x=y", Side.EVAL, "changing x", "val_acc", 0.5, 0.5 + 0.4 * share,
+        0.1, 0.5, 1e-6, "exact McNemar", effect, gap_share=share,
+    )
+
+
+def proof(hypothesis: str, effect: Moved = Moved.RECOVERS, share: float = 0.8) -> Finding:
+    o = outcome(hypothesis, effect, share)
+    effects = (supports(hypothesis, Strength.STRONG, o.sentence),) if effect is Moved.RECOVERS else ()
+    return Finding("interventions", Verdict.FAIL, "s", effects=effects, interventions=(o,))
 
 
 def test_roundtrip_and_latest_per_check(tmp_path: Path) -> None:
@@ -79,23 +101,67 @@ def test_status_rules_are_honest() -> None:
                     verdict=Verdict.ERROR,
                 ),
             ),
+            stored(6, finding("f", supports("dead_units", Strength.STRONG, "60% dead"))),
+            stored(7, proof("label_noise")),
+            stored(8, proof("dead_units", Moved.NO_EFFECT)),
         ]
     )
     by = {e.hypothesis_id: e for e in entries}
     assert by["label_noise"].status is HypothesisStatus.SUPPORTED
+    assert by["label_noise"].proof is not None and by["label_noise"].gap_share == 0.8
     assert (
         by["overfitting"].status is HypothesisStatus.INCONCLUSIVE
-    )  # moderate alone never supports
-    assert by["dead_units"].status is HypothesisStatus.REFUTED
+    )  # a description is never supported
+    # strong evidence whose intervention did not move the metric stays inconclusive
+    assert by["dead_units"].status is HypothesisStatus.INCONCLUSIVE
     assert by["lr_too_high"].status is HypothesisStatus.INCONCLUSIVE  # conflicting evidence
     assert by["slice_failure"].status is HypothesisStatus.OPEN  # an error is never evidence
     assert entries[0].hypothesis_id == "label_noise"
 
 
+def test_strong_evidence_without_an_intervention_is_never_supported() -> None:
+    from detective.core.session import StoredFinding
+
+    entries = build_ledger(
+        [StoredFinding(1, "a", "fp", finding("a", supports("underfitting", Strength.STRONG,
+                                                              "a pixel LR is within 1.3 points")),
+                       None, 0.0)]
+    )
+    (top,) = [e for e in entries if e.evidence]
+    assert top.status is HypothesisStatus.INCONCLUSIVE and top.proof is None
+
+
+def test_a_cause_ranks_above_its_consequence_by_gap_share() -> None:
+    """Unscaled inputs make the LR look too high: both have evidence and both interventions
+    move the metric, but removing the cause recovers most of the gap."""
+    from detective.core.session import StoredFinding
+
+    rows = [
+        finding("a", supports("lr_too_high", Strength.STRONG, "loss oscillates")),
+        finding("b", supports("normalization_mismatch", Strength.MODERATE, "inputs 0-255")),
+        finding("c", supports("slice_failure", Strength.STRONG, "dark images fail")),
+        proof("lr_too_high", share=0.3),
+        proof("normalization_mismatch", share=0.9),
+    ]
+    entries = build_ledger([StoredFinding(i, f.check_id, "fp", f, None, 0.0)
+                            for i, f in enumerate(rows)])
+    ranked = [e.hypothesis_id for e in entries if e.evidence]
+    assert ranked[:2] == ["normalization_mismatch", "lr_too_high"]
+    by = {e.hypothesis_id: e for e in entries}
+    assert by["slice_failure"].status is HypothesisStatus.INCONCLUSIVE
+    assert by["slice_failure"].explained_by == "normalization_mismatch"
+
+
 def test_manual_status_notes_user_hypotheses_and_reviews(tmp_path: Path) -> None:
     with new_session(tmp_path / "s") as s:
         s.save_finding(finding("a", supports("label_noise", Strength.STRONG, "r")), "fp")
-        s.save_finding(finding("b", supports("overfitting", Strength.STRONG, "r")), "fp")
+        s.save_finding(finding("b", supports("lr_too_high", Strength.STRONG, "r")), "fp")
+        s.save_finding(
+            Finding("interventions", Verdict.FAIL, "s",
+                    interventions=(outcome("label_noise", share=0.9),
+                                   outcome("lr_too_high", share=0.5))),
+            "fp",
+        )
         hid = s.add_hypothesis("Camera 3 is miscalibrated", "images from camera 3 are darker")
         s.set_status(hid, HypothesisStatus.SUPPORTED, "checked by hand")
         s.add_note("label_noise", "confirmed 5 of them")
@@ -106,7 +172,7 @@ def test_manual_status_notes_user_hypotheses_and_reviews(tmp_path: Path) -> None
         assert top_before[0] == "label_noise"
         s.add_review("hypothesis", "label_noise", ReviewVerdict.DISAGREE, "these are hard cases")
         order = [e.hypothesis_id for e in session_ledger(s) if e.status.value == "supported"]
-        assert order.index("label_noise") > order.index("overfitting")
+        assert order.index("label_noise") > order.index("lr_too_high")
 
 
 def test_experiments_roundtrip(tmp_path: Path) -> None:
@@ -173,6 +239,7 @@ def test_rejudge_applies_current_thresholds_without_the_model(tmp_path: Path) ->
 
 
 def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
+    """Both proven, but LR ×10 recovers most of the gap and more capacity little of it."""
     from detective.core.session import StoredFinding
 
     entries = build_ledger([
@@ -181,12 +248,16 @@ def test_a_supported_cause_ranks_before_a_supported_consequence() -> None:
             supports("underfitting", Strength.STRONG, "wider model no better")), None, 0.0),
         StoredFinding(2, "lr_range_test", "fp", finding(
             "lr_range_test", supports("lr_too_low", Strength.STRONG, "LR 1000x below")), None, 0.0),
+        StoredFinding(3, "interventions", "fp", proof("underfitting", share=0.2), None, 0.0),
+        StoredFinding(4, "interventions", "fp", proof("lr_too_low", share=0.85), None, 0.0),
     ])
     supported = [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
     assert supported == ["lr_too_low", "underfitting"]  # despite underfitting's higher score
 
 
 def test_a_code_bug_ranks_before_the_data_level_finding_it_can_produce() -> None:
+    """An off-by-one label index also looks like label noise; remapping the labels recovers
+    the gap, dropping flagged labels little of it; the failing slice is a description."""
     from detective.core.session import StoredFinding
 
     def stored(i: int, check: str, hyp: str) -> StoredFinding:
@@ -199,6 +270,10 @@ def test_a_code_bug_ranks_before_the_data_level_finding_it_can_produce() -> None
         StoredFinding(3, "label_alignment", "fp", finding(
             "label_alignment", supports("label_misalignment", Strength.STRONG, "off by one")),
             None, 0.0),
+        StoredFinding(4, "interventions", "fp", proof("label_noise", share=0.15), None, 0.0),
+        StoredFinding(5, "interventions", "fp", proof("label_misalignment", share=0.9), None, 0.0),
     ])
     supported = [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
-    assert supported == ["label_misalignment", "label_noise", "slice_failure"]
+    assert supported == ["label_misalignment", "label_noise"]
+    ranked = [e.hypothesis_id for e in entries if e.evidence]
+    assert ranked.index("slice_failure") > ranked.index("label_noise")

@@ -21,6 +21,7 @@ from detective.core.shared import SharedMeasurements
 if TYPE_CHECKING:
     import torch
 
+    from detective.core.findings import Finding
     from detective.core.progress import Progress
 
 S = TypeVar("S")
@@ -111,6 +112,9 @@ class RunContext:
         self.experiments = ExperimentQueue()
         self.cache = RunCache(options.seed)
         self.measurements = SharedMeasurements()
+        # The findings of this run so far, handed by the engine to a check that judges them
+        # (`Check.reads_findings`): the interventions run on the causes they found evidence for.
+        self.prior_findings: tuple[Finding, ...] = ()
 
     # --- device and model -------------------------------------------------------------------
     @property

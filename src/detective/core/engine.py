@@ -20,6 +20,7 @@ from typing import Any
 from detective.core.case import CaseError, HookTimeout, user_frame, where
 from detective.core.context import RunContext
 from detective.core.findings import Finding, Verdict
+from detective.core.hypotheses import Stage
 from detective.core.playbook import CheckConfig, Playbook
 from detective.core.progress import Cancelled, Progress, ProgressUpdate
 from detective.core.registry import Check, all_checks
@@ -106,6 +107,7 @@ Event = (
     | RunFinished
 )
 
+JUDGEMENT_CHECK = "interventions"  # runs last, on the findings of the checks before it
 BLOCKING_CHECKS = ("case_contract",)  # when these fail, the rest cannot give meaningful evidence
 
 
@@ -279,6 +281,9 @@ def _execute_inner(
     plan = playbook.plan(ctx.options.symptom)
     if only:
         plan = [(s, c) for s, c in plan if c in only]
+    if JUDGEMENT_CHECK in registry and all(c != JUDGEMENT_CHECK for _, c in plan):
+        # Every run ends with the judgement: interventions on what the checks found.
+        plan.append((Stage.JUDGEMENT, JUDGEMENT_CHECK))
     from detective.analysis.torchutil import describe_device
 
     device = describe_device(ctx.device)
@@ -298,14 +303,19 @@ def _execute_inner(
     )
     errors = user_errors = 0
     blocked = _blocked_by_stored(session, fingerprint, done)
+    ran = False  # a check measured in this run: the judgement must look again
     for index, (stage, check_id) in enumerate(plan):
         if cancel.is_set():
             events.put(RunFinished(RunStatus.INTERRUPTED, "stopped before " + check_id, errors))
             return
-        if check_id in done:
+        check_cls = registry[check_id]
+        if check_cls.reads_findings:
+            ctx.prior_findings = tuple(
+                f.finding for f in session.findings(fingerprint) if f.check_id != check_id
+            )
+        if check_id in done and not (check_cls.reads_findings and ran):
             events.put(CheckSkipped(check_id, "already done in this session"))
             continue
-        check_cls = registry[check_id]
         if blocked:
             events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
             continue
@@ -330,6 +340,7 @@ def _execute_inner(
             events.put(RunFinished(RunStatus.FAILED, f"{e.message} (in {check_id})", errors))
             return
         finding_id = session.save_finding(finding, fingerprint, measurement)
+        ran = True
         from detective.workflows.experiments import flush  # experiments the check ran, linked to it
 
         flush(session, ctx, finding_id)

@@ -153,6 +153,7 @@ class InterventionOutcome:
     p_value: float
     test: str  # the statistical test used
     effect: Moved
+    predicted: int = 1  # +1: the metric rises when the cause is removed; -1: it falls
     n: int = 0  # items (eval side) or val items per seed (train side)
     seeds: int = 1
     gap_share: float | None = None  # share of the symptom's gap the change recovers
@@ -169,13 +170,15 @@ class InterventionOutcome:
         p = "p < 1e-6" if self.p_value < 1e-6 else f"p = {self.p_value:.2g}"
         over = f" over {self.seeds} seeds" if self.seeds > 1 else ""
         share = (
-            f"; recovers {self.gap_share:.0%} of the gap" if self.gap_share is not None else ""
+            f"; recovers {self.gap_share:.0%} of the gap"
+            if self.gap_share is not None
+            else f": {self.effect.value}"
         )
         name = "val accuracy" if self.metric == "val_acc" else self.metric
         return (
             f"{self.change} moves {name} {self.before:.1%} → {self.after:.1%} "
             f"(Δ {self.delta * 100:+.1f} points, 95 % CI {self.ci_low * 100:+.1f} … "
-            f"{self.ci_high * 100:+.1f}{over}, {p}){share}: {self.effect.value}"
+            f"{self.ci_high * 100:+.1f}{over}, {p}){share}"
         )
 
 

@@ -13,6 +13,7 @@ class Stage(StrEnum):
     ERROR_ANALYSIS = "error_analysis"
     CAPACITY = "capacity"
     EVALUATION_INTEGRITY = "evaluation_integrity"
+    JUDGEMENT = "judgement"  # interventions on the causes the other stages found evidence for
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,16 @@ class HypothesisInfo:
     title: str
     explanation: str
     stage: Stage
+    #: A description of how or where the model fails (a failing slice, overfitting, a shift),
+    #: not a cause with an intervention that removes it: never `supported` on its own, it is
+    #: reported beside the verified cause that explains it.
+    description: bool = False
 
 
-def _h(id_: str, stage: Stage, title: str, explanation: str) -> HypothesisInfo:
-    return HypothesisInfo(id_, title, explanation, stage)
+def _h(
+    id_: str, stage: Stage, title: str, explanation: str, *, description: bool = False
+) -> HypothesisInfo:
+    return HypothesisInfo(id_, title, explanation, stage, description)
 
 
 _ALL = (
@@ -147,6 +154,7 @@ _ALL = (
         Stage.CAPACITY,
         "The model overfits",
         "Training accuracy far exceeds validation accuracy beyond what the task explains.",
+        description=True,
     ),
     _h(
         "eval_mode_bug",
@@ -167,6 +175,7 @@ _ALL = (
         Stage.EVALUATION_INTEGRITY,
         "Validation data differs from training data",
         "Class balance or image properties (brightness, contrast, size) shift between the splits.",
+        description=True,
     ),
     _h(
         "slice_failure",
@@ -175,6 +184,7 @@ _ALL = (
         "Errors concentrate in a slice of the data (a class, dark images, small objects) far "
         "above the "
         "overall error rate.",
+        description=True,
     ),
     _h(
         "shortcut_learning",

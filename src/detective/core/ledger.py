@@ -1,9 +1,16 @@
 """The hypothesis ledger: every hypothesis with the evidence that moved it, ranked.
 
-Status rules (the honesty bar): `supported` needs at least one STRONG supporting effect and more
-support than refutation; weak or conflicting evidence is `inconclusive`; refutation with no
-meaningful support is `refuted`; no evidence is `open`. A status set by hand wins and is marked.
-Reviews that reject a hypothesis demote it in the ranking.
+Status rules (the honesty bar): a hypothesis is `supported` only when an intervention that removes
+its cause moved the metric significantly in the predicted direction (an `InterventionOutcome`
+that RECOVERS, carried by a finding) and its evidence supports it more than it refutes it.
+Evidence without such an intervention — however strong — is `inconclusive`, with its numbers;
+refutation with no meaningful support is `refuted`; no evidence is `open`. A status set by hand
+wins and is marked. Reviews that reject a hypothesis demote it in the ranking.
+
+Ranking: supported causes by the share of the symptom's gap their intervention recovers; then the
+rest by status, causes before descriptions (slice_failure, overfitting, … — how the model fails,
+not why), untested causes before causes whose intervention had no effect, then by evidence.
+A description with evidence is attached to the supported cause that explains most of the gap.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from detective.core.findings import Direction, Strength, Verdict
+from detective.core.findings import Direction, InterventionOutcome, Moved, Strength, Verdict
 from detective.core.hypotheses import VOCABULARY, describe
 from detective.core.session import (
     HypothesisStatus,
@@ -47,18 +54,24 @@ class LedgerEntry:
     user_defined: bool = False
     review_agree: int = 0
     review_disagree: int = 0
+    #: interventions measured for this hypothesis, the one that proves it first
+    interventions: tuple[InterventionOutcome, ...] = ()
+    description: bool = False  # how the model fails, not a cause (never supported alone)
+    explained_by: str = ""  # a description: the supported cause that explains the gap
 
+    @property
+    def proof(self) -> InterventionOutcome | None:
+        """The intervention that moved the metric (the first RECOVERS), if any."""
+        return next((o for o in self.interventions if o.effect is Moved.RECOVERS), None)
 
-# Within a status, rank what to fix first. A bug in the code (pipeline, recipe, evaluation)
-# comes first; then data-level findings such a bug can also produce (an off-by-one label index
-# looks like label noise, a preprocessing bug like a distribution shift); last, descriptions of
-# how or where the model fails rather than why (underfitting, overfitting, a failing slice).
-DATA_LEVEL = frozenset({"label_noise", "class_imbalance", "distribution_shift"})
-CONSEQUENCES = frozenset({"underfitting", "overfitting", "slice_failure"})
+    @property
+    def gap_share(self) -> float | None:
+        proof = self.proof
+        return proof.gap_share if proof is not None else None
 
-
-def tier(hypothesis_id: str) -> int:
-    return 2 if hypothesis_id in CONSEQUENCES else 1 if hypothesis_id in DATA_LEVEL else 0
+    @property
+    def tested(self) -> bool:
+        return bool(self.interventions)
 
 _STATUS_RANK = {
     HypothesisStatus.SUPPORTED: 0,
@@ -68,21 +81,37 @@ _STATUS_RANK = {
 }
 
 
-def judge_status(evidence: Iterable[EvidenceRef]) -> tuple[HypothesisStatus, float]:
+def judge_status(
+    evidence: Iterable[EvidenceRef], outcomes: Iterable[InterventionOutcome] = ()
+) -> tuple[HypothesisStatus, float]:
+    """Supported only when an intervention recovered the metric and the evidence agrees."""
     evidence = list(evidence)
     if not evidence:
         return HypothesisStatus.OPEN, 0.0
     support = sum(e.strength.weight for e in evidence if e.direction is Direction.SUPPORTS)
     refute = sum(e.strength.weight for e in evidence if e.direction is Direction.REFUTES)
-    strong = any(
-        e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG for e in evidence
-    )
     score = support - refute
-    if strong and support > refute:
+    proven = any(o.effect is Moved.RECOVERS for o in outcomes)
+    if proven and support > refute:
         return HypothesisStatus.SUPPORTED, score
     if refute >= Strength.MODERATE.weight and support < Strength.MODERATE.weight:
         return HypothesisStatus.REFUTED, score
     return HypothesisStatus.INCONCLUSIVE, score
+
+
+def _proof_order(o: InterventionOutcome) -> tuple[bool, float]:
+    return (o.effect is not Moved.RECOVERS, -(o.gap_share or 0.0))
+
+
+def rank_key(e: LedgerEntry) -> tuple[int, bool, float, int, float, int]:
+    """Supported: by gap share recovered. Others: causes before descriptions, untested causes
+    before causes an intervention did not move, then by evidence."""
+    proven = e.status is HypothesisStatus.SUPPORTED
+    share = -(e.gap_share if proven and e.gap_share is not None else 0.0)
+    kind = 0 if proven else 2 if e.description else 1 if e.tested and e.proof is None else 0
+    supports = sum(1 for r in e.evidence if r.direction is Direction.SUPPORTS)
+    return (_STATUS_RANK[e.status], e.review_disagree > e.review_agree, share, kind, -e.score,
+            -supports)
 
 
 def build_ledger(
@@ -94,10 +123,13 @@ def build_ledger(
 ) -> list[LedgerEntry]:
     overrides = overrides or {}
     evidence: dict[str, list[EvidenceRef]] = {h: [] for h in VOCABULARY}
+    outcomes: dict[str, list[InterventionOutcome]] = {}
     for stored in findings:
         f = stored.finding
         if f.verdict in (Verdict.ERROR, Verdict.NOT_APPLICABLE):
             continue  # a crashed or skipped check is never evidence
+        for o in f.interventions:
+            outcomes.setdefault(o.hypothesis, []).append(o)
         for e in f.effects:
             evidence.setdefault(e.hypothesis, []).append(
                 EvidenceRef(stored.id, f.check_id, e.direction, e.strength, e.reason)
@@ -116,16 +148,20 @@ def build_ledger(
 
     entries = []
     for hid, refs in evidence.items():
-        status, score = judge_status(refs)
+        tried = tuple(sorted(outcomes.get(hid, ()), key=_proof_order))
+        status, score = judge_status(refs, tried)
         agree, disagree = votes.get(hid, [0, 0])
         if disagree > agree:
             score -= 1.0  # reviewers rejected it: demote, keep the evidence visible
         override = overrides.get(hid)
+        description = False
         if hid in users:
             title, explanation = users[hid].title, users[hid].explanation
         else:
             info = describe(hid)
-            title, explanation = info.title, info.explanation
+            title, explanation, description = info.title, info.explanation, info.description
+        if description and status is HypothesisStatus.SUPPORTED:
+            status = HypothesisStatus.INCONCLUSIVE  # a description is never a verified cause
         entries.append(
             LedgerEntry(
                 hypothesis_id=hid,
@@ -140,20 +176,34 @@ def build_ledger(
                 user_defined=hid in users,
                 review_agree=agree,
                 review_disagree=disagree,
+                interventions=tried,
+                description=description,
             )
         )
     order = {h: i for i, h in enumerate(evidence)}
-    entries.sort(
-        key=lambda e: (
-            _STATUS_RANK[e.status],
-            e.review_disagree > e.review_agree,  # reviewers rejected it
-            tier(e.hypothesis_id),
-            -e.score,
-            -sum(1 for r in e.evidence if r.direction is Direction.SUPPORTS),
-            order[e.hypothesis_id],
-        )
-    )
-    return entries
+    entries.sort(key=lambda e: (*rank_key(e), order[e.hypothesis_id]))
+    return _attach_descriptions(entries)
+
+
+# A cause explains a description when its intervention recovers at least half of the gap.
+EXPLAINS_SHARE = 0.5
+
+
+def _attach_descriptions(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    from dataclasses import replace
+
+    causes = [
+        e for e in entries
+        if e.status is HypothesisStatus.SUPPORTED and (e.gap_share or 0.0) >= EXPLAINS_SHARE
+    ]
+    if not causes:
+        return entries
+    return [
+        replace(e, explained_by=causes[0].hypothesis_id)
+        if e.description and e.evidence and e.status is not HypothesisStatus.REFUTED
+        else e
+        for e in entries
+    ]
 
 
 def session_ledger(session) -> list[LedgerEntry]:  # noqa: ANN001 - Session, imported lazily

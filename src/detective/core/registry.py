@@ -53,6 +53,8 @@ class Check(ABC, Generic[M]):
     settings_type: ClassVar[type] = NoSettings  # read by measure only
     #: Shared measurement types (`detective.analysis.measures`) the check reads with `ctx.shared`.
     uses: ClassVar[tuple[type, ...]] = ()
+    #: The check reads the findings of this run so far (`ctx.prior_findings`): the judgement.
+    reads_findings: ClassVar[bool] = False
 
     def __init__(self, thresholds: Any = None, settings: Any = None) -> None:
         self.thresholds = thresholds if thresholds is not None else self.thresholds_type()

@@ -266,7 +266,10 @@ def print_ledger(console: Console, ledger: list[LedgerEntry], limit: int = 8) ->
     if not moved:
         console.print("No hypothesis has evidence yet.")
         return
-    table = Table(title="Hypotheses: status, root causes first, then score", title_justify="left")
+    table = Table(
+        title="Hypotheses: causes proven by intervention first (by share of the gap recovered)",
+        title_justify="left",
+    )
     for col in ("#", "hypothesis", "status", "score", "evidence"):
         table.add_column(col)
     colour = {"supported": "red", "inconclusive": "yellow", "refuted": "green", "open": "dim"}
@@ -276,12 +279,34 @@ def print_ledger(console: Console, ledger: list[LedgerEntry], limit: int = 8) ->
             f"{safe(h.title)}\n[dim]{safe(h.hypothesis_id)}[/]",
             f"[{colour[h.status.value]}]{h.status.value}[/]" + (" (by hand)" if h.manual else ""),
             f"{h.score:+.2f}",
-            safe("; ".join(f"{e.check_id}: {e.reason}" for e in h.evidence[:2])),
+            safe(_evidence_text(h)),
         )
     console.print(table)
     supported = [h for h in ledger if h.status.value == "supported"]
     if not supported:
-        console.print("Nothing is supported: no check found evidence an expert would act on.")
+        console.print(
+            "Nothing is supported: no intervention on a suspected cause moved the metric."
+        )
+    for h in supported[:3]:
+        if h.proof is not None:
+            console.print(
+                f"[bold]{safe(h.hypothesis_id)}[/]: {safe(h.proof.sentence)} "
+                f"[dim](replay: detective experiment CASE --set {safe(h.proof.label)})[/]"
+            )
+
+
+def _evidence_text(h: LedgerEntry) -> str:
+    if h.status.value == "supported" and h.proof is not None:
+        text = "intervention: " + h.proof.sentence
+    else:
+        others = [e for e in h.evidence if e.check_id != "interventions"]
+        text = "; ".join(f"{e.check_id}: {e.reason}" for e in others[:2])
+        tried = [o for o in h.interventions if o.effect.value != "recovers"]
+        if tried:
+            text += f"; intervention {tried[0].label}: {tried[0].effect.value}"
+    if h.explained_by:
+        text += f" (a description, explained by {h.explained_by})"
+    return text
 
 
 __all__ = [

@@ -49,6 +49,7 @@ class Intervention:
     side: Side
     description: str  # one line: what it changes
     predicted: int = 1  # +1: accuracy rises when the hypothesis holds; -1: it falls
+    auto: bool = True  # run by the judgement phase (False: by hand only)
 
     @property
     def label(self) -> str:
@@ -81,10 +82,24 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         "val labels remapped by the confusion permutation (Hungarian assignment, cross-fitted)",
     ),
     Intervention(
+        "mode=eval",
+        "eval_mode_bug",
+        Side.EVAL,
+        "the user's evaluation (model in train mode, or modules that stay training after "
+        ".eval()) replaced by one with every module in eval mode",
+    ),
+    Intervention(
+        "metric=recomputed",
+        "metric_bug",
+        Side.EVAL,
+        "the reported metric replaced by top-1 accuracy recomputed from the predictions",
+    ),
+    Intervention(
         "mode=train",
         "eval_mode_bug",
         Side.EVAL,
         "the model in train mode (batch-norm batch statistics) at the case's eval batch size",
+        auto=False,  # a diagnostic for batch-norm statistics, not the removal of a cause
     ),
     Intervention(
         "drop=near_twins",
@@ -160,6 +175,8 @@ class InterventionResult:
             "normalize=measured": "re-normalizing val to the train inputs' statistics",
             "labels=remap": "remapping val labels by the confusion permutation",
             "mode=train": "evaluating in train mode",
+            "mode=eval": "evaluating with every module in eval mode (as the user's loop did not)",
+            "metric=recomputed": "recomputing the reported metric as top-1 accuracy",
             "drop=near_twins": f"dropping the {self.dropped} val items with a twin in train",
             "drop=corrupt": f"dropping the {self.dropped} unreadable or blank val items",
         }.get(i.id, i.description)
@@ -186,6 +203,7 @@ class InterventionResult:
             p_value=self.p_value,
             test=self.test,
             effect=self.effect,
+            predicted=i.predicted,
             n=self.n_after,
             seeds=self.seeds,
             gap_share=gap_share,
@@ -420,6 +438,70 @@ def _mode_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResul
     )
 
 
+def _mode_eval(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    import torch
+
+    kinds = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm)
+    model = ctx.model_copy()
+    model.eval()
+    stuck = [n for n, m in model.named_modules() if isinstance(m, kinds) and m.training]
+    bs = ctx.case.eval_settings.batch_size
+    if stuck:
+        how = f"{len(stuck)} module(s) stay training after .eval() ({', '.join(stuck[:3])})"
+    else:
+        # eval() takes effect, so the cause can only be a loop that never calls it: there is
+        # something to remove only when the reported number sits with train-mode accuracy.
+        reported = ctx.options.reported_metric
+        if reported is None:
+            raise InterventionError(
+                "eval() takes effect on this model and no reported metric says the user's "
+                "loop skipped it: nothing to remove"
+            )
+        reported = reported / 100 if reported > 1 else reported
+        model.train()
+        torch.manual_seed(0)
+        train_accs = [float((_predict(model, v.x, b) == v.y).float().mean()) for b in (bs, 8)]
+        eval_acc = float(v.correct.mean())
+        if min(abs(reported - a) for a in train_accs) >= abs(reported - eval_acc):
+            raise InterventionError(
+                f"the reported metric {reported:.3f} is closer to eval-mode accuracy "
+                f"{eval_acc:.3f} than to train-mode accuracy "
+                f"({', '.join(f'{a:.3f}' for a in train_accs)}): nothing to remove"
+            )
+        # The loop's batch size is unknown: the one whose train-mode accuracy is the reported's.
+        bs = min(zip(train_accs, (bs, 8), strict=True), key=lambda t: abs(reported - t[0]))[1]
+        how = f"before: the model in train mode at batch {bs}, as the user's loop reported"
+    torch.manual_seed(0)
+    before = _predict(model, v.x, bs)
+    for m in model.modules():  # every module, whatever its train()/eval() overrides do
+        m.training = False
+    after = _predict(model, v.x, bs)
+    return paired_result(it, (before == v.y).numpy(), (after == v.y).numpy(), (how,))
+
+
+def _metric_recomputed(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    from scipy.stats import binomtest
+
+    reported = ctx.options.reported_metric
+    if reported is None:
+        raise InterventionError("metric=recomputed needs the reported metric (--reported-metric)")
+    reported = reported / 100 if reported > 1 else reported
+    n, k = len(v.y), int(v.correct.sum())
+    if n == 0:
+        raise InterventionError("no val item could be evaluated")
+    test = binomtest(k, n, min(max(reported, 1e-9), 1 - 1e-9))
+    ci = test.proportion_ci(0.95, method="wilson")
+    after = k / n
+    # The claim is "the number is computed wrongly", whichever way it errs.
+    flipped = Intervention(it.id, it.hypothesis, it.side, it.description,
+                           predicted=1 if after >= reported else -1)
+    return InterventionResult(
+        flipped, "val_acc", reported, after, n, n, ci.low - reported, ci.high - reported,
+        float(test.pvalue), "exact binomial (recomputed accuracy vs the reported number)",
+        notes=(f"{k} of {n} sampled val items correct in eval mode",),
+    )
+
+
 def _drop_near_twins(
     ctx: RunContext, v: _Val, it: Intervention, sample: int
 ) -> InterventionResult:
@@ -490,6 +572,8 @@ def run_intervention(
         "normalize=measured": lambda: _normalize_measured(ctx, v, it, sample),
         "labels=remap": lambda: _labels_remap(ctx, v, it),
         "mode=train": lambda: _mode_train(ctx, v, it),
+        "mode=eval": lambda: _mode_eval(ctx, v, it),
+        "metric=recomputed": lambda: _metric_recomputed(ctx, v, it),
         "drop=near_twins": lambda: _drop_near_twins(ctx, v, it, sample),
         "drop=corrupt": lambda: _drop_corrupt(ctx, v, it),
     }

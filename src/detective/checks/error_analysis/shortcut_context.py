@@ -28,7 +28,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detective.analysis.shortcut import ClassContextStat, PairedChange, ProbeScore
-from detective.core.findings import Artifact, Finding, Metric, Table, Verdict, refutes, supports
+from detective.core.findings import (
+    Artifact,
+    Finding,
+    InterventionOutcome,
+    Metric,
+    Moved,
+    Side,
+    Table,
+    Verdict,
+    refutes,
+    supports,
+)
 from detective.core.findings import Strength as S  # noqa: N817
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -332,6 +343,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
                 f"object): {swap_text}; {probe_text}.",
                 metrics=metrics, tables=tables, artifacts=art,
                 effects=(supports(HYPOTHESIS, S.STRONG, reason),),
+                interventions=tuple(_outcome(s, Moved.RECOVERS, len(m.classes)) for s in moved[:1]),
                 next_step="Break the correlation in training: balance or randomize the context "
                 "across classes (or crop/mask it), then retrain and re-check val accuracy.",
             )
@@ -361,6 +373,9 @@ class ShortcutContext(Check[ShortcutMeasurement]):
             metrics=metrics, tables=tables, artifacts=art,
             effects=(refutes(HYPOTHESIS, S.MODERATE, f"with the context swapped for another "
                              f"class's, predictions do not follow it ({swap_text})"),),
+            interventions=tuple(
+                _outcome(s, Moved.NO_EFFECT, len(m.classes)) for s in list(donor.values())[:1]
+            ),
         )
 
     def _metrics(self, m: ShortcutMeasurement) -> tuple[Metric, ...]:
@@ -456,6 +471,32 @@ def _moves(s: SwapResult, th: ShortcutThresholds, num_classes: int) -> bool:
         return f is not None and f.drop >= th.min_follow and f.p_value < th.alpha
     a = s.accuracy
     return a.drop >= th.min_drop and a.p_value < th.alpha
+
+
+def _outcome(s: SwapResult, effect: Moved, num_classes: int) -> InterventionOutcome:
+    """The context swap as the shortcut's intervention: the ledger judges by it. Its share of
+    the gap: the part of the accuracy above chance that depended on the context."""
+    a = s.accuracy
+    above = a.before - 1.0 / max(num_classes, 1)
+    share = (min(1.0, max(0.0, a.drop / above))
+             if effect is Moved.RECOVERS and above > 1e-9 else None)
+    return InterventionOutcome(
+        hypothesis=HYPOTHESIS,
+        label="check.shortcut_context",
+        side=Side.CHECK,
+        change=f"keeping each {s.split} object and swapping its context for another class's",
+        metric=f"{s.split}_acc",
+        before=a.before,
+        after=a.after,
+        ci_low=-a.ci_high,  # the CI is of the fall; the outcome's is of after − before
+        ci_high=-a.ci_low,
+        p_value=a.p_value,
+        test="exact McNemar (one-sided, paired over the same examples)",
+        effect=effect,
+        predicted=-1,
+        n=a.n,
+        gap_share=share,
+    )
 
 
 def _swap_sentence(s: SwapResult) -> str:

@@ -58,14 +58,25 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
     if report.supported:
         parts.append("<ol>")
         for h in report.supported:
-            reasons = "; ".join(e(x.reason) for x in h.evidence if x.direction == "supports")
+            reasons = "; ".join(
+                e(x.reason) for x in h.evidence
+                if x.direction == "supports" and x.check_id != "interventions"
+            )
+            proof = h.proof
+            moved = (
+                f"<br><b>What moved the metric:</b> {e(proof.sentence)} "
+                f"(replay: <code>detective experiment CASE --set {e(proof.label)}</code>)"
+                if proof is not None else ""
+            )
             parts.append(
                 f"<li><b>{e(h.title)}</b> (<code>{e(h.hypothesis_id)}</code>, score "
-                f"{h.score:+.2f}): {reasons}</li>"
+                f"{h.score:+.2f}): {reasons}{moved}</li>"
             )
         parts.append("</ol>")
     else:
-        parts.append("<p>No hypothesis is supported by the evidence gathered so far.</p>")
+        parts.append(
+            "<p>Nothing is supported: no intervention on a suspected cause moved the metric.</p>"
+        )
     parts.append(
         "<h2>Hypotheses</h2><table><tr><th>hypothesis</th><th>status</th><th>score</th>"
         "<th>evidence</th></tr>"
@@ -78,6 +89,8 @@ def render_html(report: Report, artifacts_dir: Path) -> str:
             )
             or "<span class='muted'>not tested</span>"
         )
+        if h.explained_by:
+            ev += f"<br>a description, explained by <code>{e(h.explained_by)}</code>"
         if h.notes:
             ev += "<br>" + "<br>".join("note: " + e(n) for n in h.notes)
         manual = " (set by hand)" if h.manual else ""

@@ -14,6 +14,12 @@ def report_dict(report: Report) -> dict[str, Any]:
     data = to_jsonable(report)
     # Convenience for machines: the ranked hypotheses' ids, strongest first.
     data["ranking"] = [h["hypothesis_id"] for h in data["hypotheses"]]
+    # What proves each supported cause, as fields: the change and what moved (schema 1.x).
+    for h, entry in zip(data["hypotheses"], report.hypotheses, strict=True):
+        proof = entry.proof if entry.status.value == "supported" else None
+        h["proof"] = None if proof is None else {
+            **to_jsonable(proof), "delta": proof.delta, "sentence": proof.sentence,
+        }
     return data
 
 

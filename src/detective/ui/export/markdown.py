@@ -26,18 +26,26 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
         "",
     ]
     if report.supported:
-        out.append("Supported hypotheses, root causes before their consequences, then by score:")
+        out.append(
+            "Causes proven by intervention, by the share of the gap their intervention recovers:"
+        )
         out.append("")
         for n, h in enumerate(report.supported, 1):
             reasons = "; ".join(
-                md_escape(e.reason) for e in h.evidence if e.direction == "supports"
+                md_escape(e.reason) for e in h.evidence
+                if e.direction == "supports" and e.check_id != "interventions"
             )
             out.append(
                 f"{n}. **{md_escape(h.title)}** ({md_span(h.hypothesis_id)}, score "
                 f"{h.score:+.2f}): {reasons}"
             )
+            if h.proof is not None:
+                out.append(
+                    f"   - What moved the metric: {md_escape(h.proof.sentence)} (replay: "
+                    f"{md_code('detective experiment CASE --set ' + h.proof.label)})"
+                )
     else:
-        out.append("No hypothesis is supported by the evidence gathered so far.")
+        out.append("Nothing is supported: no intervention on a suspected cause moved the metric.")
     out += [
         "",
         "## Hypotheses",
@@ -54,6 +62,8 @@ def render_markdown(report: Report, artifact_prefix: str = "artifacts/") -> str:
             f"{md_escape(e.check_id)}: {md_escape(e.reason)}"
             for e in h.evidence
         )
+        if h.explained_by:
+            ev += f"<br>a description, explained by {md_span(h.explained_by)}"
         if h.notes:
             ev += "<br>" + "<br>".join("note: " + md_escape(n) for n in h.notes)
         out.append(

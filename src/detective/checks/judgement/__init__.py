@@ -1,0 +1,1 @@
+"""The judgement stage: interventions on the causes the other stages found evidence for."""

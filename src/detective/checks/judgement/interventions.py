@@ -1,0 +1,310 @@
+"""Judgement by intervention: for every cause the other checks found evidence for, remove it the
+cheapest way and re-measure the metric the symptom is about.
+
+Evaluation-side interventions (seconds, no retraining) run first, then training-side ones (short
+paired re-training over seeds) while the budget lasts. The ledger supports a hypothesis only
+through an outcome here that RECOVERS: significant after Holm's correction over the run's tests,
+in the predicted direction, and at least `min_effect` large. Hypotheses that are descriptions
+(slice_failure, overfitting, distribution_shift) have no intervention and are never tested.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from detective.core.findings import (
+    Direction,
+    Finding,
+    InterventionOutcome,
+    Metric,
+    Moved,
+    Side,
+    Strength,
+    Table,
+    refutes,
+    supports,
+)
+from detective.core.hypotheses import VOCABULARY, Stage
+from detective.core.registry import Check, register
+
+if TYPE_CHECKING:
+    from detective.core.context import RunContext
+    from detective.core.progress import Progress
+    from detective.workflows.interventions import Intervention
+
+CHECK_ID = "interventions"
+
+
+@dataclass(frozen=True)
+class InterventionSettings:
+    sample: int = 2000  # val items per evaluation-side intervention, at most
+    max_seconds: float = 300.0  # training-side interventions stop starting after this
+    seeds: int = 3  # paired short runs per training-side intervention
+
+
+@dataclass(frozen=True)
+class InterventionThresholds:
+    alpha: float = 0.05  # family-wise, Holm-corrected over the run's interventions
+    # The smallest change in accuracy an engineer would act on; an effect below it is noise
+    # for this purpose however significant.
+    min_effect: float = 0.02
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hypothesis: str
+    support: float  # summed evidence weight for, minus against
+    checks: tuple[str, ...]  # the checks whose evidence made it a candidate
+
+
+@dataclass(frozen=True)
+class Skipped:
+    label: str
+    hypothesis: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InterventionsMeasurement:
+    candidates: tuple[Candidate, ...]
+    outcomes: tuple[InterventionOutcome, ...]
+    skipped: tuple[Skipped, ...]
+    descriptions: tuple[str, ...]  # hypotheses with evidence but no intervention
+    reference: float | None  # the user's model's train accuracy: the top of the gap
+    chance: float  # majority-class share of val: the bottom of what accuracy means
+    seconds: float = 0.0
+
+
+def candidates(findings: tuple[Finding, ...]) -> tuple[list[Candidate], list[str]]:
+    """Hypotheses whose evidence supports them more than it refutes them, strongest first;
+    and the descriptions among them (no intervention exists)."""
+    support: dict[str, float] = {}
+    checks: dict[str, list[str]] = {}
+    for f in findings:
+        if f.check_id == CHECK_ID or f.verdict.value in ("error", "not_applicable"):
+            continue
+        for e in f.effects:
+            sign = 1.0 if e.direction is Direction.SUPPORTS else -1.0
+            support[e.hypothesis] = support.get(e.hypothesis, 0.0) + sign * e.strength.weight
+            if e.direction is Direction.SUPPORTS:
+                checks.setdefault(e.hypothesis, []).append(f.check_id)
+    found = [
+        Candidate(h, s, tuple(dict.fromkeys(checks[h])))
+        for h, s in support.items()
+        if s > 0 and h in checks
+    ]
+    found.sort(key=lambda c: -c.support)
+    descriptions = [c.hypothesis for c in found if _is_description(c.hypothesis)]
+    return [c for c in found if not _is_description(c.hypothesis)], descriptions
+
+
+def _is_description(hypothesis: str) -> bool:
+    info = VOCABULARY.get(hypothesis)
+    return info is None or info.description  # user hypotheses have no intervention either
+
+
+def catalogue() -> tuple[Intervention, ...]:
+    """Every intervention the judgement may run, cheapest side first."""
+    from detective.workflows.interventions import INTERVENTIONS
+
+    found = [i for i in INTERVENTIONS if i.auto]
+    try:
+        from detective.workflows.training_interventions import TRAIN_INTERVENTIONS
+    except ImportError:  # pragma: no cover - the training side is optional in a stripped build
+        TRAIN_INTERVENTIONS = ()  # noqa: N806
+    return (*found, *TRAIN_INTERVENTIONS)
+
+
+def gap_share(o: InterventionOutcome, reference: float | None, chance: float) -> float | None:
+    """The share of the symptom's gap the change recovers. Rising metric: of the way from the
+    metric to the model's train accuracy (or to 100 % when val is not below train). Falling
+    metric (leakage, a shortcut): of the accuracy above chance that depended on the cause."""
+    if o.effect is not Moved.RECOVERS:
+        return None
+    if o.predicted > 0:
+        top = reference if reference is not None and reference > o.before + 1e-9 else 1.0
+        gap = max(top, o.after) - o.before
+    else:
+        gap = o.before - chance
+    return None if gap <= 1e-9 else max(0.0, min(1.0, abs(o.delta) / gap))
+
+
+def holm(outcomes: list[InterventionOutcome], alpha: float) -> list[bool]:
+    """Holm's step-down: which outcomes stay significant with the family-wise error at alpha."""
+    order = sorted(range(len(outcomes)), key=lambda i: outcomes[i].p_value)
+    keep = [False] * len(outcomes)
+    m = len(outcomes)
+    for rank, i in enumerate(order):
+        if outcomes[i].p_value > alpha / (m - rank):
+            break
+        keep[i] = True
+    return keep
+
+
+@register
+class Interventions(Check[InterventionsMeasurement]):
+    id = CHECK_ID
+    title = "Interventions on the suspected causes"
+    stage = Stage.JUDGEMENT
+    description = (
+        "For each cause with evidence: remove it (evaluation side first, then short paired "
+        "re-training) and re-measure val accuracy; a cause is supported only when this moves it."
+    )
+    needs = ("model", "datasets", "split:val")
+    hypotheses = tuple(h for h, info in VOCABULARY.items() if not info.description)
+    measurement_type = InterventionsMeasurement
+    thresholds_type = InterventionThresholds
+    settings_type = InterventionSettings
+    reads_findings = True  # the engine hands it the findings of this run so far
+
+    def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
+        from detective.workflows.interventions import InterventionError, run_intervention
+
+        st = self.settings
+        start = time.monotonic()
+        found, descriptions = candidates(ctx.prior_findings)
+        plan = [
+            (c, i) for side in (Side.EVAL, Side.TRAIN) for c in found for i in catalogue()
+            if i.hypothesis == c.hypothesis and i.side is side
+        ]
+        outcomes: list[InterventionOutcome] = []
+        skipped: list[Skipped] = []
+        proven: set[str] = set()
+        reference, chance = _reference(ctx, st.sample) if plan else (None, 0.0)
+        for n, (c, it) in enumerate(plan):
+            progress.check_cancelled()
+            progress.update(n / len(plan), message=f"{it.label} ({c.hypothesis})")
+            if c.hypothesis in proven:
+                continue  # one recovering intervention proves a cause; save the budget
+            if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
+                skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
+                continue
+            t0 = time.monotonic()
+            try:
+                if it.side is Side.EVAL:
+                    result = run_intervention(ctx, it, sample=st.sample)
+                else:
+                    from detective.workflows.training_interventions import (
+                        run_training_intervention,
+                    )
+
+                    left = st.max_seconds - (time.monotonic() - start)
+                    result = run_training_intervention(ctx, it, seeds=st.seeds, budget_s=left)
+            except InterventionError as e:
+                skipped.append(Skipped(it.label, c.hypothesis, str(e)))
+                continue
+            outcome = result.to_outcome(cost_s=time.monotonic() - t0)
+            progress.log(f"{it.label}: {outcome.sentence}")
+            outcomes.append(outcome)
+            if outcome.effect is Moved.RECOVERS:
+                proven.add(c.hypothesis)
+        progress.update(1.0)
+        return InterventionsMeasurement(
+            tuple(found), tuple(outcomes), tuple(skipped), tuple(descriptions), reference, chance,
+            round(time.monotonic() - start, 3),
+        )
+
+    def judge(self, m: InterventionsMeasurement) -> Finding:
+        th = self.thresholds
+        judged = self.judged(m)
+        effects = []
+        for o in judged:
+            if o.effect is Moved.RECOVERS:
+                effects.append(supports(o.hypothesis, Strength.STRONG, o.sentence))
+            elif _rules_out(o, th.min_effect):
+                effects.append(refutes(o.hypothesis, Strength.MODERATE, o.sentence))
+        metrics = (
+            Metric("candidate causes", len(m.candidates)),
+            Metric("interventions measured", len(judged)),
+            Metric("interventions that recover the metric",
+                   sum(o.effect is Moved.RECOVERS for o in judged)),
+            *((Metric("train accuracy (top of the gap)", m.reference, "share"),)
+              if m.reference is not None else ()),
+            Metric("seconds", m.seconds, "s"),
+        )
+        rows = tuple(
+            (o.hypothesis, o.label, round(o.before, 4), round(o.after, 4),
+             f"{o.ci_low * 100:+.1f} … {o.ci_high * 100:+.1f}", float(f"{o.p_value:.3g}"),
+             o.effect.value, None if o.gap_share is None else round(o.gap_share, 3),
+             round(o.cost_s, 1))
+            for o in judged
+        ) + tuple((s.hypothesis, s.label, None, None, "", None, "not run: " + s.reason, None, 0.0)
+                  for s in m.skipped)
+        table = Table(
+            "interventions",
+            ("hypothesis", "change", "before", "after", "95 % CI of Δ (points)", "p",
+             "effect", "gap share", "seconds"),
+            rows,
+            key="interventions",
+        )
+        proofs = [o for o in judged if o.effect is Moved.RECOVERS]
+        proofs.sort(key=lambda o: -(o.gap_share or 0.0))
+        if not m.candidates:
+            summary = "No cause had evidence to test by intervention."
+        elif proofs:
+            summary = "Proven by intervention: " + "; ".join(
+                f"{o.hypothesis} — {o.sentence}" for o in proofs[:3]
+            ) + "."
+        else:
+            summary = (
+                f"No intervention moved the metric ({len(judged)} measured on "
+                f"{len(m.candidates)} suspected cause(s)): nothing is proven."
+            )
+        if m.descriptions:
+            summary += " Descriptions, not causes: " + ", ".join(m.descriptions) + "."
+        return self.finding(
+            summary,
+            effects,
+            metrics=metrics,
+            tables=(table,),
+            interventions=tuple(judged),
+            next_step=(
+                f"Fix {proofs[0].hypothesis} as the intervention did, retrain and re-measure; "
+                f"replay it with `detective experiment CASE --set {proofs[0].label}`."
+                if proofs else ""
+            ),
+        )
+
+    def judged(self, m: InterventionsMeasurement) -> list[InterventionOutcome]:
+        """The measured outcomes under this check's thresholds: Holm-corrected significance,
+        the smallest effect that counts, and each one's share of the gap."""
+        th = self.thresholds
+        outs = list(m.outcomes)
+        keep = holm(outs, th.alpha)
+        judged = []
+        for o, significant in zip(outs, keep, strict=True):
+            effect = o.effect
+            if effect is Moved.RECOVERS and (not significant or abs(o.delta) < th.min_effect):
+                effect = Moved.NO_EFFECT
+            o = replace(o, effect=effect)
+            judged.append(replace(o, gap_share=gap_share(o, m.reference, m.chance)))
+        return judged
+
+
+def _rules_out(o: InterventionOutcome, min_effect: float) -> bool:
+    """No effect, and the CI excludes an effect of `min_effect` in the predicted direction."""
+    if o.effect is not Moved.NO_EFFECT:
+        return False
+    bound = o.ci_high if o.predicted > 0 else -o.ci_low
+    return bound < min_effect
+
+
+def _reference(ctx: RunContext, sample: int) -> tuple[float | None, float]:
+    """The user's model's accuracy on a train sample (the top of the gap) and the val
+    majority-class share."""
+    import numpy as np
+
+    from detective.workflows.interventions import _predict
+
+    chance = 0.0
+    if ctx.has_split("val"):
+        _, y, _ = ctx.tensors("val", ctx.sample_indices("val", sample))
+        counts = np.bincount(y.cpu().numpy(), minlength=1)
+        chance = float(counts.max() / max(counts.sum(), 1))
+    if not ctx.has_split("train"):
+        return None, chance
+    x, y, _ = ctx.tensors("train", ctx.sample_indices("train", sample))
+    pred = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+    return float((pred == y.cpu()).float().mean()), chance

@@ -1,0 +1,177 @@
+"""Judgement by intervention: the `interventions` check, Holm's correction, the gap share, and the
+whole run — a planted cause is supported with the change that moved the metric; a clean model gets
+nothing supported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import context_for
+
+from detective.checks.judgement.interventions import (
+    Candidate,
+    Interventions,
+    InterventionsMeasurement,
+    InterventionThresholds,
+    candidates,
+    gap_share,
+    holm,
+)
+from detective.core.findings import (
+    Finding,
+    InterventionOutcome,
+    Moved,
+    Side,
+    Strength,
+    Verdict,
+    supports,
+)
+from detective.ui.cli import main
+from detective.workflows.interventions import InterventionError, run_intervention
+
+CASES = Path(__file__).parent / "cases"
+DEMO = Path(__file__).parents[1] / "src" / "detective" / "casekit" / "demo" / "digits_case.py"
+
+
+def outcome(h: str, before: float, after: float, p: float, predicted: int = 1,
+            effect: Moved = Moved.RECOVERS) -> InterventionOutcome:
+    d = after - before
+    return InterventionOutcome(h, "eval.x=y", Side.EVAL, "changing x", "val_acc", before, after,
+                               d - 0.01, d + 0.01, p, "t", effect, predicted=predicted)
+
+
+def test_holm_keeps_the_family_wise_error() -> None:
+    outs = [outcome("a", 0.5, 0.9, 0.001), outcome("b", 0.5, 0.9, 0.02),
+            outcome("c", 0.5, 0.9, 0.04)]
+    # 0.001 ≤ 0.05/3; 0.02 ≤ 0.05/2; 0.04 ≤ 0.05/1
+    assert holm(outs, 0.05) == [True, True, True]
+    outs[1] = outcome("b", 0.5, 0.9, 0.03)  # 0.03 > 0.025: it and everything after stop
+    assert holm(outs, 0.05) == [True, False, False]
+
+
+def test_gap_share_rising_and_falling() -> None:
+    # 31 % → 92 % with train at 95 %: 61 of the 64 points of the train–val gap
+    assert gap_share(outcome("h", 0.31, 0.92, 1e-9), 0.95, 0.1) == pytest.approx(61 / 64)
+    # val above train: the gap is to 100 %
+    assert gap_share(outcome("h", 0.80, 0.90, 1e-9), 0.70, 0.1) == pytest.approx(0.5)
+    # leakage: dropping twins takes 0.6 → 0.45 with chance 0.1: 30 % of the above-chance part
+    drop = outcome("train_val_leakage", 0.6, 0.45, 1e-9, predicted=-1)
+    assert gap_share(drop, 0.99, 0.1) == pytest.approx(0.3)
+    assert gap_share(outcome("h", 0.5, 0.5, 1.0, effect=Moved.NO_EFFECT), 0.9, 0.1) is None
+
+
+def test_judge_demotes_tiny_or_uncorrected_effects() -> None:
+    m = InterventionsMeasurement(
+        candidates=(Candidate("preprocessing_parity", 1.0, ("x",)),
+                    Candidate("label_noise", 1.0, ("y",)), Candidate("lr_too_low", 1.0, ("z",))),
+        outcomes=(
+            outcome("preprocessing_parity", 0.60, 0.90, 1e-9),
+            outcome("label_noise", 0.900, 0.905, 1e-4),  # significant but 0.5 points
+            outcome("lr_too_low", 0.60, 0.70, 0.04),  # 0.04 > 0.05/2 (Holm's third step)
+            outcome("exploding_gradients", 0.60, 0.70, 0.045),  # after a failed step: none
+        ),
+        skipped=(), descriptions=("slice_failure",), reference=0.95, chance=0.1,
+    )
+    f = Interventions(InterventionThresholds()).judge(m)
+    by = {o.hypothesis: o for o in f.interventions}
+    assert by["preprocessing_parity"].effect is Moved.RECOVERS
+    assert by["preprocessing_parity"].gap_share == pytest.approx(30 / 35)
+    assert by["label_noise"].effect is Moved.NO_EFFECT
+    assert by["lr_too_low"].effect is Moved.NO_EFFECT
+    assert f.verdict is Verdict.FAIL and "preprocessing_parity" in f.summary
+    assert [e.hypothesis for e in f.effects if e.direction.value == "supports"] == [
+        "preprocessing_parity"
+    ]
+    assert "Descriptions, not causes: slice_failure" in f.summary
+
+
+def test_candidates_exclude_descriptions_and_refuted() -> None:
+    fs = (
+        Finding("a", Verdict.FAIL, "", effects=(supports("slice_failure", Strength.STRONG, "r"),
+                                                supports("label_noise", Strength.WEAK, "r"))),
+        Finding("b", Verdict.FAIL, "", effects=(supports("lr_too_high", Strength.STRONG, "r"),)),
+        Finding("c", Verdict.ERROR, "", effects=(supports("dead_units", Strength.STRONG, "r"),)),
+    )
+    found, descriptions = candidates(fs)
+    assert [c.hypothesis for c in found] == ["lr_too_high", "label_noise"]  # strongest first
+    assert descriptions == ["slice_failure"]
+
+
+# --- the two interventions that read the reported metric ----------------------------------------
+def test_mode_eval_recovers_a_model_stuck_in_train_mode(tmp_path: Path) -> None:
+    r = run_intervention(context_for(CASES / "errors_train_mode.py", tmp_path), "mode=eval")
+    # measured +2.0 points (BN batch statistics at batch 256 are close to the running ones)
+    assert r.effect is Moved.RECOVERS and r.delta > 0.008 and r.p_value < 0.02, r.sentence
+
+
+def test_mode_eval_recovers_a_loop_that_forgot_eval(tmp_path: Path) -> None:
+    import errors_eval_forgotten as planted
+
+    ctx = context_for(CASES / "errors_eval_forgotten.py", tmp_path,
+                      reported_metric=planted.reported())
+    r = run_intervention(ctx, "mode=eval")
+    assert r.effect is Moved.RECOVERS and r.delta > 0.05, r.sentence
+
+
+def test_mode_eval_has_nothing_to_remove_on_a_clean_model(tmp_path: Path) -> None:
+    ctx = context_for(CASES / "digits_clean.py", tmp_path)
+    with pytest.raises(InterventionError, match="nothing to remove"):
+        run_intervention(ctx, "mode=eval")
+    honest = context_for(CASES / "digits_clean.py", tmp_path / "a", reported_metric=0.5)
+    v = run_intervention(honest, "metric=recomputed")  # its `after`: the honest number
+    ctx2 = context_for(CASES / "digits_clean.py", tmp_path / "b", reported_metric=v.after)
+    with pytest.raises(InterventionError, match="nothing to remove"):
+        run_intervention(ctx2, "mode=eval")
+
+
+def test_metric_recomputed_planted_and_clean(tmp_path: Path) -> None:
+    import errors_eval_forgotten as planted
+
+    reported = planted.reported()
+    bad = run_intervention(context_for(CASES / "errors_eval_forgotten.py", tmp_path,
+                                       reported_metric=reported), "metric=recomputed")
+    assert bad.effect is Moved.RECOVERS and bad.after - reported > 0.05, bad.sentence
+    ctx = context_for(CASES / "digits_clean.py", tmp_path / "c", reported_metric=0.5)
+    honest = run_intervention(ctx, "metric=recomputed").after
+    ok = run_intervention(context_for(CASES / "digits_clean.py", tmp_path / "d",
+                                      reported_metric=honest), "metric=recomputed")
+    assert ok.effect is Moved.NO_EFFECT and ok.p_value > 0.5
+
+
+# --- end to end through the CLI -----------------------------------------------------------------
+def _run(case: Path, session: Path, only: str, *extra: str) -> int:
+    return main(["run", str(case), "--session", str(session), "--device", "cpu",
+                 "--only", only, *extra])
+
+
+def _report(session: Path, tmp_path: Path) -> dict:
+    out = tmp_path / "r.json"
+    assert main(["export", str(session), "--format", "json", "-o", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_a_planted_cause_is_supported_with_what_moved_the_metric(tmp_path: Path) -> None:
+    s = tmp_path / "s"
+    assert _run(DEMO, s, "preprocessing_parity,normalization_mismatch", "--strict") == 1
+    report = _report(s, tmp_path)
+    top = report["hypotheses"][0]
+    assert top["status"] == "supported" and top["hypothesis_id"] == "preprocessing_parity"
+    proof = top["proof"]
+    assert proof["label"] == "eval.transform=train" and proof["after"] > proof["before"] + 0.015
+    assert proof["p_value"] < 1e-3 and 0 < proof["gap_share"] <= 1
+    assert "moves val accuracy" in proof["sentence"]
+    for h in report["hypotheses"]:  # every supported hypothesis carries its intervention
+        assert (h["proof"] is not None) == (h["status"] == "supported")
+
+
+def test_a_clean_model_gets_nothing_supported(tmp_path: Path) -> None:
+    s = tmp_path / "s"
+    assert _run(CASES / "digits_clean.py", s,
+                "preprocessing_parity,normalization_mismatch,baselines", "--strict") == 0
+    report = _report(s, tmp_path)
+    assert not [h for h in report["hypotheses"] if h["status"] == "supported"]
+    judged = [f["finding"] for f in report["findings"]
+              if f["finding"]["check_id"] == "interventions"]
+    assert judged and judged[0]["verdict"] == "pass"
