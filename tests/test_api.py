@@ -40,17 +40,17 @@ def test_readme_api_example_runs(
     )
     scope: dict[str, object] = {}
     exec(compile(readme_example(), "README.md", "exec"), scope)  # noqa: S102
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
     report = scope["report"]
     assert isinstance(report, detective.api.Investigation)
     # An untrained resnet18 is at chance: the baselines check says it underfits; only an
     # intervention that moves the metric makes that `supported`, so it leads the ledger either way.
     top = report.hypotheses[0]
     assert top.hypothesis_id == "underfitting" and top.evidence
-    assert all(h.proof is not None for h in report.supported)
+    assert all(h.proof is not None and h.hypothesis_id in printed for h in report.supported)
     saved = (workspace / "sessions/exp7/report.md").read_text()
     assert "# Findings: exp7" in saved and "`underfitting`" in saved
-    assert {f.finding.check_id for f in report.findings} == set(FEW)
+    assert {f.finding.check_id for f in report.findings} == {*FEW, "interventions"}
     # Same session, same weights: nothing is measured again.
     again = real(
         scope["model"],

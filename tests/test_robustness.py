@@ -783,7 +783,8 @@ def test_one_writer_per_session(tmp_path: Path) -> None:
         assert waiter.wait(GUARD_S) == 0, waiter_log.read_text()
     finally:
         first.kill()
-    assert findings_in(session / "session.sqlite") == ["case_contract", "interventions"]  # measured once
+    # measured once
+    assert findings_in(session / "session.sqlite") == ["case_contract", "interventions"]
 
 
 def test_a_stale_lock_from_a_killed_process_is_taken_over(tmp_path: Path) -> None:

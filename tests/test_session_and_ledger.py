@@ -52,7 +52,8 @@ def outcome(hypothesis: str, effect: Moved = Moved.RECOVERS, share: float = 0.8)
 
 def proof(hypothesis: str, effect: Moved = Moved.RECOVERS, share: float = 0.8) -> Finding:
     o = outcome(hypothesis, effect, share)
-    effects = (supports(hypothesis, Strength.STRONG, o.sentence),) if effect is Moved.RECOVERS else ()
+    proven = effect is Moved.RECOVERS
+    effects = (supports(hypothesis, Strength.STRONG, o.sentence),) if proven else ()
     return Finding("interventions", Verdict.FAIL, "s", effects=effects, interventions=(o,))
 
 
