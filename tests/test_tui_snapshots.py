@@ -15,7 +15,10 @@ from detective.core.context import RunOptions
 from detective.core.findings import (
     Artifact,
     Finding,
+    InterventionOutcome,
     Metric,
+    Moved,
+    Side,
     Strength,
     Table,
     Verdict,
@@ -105,6 +108,21 @@ def build_session(root: Path, name: str = "digits", with_failures: bool = True) 
                     refutes("normalization_mismatch", Strength.WEAK, "train inputs match"),
                 ),
                 next_step="Use the training Normalize constants in the eval transform.",
+            ),
+            "fp",
+        )
+        proof = InterventionOutcome(
+            "preprocessing_parity", "eval.transform=train", Side.EVAL,
+            "evaluating with the train transform", "val_acc", 0.41, 0.97, 0.51, 0.61, 1e-9,
+            "exact McNemar", Moved.RECOVERS, n=450, gap_share=0.98,
+        )
+        s.save_finding(
+            Finding(
+                "interventions",
+                Verdict.FAIL,
+                "Proven by intervention: preprocessing_parity.",
+                effects=(supports("preprocessing_parity", Strength.STRONG, proof.sentence),),
+                interventions=(proof,),
             ),
             "fp",
         )

@@ -86,6 +86,16 @@ class LedgerScreen(SessionScreen):
             lines.append(
                 f"Status set by hand{': ' + safe(h.manual_reason) if h.manual_reason else ''}"
             )
+        if h.proof is not None:
+            lines.append(
+                f"[b]What moved the metric:[/b] {safe(h.proof.sentence)} "
+                f"[dim](replay: detective experiment CASE --set {safe(h.proof.label)})[/]"
+            )
+        elif h.interventions:
+            o = h.interventions[0]
+            lines.append(f"[b]Intervention, no effect:[/b] {safe(o.sentence)}")
+        if h.explained_by:
+            lines.append(f"A description, not a cause: explained by {safe(h.explained_by)}")
         for e in h.evidence:
             lines.append(
                 f"{'▲' if e.direction.value == 'supports' else '▼'} {safe(e.check_id)} "
