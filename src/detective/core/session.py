@@ -462,9 +462,6 @@ class Session:
             c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, time.time()))
 
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
 def _not_a_file(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise SessionError(f"{path} is a file, not a session folder; choose another --session")
@@ -475,18 +472,19 @@ def _reason(e: BaseException) -> str:
 
 
 def _check_header(db: Path) -> None:
-    """Refuse an empty or non-SQLite file before SQLite touches it (it would initialise an
-    empty file as a new database, writing to it)."""
+    """Refuse an empty file before SQLite touches it (it would initialise an empty file as a new
+    database, writing to it); any other file is read by SQLite read-only first, which refuses a
+    file that is not SQLite. Never opened here with a file descriptor of its own: closing one
+    would drop the POSIX locks SQLite holds on the file for this process's other connections,
+    and a child process's writer could then delete the WAL under them (their reads go stale)."""
     try:
-        with db.open("rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+        size = db.stat().st_size
     except OSError as e:
         raise SessionError(f"{db} cannot be read: {_reason(e)}") from e
-    if head != _SQLITE_MAGIC:
-        what = "the file is empty" if not head else "not an SQLite file"
+    if size == 0:
         raise SessionError(
-            f"{db} is not a readable session database ({what}); it may be corrupted. "
-            "Its artifacts/ folder is untouched."
+            f"{db} is not a readable session database (the file is empty); it may be "
+            "corrupted. Its artifacts/ folder is untouched."
         )
 
 

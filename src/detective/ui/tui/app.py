@@ -86,6 +86,7 @@ class DetectiveApp(App[int]):
     def close_session(self) -> None:
         self._unwind()
         if self.is_screen_installed("playbook"):
+            self.get_screen("playbook").stop()  # type: ignore[attr-defined]
             self.get_screen("playbook").workers.cancel_all()
         for name in KEPT:
             if self.is_screen_installed(name):
@@ -240,7 +241,7 @@ class DetectiveApp(App[int]):
             )
             run.cancel.set()
         if self.is_screen_installed("playbook"):
-            self.get_screen("playbook").cancel.set()  # type: ignore[attr-defined]
+            self.get_screen("playbook").stop()  # type: ignore[attr-defined]
 
     def on_unmount(self) -> None:
         self.stop_runs()

@@ -99,6 +99,15 @@ class SessionScreen(DetectiveScreen):
     def refresh_data(self) -> None:
         """Re-read what this screen shows from the session (cheap, on the UI thread)."""
 
+    def writable(self) -> bool:
+        """May this action write to the session? A read-only one says why not."""
+        if self.app.current is None or not self.current.readonly:
+            return True
+        self.notify(
+            f"Viewing only: {self.current.readonly_reason}", severity="warning", timeout=8
+        )
+        return False
+
     def commands(self) -> Iterator[SystemCommand]:
         for name, key, label in NAV:
             if name != self.SCREEN:

@@ -98,6 +98,8 @@ class ExperimentsScreen(SessionScreen):
         if self.app.experimenting() or self.app.running():
             self.notify("Something is running: wait for it, or cancel it (c).", severity="warning")
             return
+        if not self.writable():
+            return
 
         def asked(values: tuple[str, ...] | None) -> None:
             if not values:
