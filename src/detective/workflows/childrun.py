@@ -233,20 +233,22 @@ def _run(
         traceback.print_exc()
         emit(RunFinished(RunStatus.FAILED, f"{type(e).__name__}: {e}"))
         return 3
-    status = RunStatus.FAILED
+    end = RunFinished(RunStatus.FAILED, "the run ended without saying how")
     try:
         prep.session.kv_set(RUN_KEY, "running")
         for event in run_playbook(
             prep.session, prep.playbook, prep.ctx, cancel=cancel, only=only, rerun=rerun
         ):
-            emit(event)
             if isinstance(event, RunFinished):
-                status = event.status
+                end = event  # said last, once the lock is free for the UI's next run
+            else:
+                emit(event)
         if not orphaned.is_set():
-            prep.session.kv_set(RUN_KEY, "")  # it ended, and the UI was told how
+            prep.session.kv_set(RUN_KEY, "")  # it ended, and the UI is told how
     finally:
         prep.session.close()  # releases the lock
-    return {RunStatus.COMPLETED: 0, RunStatus.INTERRUPTED: 130}.get(status, 4)
+    emit(end)
+    return {RunStatus.COMPLETED: 0, RunStatus.INTERRUPTED: 130}.get(end.status, 4)
 
 
 if __name__ == "__main__":
