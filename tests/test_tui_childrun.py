@@ -148,8 +148,10 @@ def test_cancelling_the_child_records_interrupted_and_keeps_committed_findings(
         # The first check's finding is committed (the board re-read it) and another runs.
         await until(
             pilot,
-            lambda: app.screen.rows[0].status != "pending"
-            and app.screen.running_check not in ("", "case_contract"),
+            lambda: (
+                app.screen.rows[0].status != "pending"
+                and app.screen.running_check not in ("", "case_contract")
+            ),
             timeout=180,
         )
         child = app.screen.child
@@ -178,8 +180,10 @@ def test_a_killed_child_is_reported_in_the_status_line_and_the_session_is_intact
         await pilot.press("a")
         await until(
             pilot,
-            lambda: app.screen.rows[0].status != "pending"
-            and app.screen.running_check not in ("", "case_contract"),
+            lambda: (
+                app.screen.rows[0].status != "pending"
+                and app.screen.running_check not in ("", "case_contract")
+            ),
             timeout=180,
         )
         os.kill(app.screen.child.pid, signal.SIGKILL)  # an OOM killer, a crash in C code
