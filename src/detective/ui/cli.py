@@ -456,8 +456,12 @@ def cmd_checks(args: argparse.Namespace) -> ExitCode:
     def indent(text: str) -> str:  # wrapped at spaces only: an id is never cut
         return escape(
             textwrap.fill(
-                text, console.width - 1, initial_indent="  ", subsequent_indent="  ",
-                break_long_words=False, break_on_hyphens=False,
+                text,
+                console.width - 1,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
             )
         )
 
