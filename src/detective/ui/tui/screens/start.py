@@ -17,6 +17,7 @@ from detective.ui.tui.text import plain
 if TYPE_CHECKING:
     from detective.ui.browse import SessionSummary
 
+LIST_AFTER_S = 0.15  # the recent sessions are listed this long after the screen is shown
 INTRO = (
     "[b]detective[/b] · why does my image classifier underperform? It measures, keeps a "
     "hypothesis ledger, and writes a findings report."
@@ -51,7 +52,9 @@ class StartScreen(DetectiveScreen):
         yield Footer()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        # Once the first frame is out (the footer paints a refresh later): the listing's worker
+        # imports the session store, and its thread would take the GIL from that paint.
+        self.set_timer(LIST_AFTER_S, self.action_refresh)
 
     def action_refresh(self) -> None:
         current = self.app.current.path if self.app.current is not None else None
