@@ -212,3 +212,51 @@ def test_a_child_that_cannot_take_the_lock_says_who_holds_it(workdir: Path) -> N
     assert len(events) == 1 and isinstance(events[0], RunFinished)
     assert events[0].status is RunStatus.FAILED
     assert f"in use by pid {os.getpid()}" in events[0].message
+
+
+def test_a_read_only_session_opens_for_viewing_and_is_never_written(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archived session (a folder nobody may write): the app shows it and writes nothing.
+    As root, permissions do not bind, so the store refuses writers as a read-only folder would."""
+    from test_tui_snapshots import build_session
+
+    from detective.core.session import SessionReadOnly
+    from detective.ui.tui import current
+
+    path = build_session(workdir / "sessions", with_failures=False)
+    db = path / "session.sqlite"
+    opened = Session.open
+
+    def archived(p: str | Path, *, readonly: bool = False) -> Session:
+        if not readonly:
+            raise SessionReadOnly(f"session is read-only: {db}")
+        return opened(p, readonly=True)
+
+    monkeypatch.setattr(current.Session, "open", staticmethod(archived))
+
+    def stored() -> tuple[bytes, bytes]:
+        """The database and its WAL (absent = empty: a reader may create an empty one)."""
+        wal = path / "session.sqlite-wal"
+        return db.read_bytes(), wal.read_bytes() if wal.exists() else b""
+
+    before = stored()
+    app = DetectiveApp(str(path))
+    notes: list[str] = []
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await until(pilot, lambda: screen_name(app) == "PlaybookScreen")
+        assert app.current.readonly
+        await pilot.press("3")
+        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
+        await pilot.press("down", "a")  # add a hypothesis: refused, and says why
+        await pilot.pause()
+        assert screen_name(app) == "LedgerScreen"  # no dialog to type into
+        notes.extend(str(n.message) for n in app._notifications)
+        await pilot.press("2", "a")  # a run: refused before any process starts
+        await pilot.pause()
+        assert app.screen.child is None and not running(app)
+
+    drive(app, scenario, None)
+    assert any("Viewing only" in n and "read-only" in n for n in notes), notes
+    assert stored() == before
