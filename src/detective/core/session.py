@@ -178,6 +178,9 @@ class Session:
         self._lock = threading.RLock()
         self.readonly = readonly
         self._writer: SessionLock | None = None  # the one-writer lock, when this process holds it
+        # Findings are append-only: each row is parsed once (rebuilding the dataclasses is what
+        # costs when a screen re-reads the session on every event of a run).
+        self._parsed: dict[int, Finding] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -327,7 +330,7 @@ class Session:
                 r[0],
                 r[1],
                 r[2],
-                from_jsonable(Finding, json.loads(r[3])),
+                self._finding(r[0], r[3]),
                 json.loads(r[4]) if r[4] else None,
                 r[5],
             )
@@ -337,6 +340,12 @@ class Session:
             last = {f.check_id: f for f in out}
             out = sorted(last.values(), key=lambda f: f.id)
         return out
+
+    def _finding(self, row_id: int, text: str) -> Finding:
+        finding = self._parsed.get(row_id)
+        if finding is None:
+            finding = self._parsed[row_id] = from_jsonable(Finding, json.loads(text))
+        return finding
 
     def done_checks(self, fingerprint: str) -> set[str]:
         with self._lock:
