@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from detective.ui.tui.text import safe
+from detective.ui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from detective.ui.tui.app import DetectiveApp
@@ -86,7 +87,7 @@ class SessionScreen(DetectiveScreen):
 
         yield StatusLine()
         yield from self.body()
-        yield Footer()
+        yield KeyFooter()
 
     def body(self) -> ComposeResult:
         yield from ()

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from detective.ui.tui.screens.base import DetectiveScreen
 from detective.ui.tui.text import plain
+from detective.ui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from detective.ui.browse import SessionSummary
@@ -49,7 +50,7 @@ class StartScreen(DetectiveScreen):
         table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("session", "symptom", "last step", "top hypothesis")
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_screen_resume(self) -> None:
         # Once the first frame is out (the footer paints a refresh later): the listing's worker
