@@ -361,6 +361,22 @@ class Session:
             ).fetchone()
         return row[0] if row else None
 
+    def revision(self) -> tuple[object, ...]:
+        """Changes whenever anything a view shows changes (findings, the user's ledger, reviews,
+        experiments, the session's info) — whoever wrote it; not the UI's own key/value notes.
+        One cheap query: a view re-reads the session only when this differs."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM findings),"
+                " (SELECT COUNT(*) FROM user_hypotheses),"
+                " (SELECT COUNT(*) || ':' || COALESCE(MAX(created_at), 0) FROM status_overrides),"
+                " (SELECT COALESCE(MAX(id), 0) FROM notes),"
+                " (SELECT COALESCE(MAX(id), 0) FROM reviews),"
+                " (SELECT COALESCE(MAX(id), 0) FROM experiments),"
+                " (SELECT value FROM meta WHERE key='info')"
+            ).fetchone()
+        return tuple(row)
+
     # --- the user's side of the ledger ------------------------------------------------------
     def add_hypothesis(self, title: str, explanation: str = "") -> str:
         slug = "".join(ch if ch.isalnum() else "_" for ch in title.lower()).strip("_")[:40] or "h"

@@ -92,10 +92,22 @@ class SessionScreen(DetectiveScreen):
     def body(self) -> ComposeResult:
         yield from ()
 
+    # Screens that show more than the session's store (files, the App's experiment) re-read on
+    # every resume; the others only when the session's revision moved.
+    ALWAYS_REFRESH: ClassVar[bool] = False
+    _seen: tuple[object, ...] | None = None  # the session's revision this screen last showed
+
     def on_screen_resume(self) -> None:
-        if self.app.current is not None:
-            self.current.remember(self.SCREEN)
-        self.refresh_data()
+        if self.app.current is None:
+            self.refresh_data()
+            return
+        self.current.remember(self.SCREEN)
+        # Shown again: re-read only if the session changed meanwhile (a screen switch stays a
+        # repaint; a run's events refresh the playbook themselves).
+        revision = self.current.session.revision()
+        if revision != self._seen or self.ALWAYS_REFRESH:
+            self._seen = revision
+            self.refresh_data()
 
     def refresh_data(self) -> None:
         """Re-read what this screen shows from the session (cheap, on the UI thread)."""
