@@ -178,9 +178,10 @@ class Session:
         self._lock = threading.RLock()
         self.readonly = readonly
         self._writer: SessionLock | None = None  # the one-writer lock, when this process holds it
-        # Findings are append-only: each row is parsed once (rebuilding the dataclasses is what
-        # costs when a screen re-reads the session on every event of a run).
-        self._parsed: dict[int, Finding] = {}
+        # Each stored finding is parsed once (rebuilding the dataclasses is what costs when a
+        # screen re-reads the session on every event of a run); kept with its text, so a row
+        # rewritten in place is parsed again.
+        self._parsed: dict[int, tuple[str, Finding]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -342,9 +343,11 @@ class Session:
         return out
 
     def _finding(self, row_id: int, text: str) -> Finding:
-        finding = self._parsed.get(row_id)
-        if finding is None:
-            finding = self._parsed[row_id] = from_jsonable(Finding, json.loads(text))
+        cached = self._parsed.get(row_id)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        finding = from_jsonable(Finding, json.loads(text))
+        self._parsed[row_id] = (text, finding)
         return finding
 
     def done_checks(self, fingerprint: str) -> set[str]:
