@@ -6,7 +6,8 @@
    1 s in absolute terms on an idle machine.
 2. Key latency: a key that moves the playbook's cursor, pressed every 100 ms, timed from the
    key event until the cursor has moved; with no run in progress (baseline) and while the demo's
-   whole playbook runs in the worker thread (torch, PIL, numpy all busy). Prints medians and p95.
+   whole playbook runs (in its child process: torch, PIL, numpy busy on the other core). Prints
+   medians and p95.
 
 3. Through a real pseudo-terminal (what a user over SSH gets): time from spawn until the first
    frame's text reaches the terminal, and key → repaint latency of a screen switch (keys 3 / 2)

@@ -96,3 +96,23 @@ def test_demo_gets_no_capacity_false_alarm(tmp_path: Path) -> None:
         _, f = run_check(check_id, DEMO_CASE, tmp_path / check_id)
         assert f.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE), (check_id, f.summary)
         assert not any(e.direction is Direction.SUPPORTS for e in f.effects), check_id
+
+
+def test_gradcam_names_clusters_with_failure_clusters_ids(tmp_path: Path) -> None:
+    """One collection, one clustering: the Grad-CAM table's clusters are failure_clusters' own
+    (rank and id), so a reviewed cluster is the same cluster in both tables."""
+    import re
+
+    case = write_case(tmp_path, MARKER)
+    m, _ = run_check("gradcam", case, tmp_path)
+    _, fc = run_check("failure_clusters", case, tmp_path)
+    table = fc.tables[0]
+    rank_col, id_col = table.columns.index("cluster"), table.columns.index("id")
+    named = {str(r[id_col]): int(r[rank_col]) for r in table.rows}
+    assert m.grouping == "clusters" and named
+    groups = [re.fullmatch(r"cluster (\d+) \(([\w-]+)\)", g.group) for g in m.groups]
+    assert all(groups), [g.group for g in m.groups]
+    assert {g[2]: int(g[1]) for g in groups if g} == {
+        k: v for k, v in named.items() if k in {g[2] for g in groups if g}
+    }
+    assert {g[2] for g in groups if g} <= set(named)

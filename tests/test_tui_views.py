@@ -160,7 +160,10 @@ def test_intake_validation_names_each_field(tmp_path: Path) -> None:
     assert validate(IntakeForm(str(case), str(tmp_path / "s"), "both_low", "41%")) == []
 
 
-@pytest.mark.parametrize("module", ["detective.ui.browse", "detective.workflows.investigation"])
+@pytest.mark.parametrize(
+    "module",
+    ["detective.ui.browse", "detective.workflows.investigation", "detective.workflows.childrun"],
+)
 def test_core_views_import_neither_textual_nor_torch(module: str) -> None:
     import subprocess
     import sys

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
+    from detective.analysis.collect import Collection
+
 
 @dataclass(frozen=True)
 class ClusterSettings:
@@ -392,4 +394,34 @@ def cluster_failures(
         silhouettes=scores,
         clusters=clusters,
         embedding=used,
+    )
+
+
+def cluster_collection(col: Collection, settings: ClusterSettings) -> Clustering:
+    """The failures of a collection, clustered from everything it measured: penultimate
+    features when recorded, image properties (against the successes), confusion pairs. Every
+    check that groups failures by cluster calls this, so one collection gives the same clusters
+    (the same ids) in each of their tables."""
+    import numpy as np
+
+    classes = tuple(str(c) for c in col.classes)
+    failed = ~col.correct
+    frows = np.flatnonzero(failed)
+    if col.features.size:
+        keep = failed[col.feature_rows]
+        frows = col.feature_rows[keep]
+        feats = col.features[keep]
+    else:
+        feats = np.zeros((len(frows), 0), np.float32)
+    names = [p for p in col.properties if np.isfinite(col.properties[p]).any()]
+    return cluster_failures(
+        feats,
+        col.label[frows],
+        col.pred[frows],
+        col.index[frows],
+        classes,
+        properties={p: col.properties[p][frows] for p in names},
+        reference={p: col.properties[p][col.correct] for p in names},
+        population=Population(col.label, col.correct, {p: col.properties[p] for p in names}),
+        settings=settings,
     )

@@ -178,6 +178,10 @@ class Session:
         self._lock = threading.RLock()
         self.readonly = readonly
         self._writer: SessionLock | None = None  # the one-writer lock, when this process holds it
+        # Each stored finding is parsed once (rebuilding the dataclasses is what costs when a
+        # screen re-reads the session on every event of a run); kept with its text, so a row
+        # rewritten in place is parsed again.
+        self._parsed: dict[int, tuple[str, Finding]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -327,7 +331,7 @@ class Session:
                 r[0],
                 r[1],
                 r[2],
-                from_jsonable(Finding, json.loads(r[3])),
+                self._finding(r[0], r[3]),
                 json.loads(r[4]) if r[4] else None,
                 r[5],
             )
@@ -337,6 +341,14 @@ class Session:
             last = {f.check_id: f for f in out}
             out = sorted(last.values(), key=lambda f: f.id)
         return out
+
+    def _finding(self, row_id: int, text: str) -> Finding:
+        cached = self._parsed.get(row_id)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        finding = from_jsonable(Finding, json.loads(text))
+        self._parsed[row_id] = (text, finding)
+        return finding
 
     def done_checks(self, fingerprint: str) -> set[str]:
         with self._lock:
@@ -351,6 +363,22 @@ class Session:
                 "SELECT fingerprint FROM findings ORDER BY id DESC LIMIT 1"
             ).fetchone()
         return row[0] if row else None
+
+    def revision(self) -> tuple[object, ...]:
+        """Changes whenever anything a view shows changes (findings, the user's ledger, reviews,
+        experiments, the session's info) — whoever wrote it; not the UI's own key/value notes.
+        One cheap query: a view re-reads the session only when this differs."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM findings),"
+                " (SELECT COUNT(*) FROM user_hypotheses),"
+                " (SELECT COUNT(*) || ':' || COALESCE(MAX(created_at), 0) FROM status_overrides),"
+                " (SELECT COALESCE(MAX(id), 0) FROM notes),"
+                " (SELECT COALESCE(MAX(id), 0) FROM reviews),"
+                " (SELECT COALESCE(MAX(id), 0) FROM experiments),"
+                " (SELECT value FROM meta WHERE key='info')"
+            ).fetchone()
+        return tuple(row)
 
     # --- the user's side of the ledger ------------------------------------------------------
     def add_hypothesis(self, title: str, explanation: str = "") -> str:
@@ -462,9 +490,6 @@ class Session:
             c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, time.time()))
 
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
 def _not_a_file(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise SessionError(f"{path} is a file, not a session folder; choose another --session")
@@ -475,18 +500,19 @@ def _reason(e: BaseException) -> str:
 
 
 def _check_header(db: Path) -> None:
-    """Refuse an empty or non-SQLite file before SQLite touches it (it would initialise an
-    empty file as a new database, writing to it)."""
+    """Refuse an empty file before SQLite touches it (it would initialise an empty file as a new
+    database, writing to it); any other file is read by SQLite read-only first, which refuses a
+    file that is not SQLite. Never opened here with a file descriptor of its own: closing one
+    would drop the POSIX locks SQLite holds on the file for this process's other connections,
+    and a child process's writer could then delete the WAL under them (their reads go stale)."""
     try:
-        with db.open("rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+        size = db.stat().st_size
     except OSError as e:
         raise SessionError(f"{db} cannot be read: {_reason(e)}") from e
-    if head != _SQLITE_MAGIC:
-        what = "the file is empty" if not head else "not an SQLite file"
+    if size == 0:
         raise SessionError(
-            f"{db} is not a readable session database ({what}); it may be corrupted. "
-            "Its artifacts/ folder is untouched."
+            f"{db} is not a readable session database (the file is empty); it may be "
+            "corrupted. Its artifacts/ folder is untouched."
         )
 
 

@@ -416,6 +416,9 @@ def cmd_export(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+WIDE_CHECKS = 140  # below this many columns `detective checks` lists blocks, not a table
+
+
 def cmd_checks(args: argparse.Namespace) -> ExitCode:
     from detective.core.registry import all_checks
 
@@ -443,9 +446,36 @@ def cmd_checks(args: argparse.Namespace) -> ExitCode:
             + "\n"
         )
         return ExitCode.OK
+    import textwrap
+
     from rich.markup import escape
     from rich.table import Table
 
+    console = _console()
+
+    def indent(text: str) -> str:  # wrapped at spaces only: an id is never cut
+        return escape(
+            textwrap.fill(
+                text,
+                console.width - 1,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+
+    if console.width < WIDE_CHECKS:
+        # Narrow (80×24 over SSH): one block per check; ids are never cut, lists wrap at commas.
+        for c in checks:
+            console.print(
+                f"[bold]{escape(c.id)}[/] [dim]({c.stage.value} · needs "
+                f"{escape(', '.join(c.needs) or 'nothing')})[/]"
+            )
+            if c.hypotheses:
+                console.print(indent("hypotheses: " + ", ".join(c.hypotheses)), soft_wrap=True)
+            console.print(indent(c.description) + "\n", soft_wrap=True)
+        return ExitCode.OK
     table = Table("id", "stage", "needs", "hypotheses", "what it does", show_lines=True)
     for c in checks:
         table.add_row(
@@ -454,13 +484,13 @@ def cmd_checks(args: argparse.Namespace) -> ExitCode:
                 for v in (
                     c.id,
                     c.stage.value,
-                    ", ".join(c.needs),
-                    ", ".join(c.hypotheses),
+                    "\n".join(c.needs),
+                    "\n".join(c.hypotheses),
                     c.description,
                 )
             )
         )
-    _console().print(table)
+    console.print(table)
     return ExitCode.OK
 
 

@@ -62,7 +62,7 @@ class RegionShares:
 
 @dataclass(frozen=True)
 class GroupShares:
-    group: str  # "cluster <id>" or "class <name>"
+    group: str  # "cluster <rank> (<id>)", as failure_clusters names it, or "class <name>"
     size: int
     shares: RegionShares
 
@@ -286,7 +286,7 @@ class GradCamFailures(Check[GradCamMeasurement]):
         )
 
     def _groups(self, ctx, col, order, kept, shares) -> tuple[list[GroupShares], str]:  # noqa: ANN001
-        """Per failure cluster (detective.analysis.clusters over the collected features) when
+        """Per failure cluster (failure_clusters' clusters of the same collection) when
         clustering finds clusters, else per true class."""
         import numpy as np
         import torch
@@ -294,24 +294,18 @@ class GradCamFailures(Check[GradCamMeasurement]):
         row_of = {int(d): i for i, d in enumerate(kept)}
         groups: list[GroupShares] = []
         try:
-            from detective.analysis.clusters import ClusterSettings, cluster_failures
+            from detective.analysis.clusters import ClusterSettings, cluster_collection
 
-            failed = ~col.correct
-            if col.features.size:
-                keep = failed[col.feature_rows]
-                frows = col.feature_rows[keep]
-                clustering = cluster_failures(
-                    col.features[keep], col.label[frows], col.pred[frows], col.index[frows],
-                    tuple(str(c) for c in ctx.case.classes),
-                    settings=ClusterSettings(seed=ctx.options.seed),
-                )
-                for c in clustering.clusters:
-                    rows = [row_of[int(m)] for m in c.members if int(m) in row_of]
-                    if rows:
-                        groups.append(GroupShares(f"cluster {c.id}", len(rows),
-                                                  mean_shares(shares, torch.tensor(rows))))
-                if groups:
-                    return groups, "clusters"
+            # failure_clusters' own clustering (same collection, its default settings): the
+            # cluster ids here are the ids in its table and in the reviews.
+            clustering = cluster_collection(col, ClusterSettings(seed=ctx.options.seed))
+            for c in clustering.clusters:
+                rows = [row_of[int(m)] for m in c.members if int(m) in row_of]
+                if rows:
+                    groups.append(GroupShares(f"cluster {c.rank} ({c.id})", len(rows),
+                                              mean_shares(shares, torch.tensor(rows))))
+            if groups:
+                return groups, "clusters"
         except ImportError:
             pass
         labels = np.array([col.label[np.flatnonzero(col.index == d)[0]] for d in kept])

@@ -141,9 +141,8 @@ class FailureClusters(Check[FailureClustersMeasurement]):
     settings_type = FailureClustersSettings
 
     def measure(self, ctx, progress) -> FailureClustersMeasurement:
-        import numpy as np
 
-        from detective.analysis.clusters import ClusterSettings, Population, cluster_failures
+        from detective.analysis.clusters import ClusterSettings, cluster_collection
         from detective.analysis.collect import collect
         from detective.core.case import CaseError
         from detective.llm.summary import summarize_clusters
@@ -154,15 +153,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             raise CaseError(f"no usable example in the {split!r} split")
         classes = tuple(str(c) for c in col.classes)
         failed = ~col.correct
-        frows = np.flatnonzero(failed)
         features_used = bool(col.features.size)
-        if features_used:
-            keep = failed[col.feature_rows]
-            frows = col.feature_rows[keep]
-            feats = col.features[keep]
-        else:
-            feats = np.zeros((len(frows), 0), np.float32)
-        names = [p for p in col.properties if np.isfinite(col.properties[p]).any()]
         settings = ClusterSettings(
             k_min=self.settings.k_min,
             k_max=self.settings.k_max,
@@ -173,17 +164,7 @@ class FailureClusters(Check[FailureClustersMeasurement]):
             seed=ctx.options.seed,
         )
         progress.update(0.6, None, "clustering failures")
-        clustering = cluster_failures(
-            feats,
-            col.label[frows],
-            col.pred[frows],
-            col.index[frows],
-            classes,
-            properties={p: col.properties[p][frows] for p in names},
-            reference={p: col.properties[p][col.correct] for p in names},
-            population=Population(col.label, col.correct, {p: col.properties[p] for p in names}),
-            settings=settings,
-        )
+        clustering = cluster_collection(col, settings)  # gradcam's clusters are these
         progress.update(0.7, None, "thumbnails")
         thumbs = self._thumbnails(ctx, split, clustering, progress)
         backend, note = None, ""

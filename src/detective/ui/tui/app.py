@@ -86,6 +86,7 @@ class DetectiveApp(App[int]):
     def close_session(self) -> None:
         self._unwind()
         if self.is_screen_installed("playbook"):
+            self.get_screen("playbook").stop()  # type: ignore[attr-defined]
             self.get_screen("playbook").workers.cancel_all()
         for name in KEPT:
             if self.is_screen_installed(name):
@@ -107,21 +108,33 @@ class DetectiveApp(App[int]):
             self.pop_screen()
 
     def goto(self, name: str, check_id: str | None = None) -> None:
-        """Show a session screen above the start screen; a finding sits above the playbook."""
+        """Show a session screen above the start screen; a finding sits above the playbook.
+
+        The shown screen is switched in place (never pop to the start screen, then push): each
+        screen that resumes is restyled whole, and the start screen would list the sessions
+        again — a screen switch would cost hundreds of milliseconds."""
         if name != "start" and self.current is None:
             return
-        self._unwind()
         if name == "start":
+            self._unwind()
             return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
         if name not in KEPT and name != "finding":
-            self.push_screen(make_screen(name))
+            self._show(make_screen(name))
             return
         shown = name if name in KEPT else "playbook"  # a finding sits above the playbook
         if not self.is_screen_installed(shown):
             self.install_screen(make_screen(shown), shown)
-        self.push_screen(shown)
+        self._show(self.get_screen(shown))
         if name == "finding" and check_id:
             self.push_screen(make_screen("finding", check_id))
+
+    def _show(self, screen: Screen) -> None:
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
 
     def action_goto(self, name: str) -> None:
         self.goto(name)
@@ -240,7 +253,7 @@ class DetectiveApp(App[int]):
             )
             run.cancel.set()
         if self.is_screen_installed("playbook"):
-            self.get_screen("playbook").cancel.set()  # type: ignore[attr-defined]
+            self.get_screen("playbook").stop()  # type: ignore[attr-defined]
 
     def on_unmount(self) -> None:
         self.stop_runs()

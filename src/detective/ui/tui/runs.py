@@ -127,5 +127,7 @@ def experiment_job(
         if run.record_once(current, experiment):
             post(ExperimentEnded(ended, experiment))
         raise
+    finally:
+        current.forget_case()  # releases the writer lock: a run of checks may take it next
     if run.record_once(current, experiment):
         post(ExperimentEnded(ended, experiment))

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from detective.ui.tui.text import safe
+from detective.ui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from detective.ui.tui.app import DetectiveApp
@@ -86,18 +87,39 @@ class SessionScreen(DetectiveScreen):
 
         yield StatusLine()
         yield from self.body()
-        yield Footer()
+        yield KeyFooter()
 
     def body(self) -> ComposeResult:
         yield from ()
 
+    # Screens that show more than the session's store (files, the App's experiment) re-read on
+    # every resume; the others only when the session's revision moved.
+    ALWAYS_REFRESH: ClassVar[bool] = False
+    _seen: tuple[object, ...] | None = None  # the session's revision this screen last showed
+
     def on_screen_resume(self) -> None:
-        if self.app.current is not None:
-            self.current.remember(self.SCREEN)
-        self.refresh_data()
+        if self.app.current is None:
+            self.refresh_data()
+            return
+        self.current.remember(self.SCREEN)
+        # Shown again: re-read only if the session changed meanwhile (a screen switch stays a
+        # repaint; a run's events refresh the playbook themselves).
+        revision = self.current.session.revision()
+        if revision != self._seen or self.ALWAYS_REFRESH:
+            self._seen = revision
+            self.refresh_data()
 
     def refresh_data(self) -> None:
         """Re-read what this screen shows from the session (cheap, on the UI thread)."""
+
+    def writable(self) -> bool:
+        """May this action write to the session? A read-only one says why not."""
+        if self.app.current is None or not self.current.readonly:
+            return True
+        self.notify(
+            f"Viewing only: {self.current.readonly_reason}", severity="warning", timeout=8
+        )
+        return False
 
     def commands(self) -> Iterator[SystemCommand]:
         for name, key, label in NAV:

@@ -34,6 +34,7 @@ def runner_available() -> bool:
 
 class ExperimentsScreen(SessionScreen):
     SCREEN = "experiments"
+    ALWAYS_REFRESH = True  # the App's experiment runs on whichever screen is shown
     DEFAULT_CSS = """
     ExperimentsScreen DataTable { height: 1fr; }
     ExperimentsScreen #about { padding: 0 1; height: auto; max-height: 4; color: $text-muted; }
@@ -97,6 +98,8 @@ class ExperimentsScreen(SessionScreen):
             return
         if self.app.experimenting() or self.app.running():
             self.notify("Something is running: wait for it, or cancel it (c).", severity="warning")
+            return
+        if not self.writable():
             return
 
         def asked(values: tuple[str, ...] | None) -> None:

@@ -45,6 +45,7 @@ def write_report(session_dir: Path, fmt: str) -> Path:
 
 class ExportScreen(SessionScreen):
     SCREEN = "export"
+    ALWAYS_REFRESH = True  # the report files on disk
     DEFAULT_CSS = """
     ExportScreen Vertical { padding: 1 2; }
     ExportScreen Horizontal { height: auto; margin: 1 0; }

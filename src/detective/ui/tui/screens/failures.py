@@ -224,6 +224,8 @@ class FailuresScreen(SessionScreen):
         if target is None:
             self.notify("Nothing to review here yet.")
             return
+        if not self.writable():
+            return
         self.current.session.add_review(target[0], target[1], ReviewVerdict(verdict))
         focused = self.focused
         table = focused if isinstance(focused, DataTable) else None

@@ -109,7 +109,7 @@ class LedgerScreen(SessionScreen):
     def on_data_table_row_highlighted(self) -> None:
         self._show_entry()
         h = self.selected()
-        if h is not None:
+        if h is not None and not self.current.readonly:
             self.current.session.kv_set(CURSOR_KEY, h.hypothesis_id)
 
     def on_data_table_row_selected(self) -> None:
@@ -121,6 +121,9 @@ class LedgerScreen(SessionScreen):
             self.app.goto("finding", h.evidence[0].check_id)
 
     def action_add(self) -> None:
+        if not self.writable():
+            return
+
         def added(values: tuple[str, ...] | None) -> None:
             if values:
                 self.current.session.add_hypothesis(values[0], values[1])
@@ -133,7 +136,7 @@ class LedgerScreen(SessionScreen):
 
     def action_set_status(self) -> None:
         h = self.selected()
-        if h is None:
+        if h is None or not self.writable():
             return
         options = [(s.value, f"{s.value}") for s in HypothesisStatus]
         options.append((CLEAR, "clear — let the evidence decide"))
@@ -152,7 +155,7 @@ class LedgerScreen(SessionScreen):
 
     def action_note(self) -> None:
         h = self.selected()
-        if h is None:
+        if h is None or not self.writable():
             return
 
         def noted(values: tuple[str, ...] | None) -> None:

@@ -1,8 +1,9 @@
 """Playbook: every check with its status, the recommended next one and why; run one or all.
 
-Checks run in a thread worker that consumes `engine.run_playbook` and forwards each event as a
-message; this screen stays installed while the session is open so a run continues while the user
-reads findings elsewhere.
+Checks run in a child process (`workflows.childrun`: the UI thread keeps the GIL to itself, so
+keys stay fast mid-run); a thread worker reads the child's events and forwards each as a message.
+The child commits the findings; this screen re-reads the session on its events. It stays installed
+while the session is open so a run continues while the user reads findings elsewhere.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from detective.ui.tui.widgets.run_panel import IDLE, RunPanel
 if TYPE_CHECKING:
     from detective.core.engine import Event
     from detective.ui.browse import CheckRow, Recommendation
+    from detective.workflows.childrun import ChildRun
 
 
 WIDE = 100  # below this many columns the stage column folds away
-# Session.kv: set while a run of this UI is in flight, cleared when it ends in any way. Found set
-# when the session is opened, it means the process died mid-run (crash, kill, lost SSH).
-RUN_KEY = "ui.run"
 INTERRUPTED = (
     "[b]! The last run was interrupted[/b] (the process stopped mid-run): finished findings "
     "are saved; a resumes it."
@@ -76,6 +75,8 @@ class PlaybookScreen(SessionScreen):
         self.recommendation: Recommendation | None = None
         self.cancel = threading.Event()
         self.running_check = ""
+        self.child: ChildRun | None = None
+        self.outcome = ""  # how the last run ended, when the status line should say so
         self._compact: bool | None = None
 
     def on_resize(self) -> None:
@@ -131,6 +132,7 @@ class PlaybookScreen(SessionScreen):
     def _next_text(self) -> str:
         """What to do next — true to the board: never "every check has run" while some wait."""
         from detective.ui.browse import PENDING
+        from detective.workflows.childrun import RUN_KEY
 
         rec = self.recommendation
         pending = [r for r in self.rows if r.status == PENDING]
@@ -148,9 +150,10 @@ class PlaybookScreen(SessionScreen):
         return "[b]Every check has run.[/b] See the ledger (3) and export a report (6)."
 
     def status_text(self) -> str:
-        """For the status line of every screen: the checks' run, when there is one."""
+        """For the status line of every screen: the checks' run, when there is one (or how the
+        last one failed)."""
         if not self.busy:
-            return ""
+            return self.outcome
         from textual.widgets import ProgressBar
 
         done = self.query_one(RunPanel).query_one(ProgressBar).percentage or 0.0
@@ -195,15 +198,12 @@ class PlaybookScreen(SessionScreen):
         if self.app.experimenting():
             self.notify("An experiment is running: wait for it or cancel it (5, c).")
             return
+        if not self.writable():
+            return
         self.cancel = threading.Event()
-        self.current.session.kv_set(RUN_KEY, "running")
+        self.outcome = ""
         self.query_one(RunPanel).begin("[b]Starting…[/b] loading the case")
         self.run_checks(only, rerun)
-
-    def _ended(self) -> None:
-        """The run ended, however: it was not interrupted."""
-        if self.app.current is not None:
-            self.current.session.kv_set(RUN_KEY, "")
 
     def action_run_selected(self) -> None:
         row = self._selected()
@@ -221,26 +221,27 @@ class PlaybookScreen(SessionScreen):
 
     def action_cancel(self) -> None:
         if self.query_one(RunPanel).running:
-            self.cancel.set()
+            self.stop()
             self.query_one(RunPanel).write("cancelling: the check stops at its next batch")
+
+    def stop(self) -> None:
+        """Cancel the run, if any: its process stops at the next step (killed if it hangs)."""
+        self.cancel.set()
+        if self.child is not None:
+            self.child.cancel()
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False, name="running checks")
     def run_checks(self, only: tuple[str, ...] | None, rerun: bool) -> None:
-        from detective.core.engine import run_playbook
+        from detective.workflows.childrun import ChildRun
 
         worker = get_current_worker()
-        prep = self.current.prepared()  # loads the case: torch stays off the UI thread
-        cancel = self.cancel
-        events = run_playbook(
-            prep.session, prep.playbook, prep.ctx, cancel=cancel, only=only, rerun=rerun
-        )
-        try:
-            for event in events:
-                self.post_message(self.Engine(event))
-                if worker.is_cancelled:
-                    cancel.set()
-        finally:
-            events.close()
+        child = self.child = ChildRun(self.current.path, only=only, rerun=rerun)
+        if self.cancel.is_set():  # cancelled while the process was starting
+            child.cancel()
+        for event in child.events():  # blocks on the pipe: the GIL stays with the UI
+            self.post_message(self.Engine(event))
+            if worker.is_cancelled:
+                child.cancel()
 
     def on_playbook_screen_engine(self, message: Engine) -> None:
         from detective.core.engine import (
@@ -278,7 +279,7 @@ class PlaybookScreen(SessionScreen):
                 self.app.show_error(f"The check {f.check_id} crashed", f.summary, f.error)
         elif isinstance(event, RunFinished):
             self.running_check = ""
-            self._ended()
+            self.child = None
             if event.status is RunStatus.COMPLETED:
                 panel.progress(1.0, "")  # "Done." never sits beside a bar at 84 %
             text = {
@@ -288,6 +289,8 @@ class PlaybookScreen(SessionScreen):
                 RunStatus.FAILED: "[b red]The run stopped.[/]",
             }[event.status]
             panel.finish(f"{text} [dim]{safe(event.message)}[/]" if event.message else text)
+            if event.status is RunStatus.FAILED:
+                self.outcome = f"[b]✗ checks stopped:[/b] {safe(event.message)}"
             self.refresh_data()
             if event.status is RunStatus.FAILED:
                 self.app.show_error("The run stopped", event.message)
@@ -295,11 +298,6 @@ class PlaybookScreen(SessionScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
         panel = self.query_one(RunPanel)
-        if event.worker.group == "run" and event.state in (
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
-            self._ended()
         if event.worker.group == "run" and event.state is WorkerState.ERROR:
             panel.finish("[b red]The run could not start.[/] " + IDLE)
             self.running_check = ""

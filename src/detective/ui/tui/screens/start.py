@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from detective.ui.tui.screens.base import DetectiveScreen
 from detective.ui.tui.text import plain
+from detective.ui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from detective.ui.browse import SessionSummary
 
+LIST_AFTER_S = 0.15  # the recent sessions are listed this long after the screen is shown
 INTRO = (
     "[b]detective[/b] · why does my image classifier underperform? It measures, keeps a "
     "hypothesis ledger, and writes a findings report."
@@ -48,10 +50,12 @@ class StartScreen(DetectiveScreen):
         table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("session", "symptom", "last step", "top hypothesis")
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        # Once the first frame is out (the footer paints a refresh later): the listing's worker
+        # imports the session store, and its thread would take the GIL from that paint.
+        self.set_timer(LIST_AFTER_S, self.action_refresh)
 
     def action_refresh(self) -> None:
         current = self.app.current.path if self.app.current is not None else None
