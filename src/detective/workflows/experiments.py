@@ -2,7 +2,11 @@
 
 An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `model.width=64`, `model.dropout=0.5`, `model.freeze=backbone`, `aug.shift=1`,
-`transform.train=deterministic`, `hook.optimizer=default`) to a copy of the case's recipe,
+`transform.train=deterministic`, `hook.optimizer=default`; relative values `train.lr=x10`,
+`train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
+`train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
+`data.drop=label_issues`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
+`model.init=default`) to a copy of the case's recipe,
 trains the baseline and the changed recipe side by side with the same seeds and budget on a
 bounded sample, and records the metric before and after. Two changes at once are refused unless
 the caller insists (then the record says confounded). With several seeds the paired spread
@@ -352,13 +356,12 @@ def build_model(
     if recipe.unfreeze:
         for p in model.parameters():
             p.requires_grad_(True)
-    if recipe.activation is not None:
-        swapped = swap_activations(model, recipe.activation)
-        if not swapped:
-            raise ExperimentError(
-                f"model.activation={recipe.activation}: the model has no activation module to "
-                "swap (activations called as functions, e.g. F.relu, cannot be swapped)"
-            )
+    if recipe.activation is not None and not swap_activations(model, recipe.activation):
+        kinds = "Sigmoid/Tanh" if recipe.activation == "relu" else "ReLU/Sigmoid/Tanh"
+        raise ExperimentError(
+            f"model.activation={recipe.activation}: the model has no {kinds} module to "
+            "swap (activations called as functions, e.g. F.relu, cannot be swapped)"
+        )
     if recipe.reset_init:
         torch.manual_seed(seed)
         reset_parameters(model)
