@@ -36,6 +36,8 @@ PLANTED = [
     ("train.lr=/10", "lr_too_high", {"LR": 0.3}),
     ("train.lr=/10", "exploding_gradients", {"OPT": "sgd", "LR": 0.5, "DEPTH": 3}),
     ("train.clip=1.0", "exploding_gradients", {"OPT": "sgd", "LR": 0.5, "DEPTH": 3}),
+    ("model.init=he", "exploding_gradients",
+     {"OPT": "sgd", "LR": 0.02, "DEPTH": 6, "INIT_STD": 0.4}),
     ("data.normalize=measured", "normalization_mismatch",
      {"SCALE": 1.0, "STD": False, "OPT": "sgd", "LR": 0.01}),
     ("model.unfreeze=all", "frozen_parameters", {"FREEZE": True, "WIDTH": 6}),

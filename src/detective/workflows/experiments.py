@@ -6,7 +6,7 @@ An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
 `train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
 `data.drop=label_issues`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
-`model.init=default`) to a copy of the case's recipe,
+`model.init=default|he`) to a copy of the case's recipe,
 trains the baseline and the changed recipe side by side with the same seeds and budget on a
 bounded sample, and records the metric before and after. Two changes at once are refused unless
 the caller insists (then the record says confounded). With several seeds the paired spread
@@ -63,7 +63,7 @@ _DATA_CHANGES = {"normalize": "measured", "drop": "label_issues"}
 _MODEL_CHANGES = {
     "unfreeze": ("all",),
     "activation": ("relu", "leaky_relu"),
-    "init": ("default",),
+    "init": ("default", "he"),
 }
 
 
@@ -163,7 +163,7 @@ class Recipe:
     drop_label_issues: bool = False  # fit items cleanlab flags are left out
     unfreeze: bool = False  # requires_grad on every parameter
     activation: str | None = None  # Sigmoid/Tanh → ReLU ("relu"); also ReLU → LeakyReLU
-    reset_init: bool = False  # reset_parameters() on every module after building
+    reset_init: str | None = None  # "default": reset_parameters() on every module; "he"
 
     def apply(self, change: Change, ctx: RunContext) -> Recipe:
         if change.target is Target.TRAIN:
@@ -208,7 +208,7 @@ class Recipe:
                 return replace(self, unfreeze=True, freeze_backbone=False)
             if change.key == "activation":
                 return replace(self, activation=str(change.value))
-            return replace(self, reset_init=True)
+            return replace(self, reset_init=str(change.value))
         raise ExperimentError(
             f"the case's fresh_model()/model() accepts no {change.key!r} keyword "
             f"(accepts: {', '.join(sorted(accepted)) or 'none'})"
@@ -362,9 +362,15 @@ def build_model(
             f"model.activation={recipe.activation}: the model has no {kinds} module to "
             "swap (activations called as functions, e.g. F.relu, cannot be swapped)"
         )
-    if recipe.reset_init:
+    if recipe.activation == "relu":  # ReLU with its matching init, as one would swap it
         torch.manual_seed(seed)
-        reset_parameters(model)
+        he_init(model)
+    if recipe.reset_init is not None:
+        torch.manual_seed(seed)
+        if recipe.reset_init == "he":
+            he_init(model)
+        else:
+            reset_parameters(model)
     return model
 
 
@@ -373,6 +379,20 @@ def _same_shapes(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool
     return own.keys() == state.keys() and all(
         own[k].shape == state[k].shape for k in own
     )
+
+
+def he_init(model: torch.nn.Module) -> None:
+    """He (Kaiming-normal, fan-in, ReLU) weights and zero biases for every Linear/Conv layer:
+    the init that keeps a deep ReLU stack's signal from shrinking layer by layer."""
+    import torch
+
+    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, layers):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    m.bias.zero_()
 
 
 def swap_activations(model: torch.nn.Module, to: str) -> int:

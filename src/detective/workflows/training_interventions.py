@@ -93,6 +93,9 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "training with the learning rate ÷10"),
     _ti("train.lr=/10", "exploding_gradients", "the recipe's learning rate ÷10",
         "training with the learning rate ÷10"),
+    _ti("model.init=he", "exploding_gradients",
+        "He (Kaiming-normal) weights and zero biases for every Linear/Conv layer",
+        "re-initializing every layer with He init"),
     _ti("train.clip=1.0", "exploding_gradients",
         "gradients clipped to global norm 1.0 before every optimizer step",
         "clipping gradients to norm 1.0"),
@@ -104,8 +107,9 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
     _ti("hook.optimizer=default", "frozen_parameters",
         "the optimizer built over all the model's own trainable parameters (AdamW)",
         "building the optimizer over the model's own parameters"),
-    _ti("model.activation=relu", "vanishing_gradients", "Sigmoid/Tanh modules swapped for ReLU",
-        "swapping Sigmoid/Tanh for ReLU"),
+    _ti("model.activation=relu", "vanishing_gradients",
+        "Sigmoid/Tanh modules swapped for ReLU, Linear/Conv layers He-initialized to match",
+        "swapping Sigmoid/Tanh for ReLU (with He init)"),
     _ti("model.init=default", "vanishing_gradients", "reset_parameters() on every module",
         "re-initializing every layer with its default init"),
     _ti("model.activation=leaky_relu", "dead_units",
@@ -215,7 +219,8 @@ def _model_correct(ctx: RunContext, data: ProbeData) -> np.ndarray:
     def compute() -> np.ndarray:
         return np.asarray(_item_correct(ctx.model(), data.x_val, data.y_val), bool)
 
-    return ctx.cache.get(CacheKey[np.ndarray]("ti_model_correct", (len(data.y_val),)), compute)
+    # probe_data is cached for the run, so its identity names the sample (as model_fit does).
+    return ctx.cache.get(CacheKey[np.ndarray]("ti_model_correct", (id(data),)), compute)
 
 
 def _spread(values: list[float]) -> float:
@@ -325,6 +330,8 @@ def _judge(
         f"reference: {'your trained model' if ref is vs_model else 'the baseline short runs'}"
         " (the stronger)",
     ]
+    if len(before) == 1:
+        notes.append("one seed: no seed spread to exceed; the McNemar tests alone decide")
     if cut:
         notes.append("the budget cut at least one run short: runs not comparable, inconclusive")
     return TrainingResult(
