@@ -113,6 +113,15 @@ def test_clean_tanh_model_is_not_recovered_by_relu(tmp_path: Path) -> None:
     assert abs(r.after - r.baseline_acc) < 0.03
 
 
+def test_benign_augmentation_on_small_data_is_not_blamed(tmp_path: Path) -> None:
+    # Small data with a benign augmentation (as clean_small_data): the baseline trains on fresh
+    # augmented draws, so removing the augmentation is no "fix".
+    ctx = _ctx(tmp_path, AUG=True, PER_CLASS=20, EPOCHS=40)
+    r = run_training_intervention(ctx, "transform.train=deterministic")
+    assert r.effect is not Moved.RECOVERS, r.notes
+    assert r.after < r.model_acc + 0.03
+
+
 def test_relu_swap_on_a_relu_model_says_there_is_nothing_to_swap(clean: RunContext) -> None:
     with pytest.raises(InterventionError, match="no Sigmoid/Tanh module"):
         run_training_intervention(clean, "model.activation=relu")

@@ -15,6 +15,7 @@ from __future__ import annotations
 #   PER_CLASS: only this many train items per class (0 → all)
 #   PIXEL_NOISE: Gaussian pixel noise (sigma, 0–255 scale) on train and val
 #   FLIP: the train transform flips every image vertically (an augmentation that breaks labels)
+#   AUG: a benign augmentation (small random affine) in the train transform
 #   EPOCHS: the user's (and the recipe's) epochs
 TEMPLATE = '''
 import numpy as np
@@ -63,6 +64,8 @@ def _to_tensor(images):
 def transforms():
     post = T.Lambda(lambda t: _to_tensor(t.numpy())[0])
     ops = [T.RandomVerticalFlip(1.0)] if K["FLIP"] else []
+    if K["AUG"]:  # a benign augmentation: small shifts and rotations
+        ops.append(T.RandomAffine(degrees=10, translate=(0.1, 0.1)))
     return {{
         "train": T.Compose(ops + [T.PILToTensor(), post]),
         "eval": T.Compose([T.PILToTensor(), post]),
@@ -76,7 +79,7 @@ def raw_datasets():
 
 def datasets():
     (x, y), (xv, yv) = _splits()
-    if K["FLIP"]:  # through the transforms: the augmentation is part of the train pipeline
+    if K["FLIP"] or K["AUG"]:  # through the transforms: augmentation is in the train pipeline
         tf = transforms()
         return {{
             "train": kit.ArrayImages(x, y, tf["train"]),
@@ -140,7 +143,7 @@ CLEAN = {
     "SCALE": 255.0, "STD": True, "LR": 3e-3, "OPT": "adamw", "DEPTH": 1, "WIDTH": 64,
     "ACT": "relu", "INIT_STD": 0.0, "BIAS": 0.0, "FREEZE": False, "HEAD_ONLY_OPT": False,
     "NOISE": 0.0, "PAIR_NOISE": False, "LONGTAIL": 0.0, "PER_CLASS": 0, "PIXEL_NOISE": 0.0,
-    "FLIP": False, "EPOCHS": 30,
+    "FLIP": False, "AUG": False, "EPOCHS": 30,
 }
 
 

@@ -163,6 +163,7 @@ class Recipe:
     drop_label_issues: bool = False  # fit items cleanlab flags are left out
     unfreeze: bool = False  # requires_grad on every parameter
     activation: str | None = None  # Sigmoid/Tanh → ReLU ("relu"); also ReLU → LeakyReLU
+    fresh_augmentation: bool = False  # train on fresh augmented draws, not one frozen draw
     reset_init: str | None = None  # "default": reset_parameters() on every module; "he"
 
     def apply(self, change: Change, ctx: RunContext) -> Recipe:
@@ -311,6 +312,32 @@ def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor
 
     key = CacheKey[torch.Tensor]("probe_det", tuple(data.fit_indices))
     return ctx.cache.get(key, load), data.y_fit
+
+
+AUGMENTED_COPIES = 5  # fresh augmented draws of the fit images, at most (reused cyclically)
+
+
+def _augmented_copies(ctx: RunContext, data: ProbeData, copies: int) -> torch.Tensor:
+    """[copies, N, ...]: the fit images through the train transform, `copies` independent
+    seeded draws, so a short run sees fresh augmentation each epoch as real training does (the
+    probe's own tensors hold one frozen draw, which a benign augmentation turns into a
+    distortion that removing it would "fix")."""
+    import torch
+
+    if not (ctx.case.has("raw_datasets") and ctx.case.has("transforms")):
+        raise ExperimentError("fresh augmentation needs raw_datasets() and transforms()")
+
+    def load() -> torch.Tensor:
+        tf = ctx.case.transforms()["train"]
+        raw = ctx.raw_dataset("train")
+        draws = []
+        for c in range(copies):
+            torch.manual_seed(1000 + c)
+            draws.append(torch.stack([tf(raw[i][0]) for i in data.fit_indices]).float())
+        return torch.stack(draws).to(ctx.device)
+
+    key = CacheKey[torch.Tensor]("probe_aug", (tuple(data.fit_indices), copies))
+    return ctx.cache.get(key, load)
 
 
 def build_model(
@@ -493,12 +520,17 @@ def train_probe(
         _deterministic_train(ctx, data) if recipe.deterministic_train else (data.x_fit, data.y_fit)
     )
     x_held, x_val = data.x_held, data.x_val
+    aug = None
+    if recipe.fresh_augmentation and not recipe.deterministic_train:
+        aug = _augmented_copies(ctx, data, max(1, min(recipe.epochs, AUGMENTED_COPIES)))
     if recipe.drop_label_issues:
         keep = label_issue_keep(ctx, data)
         x, y = x[keep], y[keep]
+        aug = aug[:, keep] if aug is not None else None
     if recipe.normalize:  # statistics of the items the run trains on, applied to every split
         mean, std = channel_stats(x)
         x, x_held, x_val = ((t - mean) / std for t in (x, x_held, x_val))
+        aug = (aug - mean) / std if aug is not None else None
     if recipe.class_weight:
         loss_fn: Any = torch.nn.CrossEntropyLoss(weight=balanced_weights(y, ctx.case.num_classes))
     elif "loss" in recipe.default_hooks:
@@ -514,6 +546,8 @@ def train_probe(
     # Probes on small subsets still get `min_steps` updates (a learning curve compares sizes at
     # a comparable optimisation budget, not at a handful of steps).
     epochs = max(recipe.epochs, math.ceil(min_steps / steps_per_epoch))
+    if aug is not None:  # the same number of steps, drawn from the fresh augmented copies
+        x, y = aug[:, subset].flatten(0, 1), y.repeat(len(aug))
     cut_short = [False]
 
     def over_time(_step: int, _loss: float) -> bool:
