@@ -314,7 +314,9 @@ def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor
     return ctx.cache.get(key, load), data.y_fit
 
 
-AUGMENTED_COPIES = 5  # fresh augmented draws of the fit images, at most (reused cyclically)
+# Fresh augmented draws: one per epoch (as real training), reused cyclically past this many
+# transformed images in all (a bounded cost: ~10 epochs of 1000 items).
+AUGMENTED_IMAGES = 10_000
 
 
 def _augmented_copies(ctx: RunContext, data: ProbeData, copies: int) -> torch.Tensor:
@@ -522,7 +524,10 @@ def train_probe(
     x_held, x_val = data.x_held, data.x_val
     aug = None
     if recipe.fresh_augmentation and not recipe.deterministic_train:
-        aug = _augmented_copies(ctx, data, max(1, min(recipe.epochs, AUGMENTED_COPIES)))
+        per_draw = max(1, len(data.fit_indices))
+        aug = _augmented_copies(
+            ctx, data, max(1, min(recipe.epochs, AUGMENTED_IMAGES // per_draw))
+        )
     if recipe.drop_label_issues:
         keep = label_issue_keep(ctx, data)
         x, y = x[keep], y[keep]
