@@ -25,8 +25,11 @@ def add_commands(sub: Any) -> None:
         action="append",
         required=True,
         metavar="TARGET.KEY=VALUE",
-        help="the change, e.g. train.lr=1e-3, train.weight_decay=0.05, model.width=64, "
-        "model.dropout=0.5, model.freeze=backbone, aug.shift=1, transform.train=deterministic, "
+        help="the change, e.g. train.lr=1e-3, train.lr=x10, train.lr=/10, train.epochs=x2, "
+        "train.weight_decay=0.05, train.clip=1.0, train.class_weight=balanced, model.width=64, "
+        "model.width=x2, model.dropout=0.5, model.freeze=backbone, model.unfreeze=all, "
+        "model.activation=relu|leaky_relu, model.init=default|he, aug.shift=1, "
+        "transform.train=deterministic, data.normalize=measured, data.drop=label_issues, "
         "hook.optimizer=default; or one evaluation-side intervention (no retraining): "
         "eval.transform=train, eval.channels=swap, eval.normalize=measured, eval.labels=remap, "
         "eval.mode=train, eval.drop=near_twins, eval.drop=corrupt",

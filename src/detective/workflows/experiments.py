@@ -2,7 +2,11 @@
 
 An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `model.width=64`, `model.dropout=0.5`, `model.freeze=backbone`, `aug.shift=1`,
-`transform.train=deterministic`, `hook.optimizer=default`) to a copy of the case's recipe,
+`transform.train=deterministic`, `hook.optimizer=default`; relative values `train.lr=x10`,
+`train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
+`train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
+`data.drop=label_issues`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
+`model.init=default|he`) to a copy of the case's recipe,
 trains the baseline and the changed recipe side by side with the same seeds and budget on a
 bounded sample, and records the metric before and after. Two changes at once are refused unless
 the caller insists (then the record says confounded). With several seeds the paired spread
@@ -50,9 +54,30 @@ class Target(StrEnum):
     AUG = "aug"  # tensor-level augmentation added in the probe: shift=N pixels
     TRANSFORM = "transform"  # transform.train=deterministic (the case's augmentation removed)
     HOOK = "hook"  # hook.optimizer=default / hook.loss=default: bypass the case's hook
+    DATA = "data"  # data.normalize=measured, data.drop=label_issues: the probe's train data
 
 
-_TRAIN_KEYS = ("lr", "weight_decay", "epochs", "batch_size")
+_TRAIN_KEYS = ("lr", "weight_decay", "epochs", "batch_size", "clip", "class_weight")
+_DATA_CHANGES = {"normalize": "measured", "drop": "label_issues"}
+# Structural model changes for models whose hook has no such keyword (like model.dropout).
+_MODEL_CHANGES = {
+    "unfreeze": ("all",),
+    "activation": ("relu", "leaky_relu"),
+    "init": ("default", "he"),
+}
+
+
+def relative(value: Any) -> float | None:
+    """The factor of a relative value: `x10` → 10, `/10` → 0.1, `*2` → 2; None when absolute."""
+    if not isinstance(value, str) or len(value) < 2 or value[0] not in "x*/":
+        return None
+    try:
+        factor = float(value[1:])
+    except ValueError:
+        return None
+    if not math.isfinite(factor) or factor <= 0:
+        return None
+    return 1.0 / factor if value[0] == "/" else factor
 
 
 @dataclass(frozen=True)
@@ -92,8 +117,20 @@ def parse_change(text: str) -> Change:
     v = parse_value(value)
     if t is Target.TRAIN and key not in _TRAIN_KEYS:
         raise ExperimentError(f"{text!r}: train.{key} is not one of {', '.join(_TRAIN_KEYS)}")
-    if t is Target.TRAIN and not isinstance(v, int | float):
-        raise ExperimentError(f"{text!r}: train.{key} needs a number")
+    if t is Target.TRAIN and key == "class_weight":
+        if v not in ("balanced", "none"):
+            raise ExperimentError(f"{text!r}: train.class_weight is 'balanced' or 'none'")
+    elif t is Target.TRAIN and key == "clip":
+        if not isinstance(v, int | float) or not v > 0:
+            raise ExperimentError(f"{text!r}: train.clip needs a positive gradient-norm bound")
+    elif t is Target.TRAIN and not isinstance(v, int | float) and relative(v) is None:
+        raise ExperimentError(
+            f"{text!r}: train.{key} needs a number or a factor of the recipe's value "
+            "(x10, /10)"
+        )
+    if t is Target.DATA and _DATA_CHANGES.get(key) != v:
+        known = ", ".join(f"data.{k}={w}" for k, w in _DATA_CHANGES.items())
+        raise ExperimentError(f"{text!r}: data changes are {known}")
     if t is Target.AUG and (key != "shift" or not isinstance(v, int) or v < 0):
         raise ExperimentError(f"{text!r}: the augmentation change is aug.shift=N (pixels, N ≥ 0)")
     if t is Target.TRANSFORM and (key != "train" or v != "deterministic"):
@@ -119,11 +156,23 @@ class Recipe:
     default_hooks: tuple[str, ...] = ()
     freeze_backbone: bool = False
     dropout: float | None = None  # set on existing nn.Dropout modules when no kwarg exists
+    lr_scale: float = 1.0  # train.lr=x10: every group's LR of the case's optimizer, scaled
+    clip: float | None = None  # gradient-norm clipping before each optimizer step
+    class_weight: bool = False  # cross-entropy weighted by inverse class frequency
+    normalize: bool = False  # inputs standardized per channel with the fit items' statistics
+    drop_label_issues: bool = False  # fit items cleanlab flags are left out
+    unfreeze: bool = False  # requires_grad on every parameter
+    activation: str | None = None  # Sigmoid/Tanh → ReLU ("relu"); also ReLU → LeakyReLU
+    fresh_augmentation: bool = False  # train on fresh augmented draws, not one frozen draw
+    reset_init: str | None = None  # "default": reset_parameters() on every module; "he"
 
     def apply(self, change: Change, ctx: RunContext) -> Recipe:
         if change.target is Target.TRAIN:
-            value = int(change.value) if change.key in ("epochs", "batch_size") else change.value
-            return replace(self, **{change.key: value})
+            return self._apply_train(change)
+        if change.target is Target.DATA:
+            if change.key == "normalize":
+                return replace(self, normalize=True)
+            return replace(self, drop_label_issues=True)
         if change.target is Target.AUG:
             return replace(self, shift=int(change.value))
         if change.target is Target.TRANSFORM:
@@ -137,14 +186,50 @@ class Recipe:
         accepted = model_keywords(ctx)
         if change.key in accepted:
             kwargs = dict(self.model_kwargs)
-            kwargs[change.key] = change.value
+            value = change.value
+            factor = relative(value)
+            if factor is not None:  # model.width=x2: relative to the hook's current value
+                current = kwargs.get(change.key, accepted[change.key])
+                if isinstance(current, bool) or not isinstance(current, int | float):
+                    raise ExperimentError(
+                        f"model.{change.key}={value}: the hook's default "
+                        f"{current!r} is not a number to scale"
+                    )
+                value = current * factor
+                value = max(1, round(value)) if isinstance(current, int) else value
+            kwargs[change.key] = value
             return replace(self, model_kwargs=tuple(sorted(kwargs.items())))
         if change.key == "dropout":
             return replace(self, dropout=float(change.value))
+        if change.key in _MODEL_CHANGES:
+            if change.value not in _MODEL_CHANGES[change.key]:
+                allowed = " or ".join(repr(v) for v in _MODEL_CHANGES[change.key])
+                raise ExperimentError(f"model.{change.key} is {allowed}")
+            if change.key == "unfreeze":
+                return replace(self, unfreeze=True, freeze_backbone=False)
+            if change.key == "activation":
+                return replace(self, activation=str(change.value))
+            return replace(self, reset_init=str(change.value))
         raise ExperimentError(
             f"the case's fresh_model()/model() accepts no {change.key!r} keyword "
             f"(accepts: {', '.join(sorted(accepted)) or 'none'})"
         )
+
+
+    def _apply_train(self, change: Change) -> Recipe:
+        key, value = change.key, change.value
+        if key == "class_weight":
+            return replace(self, class_weight=value == "balanced")
+        if key == "clip":
+            return replace(self, clip=float(value))
+        factor = relative(value)
+        if key == "lr" and factor is not None:  # relative to whatever LR the recipe uses
+            return replace(self, lr_scale=self.lr_scale * factor)
+        if factor is not None:
+            value = getattr(self, key) * factor
+        if key in ("epochs", "batch_size"):
+            value = max(1, int(round(value)))
+        return replace(self, **{key: value})
 
 
 def base_recipe(ctx: RunContext, max_epochs: int) -> Recipe:
@@ -195,6 +280,7 @@ class ProbeResult:
     parameters: int
     seconds: float
     stopped_early: bool = False  # the wall-time cap cut training short
+    val_correct: tuple[bool, ...] = ()  # per val item, when asked (item_correct=True)
 
     @property
     def gap(self) -> float:
@@ -228,7 +314,42 @@ def _deterministic_train(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor
     return ctx.cache.get(key, load), data.y_fit
 
 
-def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
+# Fresh augmented draws: one per epoch (as real training), reused cyclically past this many
+# transformed images in all (a bounded cost: ~10 epochs of 1000 items).
+AUGMENTED_IMAGES = 10_000
+
+
+def _augmented_copies(ctx: RunContext, data: ProbeData, copies: int) -> torch.Tensor:
+    """[copies, N, ...]: the fit images through the train transform, `copies` independent
+    seeded draws, so a short run sees fresh augmentation each epoch as real training does (the
+    probe's own tensors hold one frozen draw, which a benign augmentation turns into a
+    distortion that removing it would "fix")."""
+    import torch
+
+    if not (ctx.case.has("raw_datasets") and ctx.case.has("transforms")):
+        raise ExperimentError("fresh augmentation needs raw_datasets() and transforms()")
+
+    def load() -> torch.Tensor:
+        tf = ctx.case.transforms()["train"]
+        raw = ctx.raw_dataset("train")
+        draws = []
+        for c in range(copies):
+            torch.manual_seed(1000 + c)
+            draws.append(torch.stack([tf(raw[i][0]) for i in data.fit_indices]).float())
+        return torch.stack(draws).to(ctx.device)
+
+    key = CacheKey[torch.Tensor]("probe_aug", (tuple(data.fit_indices), copies))
+    return ctx.cache.get(key, load)
+
+
+def build_model(
+    ctx: RunContext,
+    recipe: Recipe,
+    seed: int,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> torch.nn.Module:
+    """A fresh model for `recipe`, seeded. `init_state` (a baseline's initial weights) is loaded
+    when the architecture matches, so baseline and change start from the same point."""
     import torch
 
     from detective.analysis.torchutil import reset_parameters
@@ -243,6 +364,8 @@ def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
         raise CaseError(f"{hook}() returned {type(model).__name__}, expected torch.nn.Module")
     model = model.to(ctx.device)
+    if init_state is not None and _same_shapes(model, init_state):
+        model.load_state_dict(init_state)
     if recipe.dropout is not None:
         drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
         if not drops:
@@ -259,7 +382,63 @@ def build_model(ctx: RunContext, recipe: Recipe, seed: int) -> torch.nn.Module:
             p.requires_grad_(False)
         for p in head.parameters():
             p.requires_grad_(True)
+    if recipe.unfreeze:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    if recipe.activation is not None and not swap_activations(model, recipe.activation):
+        kinds = "Sigmoid/Tanh" if recipe.activation == "relu" else "ReLU/Sigmoid/Tanh"
+        raise ExperimentError(
+            f"model.activation={recipe.activation}: the model has no {kinds} module to "
+            "swap (activations called as functions, e.g. F.relu, cannot be swapped)"
+        )
+    if recipe.activation == "relu":  # ReLU with its matching init, as one would swap it
+        torch.manual_seed(seed)
+        he_init(model)
+    if recipe.reset_init is not None:
+        torch.manual_seed(seed)
+        if recipe.reset_init == "he":
+            he_init(model)
+        else:
+            reset_parameters(model)
     return model
+
+
+def _same_shapes(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    own = model.state_dict()
+    return own.keys() == state.keys() and all(
+        own[k].shape == state[k].shape for k in own
+    )
+
+
+def he_init(model: torch.nn.Module) -> None:
+    """He (Kaiming-normal, fan-in, ReLU) weights and zero biases for every Linear/Conv layer:
+    the init that keeps a deep ReLU stack's signal from shrinking layer by layer."""
+    import torch
+
+    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, layers):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    m.bias.zero_()
+
+
+def swap_activations(model: torch.nn.Module, to: str) -> int:
+    """Replace activation modules in place: Sigmoid/Tanh → ReLU (`relu`), or Sigmoid/Tanh/ReLU →
+    LeakyReLU(0.01) (`leaky_relu`, for dead ReLUs). Returns how many were replaced."""
+    import torch
+
+    saturating: tuple[type[torch.nn.Module], ...] = (torch.nn.Sigmoid, torch.nn.Tanh)
+    swap = saturating if to == "relu" else (*saturating, torch.nn.ReLU)
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) in swap:
+                new = torch.nn.ReLU() if to == "relu" else torch.nn.LeakyReLU(0.01)
+                setattr(parent, name, new)
+                count += 1
+    return count
 
 
 def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -271,11 +450,23 @@ def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch
         for group in opt.param_groups:  # only the values the experiment changed
             if recipe.lr != settings.lr:
                 group["lr"] = recipe.lr
+            group["lr"] = group["lr"] * recipe.lr_scale
             if recipe.weight_decay != settings.weight_decay:
                 group["weight_decay"] = recipe.weight_decay
-        return opt
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(
+            params, lr=recipe.lr * recipe.lr_scale, weight_decay=recipe.weight_decay
+        )
+    if recipe.clip is not None:
+        bound = recipe.clip
+        clipped = [p for g in opt.param_groups for p in g["params"]]
+
+        def clip(*_: object) -> None:
+            torch.nn.utils.clip_grad_norm_(clipped, bound)
+
+        opt.register_step_pre_hook(clip)
+    return opt
 
 
 def _shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
@@ -312,22 +503,45 @@ def train_probe(
     fraction: float = 1.0,
     max_seconds: float = math.inf,
     min_steps: int = 0,
+    init_state: dict[str, torch.Tensor] | None = None,
+    item_correct: bool = False,
 ) -> ProbeResult:
-    """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it."""
+    """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it.
+
+    `init_state`: start from these weights when the architecture matches (a paired comparison);
+    `item_correct`: also keep which val items the trained model gets right (a paired test)."""
     import torch
 
     from detective.analysis.learning.recipe import run_recipe
     from detective.analysis.training import make_loss
 
     start = time.monotonic()
-    model = build_model(ctx, recipe, seed)
+    model = build_model(ctx, recipe, seed, init_state)
     opt = _optimizer(ctx, model, recipe)
-    loss_fn = (
-        torch.nn.CrossEntropyLoss() if "loss" in recipe.default_hooks else make_loss(ctx)
-    )
     x, y = (
         _deterministic_train(ctx, data) if recipe.deterministic_train else (data.x_fit, data.y_fit)
     )
+    x_held, x_val = data.x_held, data.x_val
+    aug = None
+    if recipe.fresh_augmentation and not recipe.deterministic_train:
+        per_draw = max(1, len(data.fit_indices))
+        aug = _augmented_copies(
+            ctx, data, max(1, min(recipe.epochs, AUGMENTED_IMAGES // per_draw))
+        )
+    if recipe.drop_label_issues:
+        keep = label_issue_keep(ctx, data)
+        x, y = x[keep], y[keep]
+        aug = aug[:, keep] if aug is not None else None
+    if recipe.normalize:  # statistics of the items the run trains on, applied to every split
+        mean, std = channel_stats(x)
+        x, x_held, x_val = ((t - mean) / std for t in (x, x_held, x_val))
+        aug = (aug - mean) / std if aug is not None else None
+    if recipe.class_weight:
+        loss_fn: Any = torch.nn.CrossEntropyLoss(weight=balanced_weights(y, ctx.case.num_classes))
+    elif "loss" in recipe.default_hooks:
+        loss_fn = torch.nn.CrossEntropyLoss()
+    else:
+        loss_fn = make_loss(ctx)
     gen = torch.Generator().manual_seed(seed)
     n = max(2, int(round(len(y) * fraction)))
     subset = torch.randperm(len(y), generator=gen)[:n].to(y.device)
@@ -337,6 +551,8 @@ def train_probe(
     # Probes on small subsets still get `min_steps` updates (a learning curve compares sizes at
     # a comparable optimisation budget, not at a handful of steps).
     epochs = max(recipe.epochs, math.ceil(min_steps / steps_per_epoch))
+    if aug is not None:  # the same number of steps, drawn from the fresh augmented copies
+        x, y = aug[:, subset].flatten(0, 1), y.repeat(len(aug))
     cut_short = [False]
 
     def over_time(_step: int, _loss: float) -> bool:
@@ -365,12 +581,69 @@ def train_probe(
         drop_last=False,
     )
     train_acc, _ = accuracy(model, x, y)
-    held_acc, _ = accuracy(model, data.x_held, data.y_held)
-    val_acc, val_loss = accuracy(model, data.x_val, data.y_val)
+    held_acc, _ = accuracy(model, x_held, data.y_held)
+    val_acc, val_loss = accuracy(model, x_val, data.y_val)
     params = sum(p.numel() for p in model.parameters())
+    correct = _item_correct(model, x_val, data.y_val) if item_correct else ()
     return ProbeResult(
-        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, cut_short[0]
+        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, cut_short[0],
+        correct,
     )
+
+
+def _item_correct(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512
+) -> tuple[bool, ...]:
+    import torch
+
+    model.eval()
+    out: list[bool] = []
+    with torch.no_grad():
+        for s in range(0, len(y), batch):
+            pred = model(x[s : s + batch]).argmax(1)
+            out += (pred == y[s : s + batch]).cpu().tolist()
+    return tuple(out)
+
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of [N, C, ...] inputs, shaped to broadcast over them."""
+    flat = x.transpose(0, 1).flatten(1).double()
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    mean = flat.mean(1).view(shape).to(x.dtype)
+    std = flat.std(1).clamp_min(1e-8).view(shape).to(x.dtype)
+    return mean, std
+
+
+def balanced_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Inverse class frequency, n / (K · n_c), as scikit-learn's class_weight='balanced'."""
+    import torch
+
+    counts = torch.bincount(y, minlength=num_classes).double()
+    present = counts > 0
+    weights = torch.zeros(num_classes, dtype=torch.float64, device=y.device)
+    weights[present] = len(y) / (int(present.sum()) * counts[present])
+    return weights.float()
+
+
+def label_issue_keep(ctx: RunContext, data: ProbeData) -> torch.Tensor:
+    """A mask over the fit items: False where the label_issues check's code path (cleanlab's
+    find_label_issues on cross-validated out-of-sample probabilities of a probe on the user's
+    model's penultimate features) flags the label."""
+    import torch
+
+    def compute() -> torch.Tensor:
+        from detective.analysis.collect import collect
+        from detective.analysis.measures import LabelIssueSettings
+        from detective.checks.error_analysis.label_issues import analyse_split
+
+        indices = list(data.fit_indices)
+        col = collect(ctx, "train", indices=indices, feature_sample=len(indices))
+        s = LabelIssueSettings()
+        flagged = set(analyse_split(col, s.folds, s.agree_prob).flagged)
+        keep = [i not in flagged for i in indices]
+        return torch.tensor(keep, dtype=torch.bool, device=data.y_fit.device)
+
+    return ctx.cache.get(CacheKey[torch.Tensor]("label_issue_keep", data.fit_indices), compute)
 
 
 # --- the user's model on the probe sample ---------------------------------------------------

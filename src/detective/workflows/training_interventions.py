@@ -1,0 +1,391 @@
+"""Training-side interventions: remove a suspected cause from the recipe, re-train briefly, compare.
+
+Each intervention is one change of the experiments engine (`train.lr=x10`, `data.normalize=
+measured`, `model.unfreeze=all`, …), so every one can be replayed by hand with
+`detective experiment SESSION --set <label>`. It trains the case's recipe (baseline) and the
+changed recipe side by side on the same bounded sample, with the same seeds and the same initial
+weights (the baseline's initial state is cached per seed and loaded into the changed model when
+the architecture matches), and evaluates both on the same val items.
+
+The judgement is paired and conservative:
+
+- per-item accuracy is averaged over the seeds (baseline and changed runs share seeds and initial
+  weights) and the per-item differences are tested with the Wilcoxon signed-rank test: the items
+  are the independent unit (pooling seeds × items as independent pairs would count every item
+  once per seed and overstate the evidence); the 95 % CI is that of the mean item difference;
+- the seeds' spread (the largest standard deviation over seeds of the baseline accuracy, the
+  changed accuracy and their paired delta) is `min_delta`: an effect must exceed it;
+- **a short run never makes an undertrained baseline look like a cause.** The changed run is
+  also compared, item by item, with the user's own trained model on the same val items. The
+  reference (`before`) is the better of the two (the baseline short runs or the user's model), and
+  the p-value is the larger of the two tests (an intersection–union test): the change
+  recovers only when it beats both significantly. On a clean, well-trained model a short run
+  with LR ×10 is below the user's model, so it can never "recover" anything.
+
+Cost is bounded: at most `train_samples` fit items, `val_samples` val items, `max_epochs` epochs
+per run, and a wall-time budget for the whole intervention; a run the budget cuts short makes the
+result inconclusive (no effect, with a note). Small train sets get more epochs so that a short
+run takes at least `min_steps` optimizer steps. Baseline runs are cached per run, so the
+interventions of one investigation share them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from detective.core.case import CaseError
+from detective.core.findings import InterventionOutcome, Moved, Side
+from detective.core.ports import CacheKey
+from detective.workflows.experiments import (
+    ExperimentError,
+    ProbeResult,
+    Recipe,
+    base_recipe,
+    build_model,
+    parse_change,
+    train_probe,
+)
+from detective.workflows.interventions import (
+    Intervention,
+    InterventionError,
+    InterventionResult,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from detective.analysis.learning.recipe import ProbeData
+    from detective.core.context import RunContext
+    from detective.core.progress import Progress
+
+TRAIN_SAMPLES = 1000  # fit items per short run, at most
+VAL_SAMPLES = 1000  # val items every run is evaluated on, at most
+MAX_EPOCHS = 5  # epochs of a short run (the case's own epochs when fewer)
+MIN_STEPS = 150  # optimizer steps of a short run at least (small train sets get more epochs)
+BUDGET_S = 300.0  # wall-time cap of one intervention (all its runs) when none is given
+
+
+@dataclass(frozen=True)
+class TrainingIntervention(Intervention):
+    """A training-side intervention; `id` is the full change, replayable as `--set <id>`."""
+
+    phrase: str = ""  # what was changed, for the sentence
+
+    @property
+    def label(self) -> str:
+        return self.id
+
+
+def _ti(change: str, hypothesis: str, description: str, phrase: str) -> TrainingIntervention:
+    parse_change(change)  # a typo here is a bug at import time, not at a user's run
+    return TrainingIntervention(change, hypothesis, Side.TRAIN, description, phrase=phrase)
+
+
+TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
+    _ti("train.lr=x10", "lr_too_low", "the recipe's learning rate ×10 (every optimizer group)",
+        "training with the learning rate ×10"),
+    _ti("train.lr=/10", "lr_too_high", "the recipe's learning rate ÷10 (every optimizer group)",
+        "training with the learning rate ÷10"),
+    _ti("train.lr=/10", "exploding_gradients", "the recipe's learning rate ÷10",
+        "training with the learning rate ÷10"),
+    _ti("model.init=he", "exploding_gradients",
+        "He (Kaiming-normal) weights and zero biases for every Linear/Conv layer",
+        "re-initializing every layer with He init"),
+    _ti("train.clip=1.0", "exploding_gradients",
+        "gradients clipped to global norm 1.0 before every optimizer step",
+        "clipping gradients to norm 1.0"),
+    _ti("data.normalize=measured", "normalization_mismatch",
+        "train and val inputs standardized per channel with the train items' mean/std",
+        "training on inputs standardized per channel"),
+    _ti("model.unfreeze=all", "frozen_parameters", "requires_grad on every parameter",
+        "training with every parameter unfrozen"),
+    _ti("hook.optimizer=default", "frozen_parameters",
+        "the optimizer built over all the model's own trainable parameters (AdamW)",
+        "building the optimizer over the model's own parameters"),
+    _ti("model.activation=relu", "vanishing_gradients",
+        "Sigmoid/Tanh modules swapped for ReLU, Linear/Conv layers He-initialized to match",
+        "swapping Sigmoid/Tanh for ReLU (with He init)"),
+    _ti("model.init=default", "vanishing_gradients", "reset_parameters() on every module",
+        "re-initializing every layer with its default init"),
+    _ti("model.activation=leaky_relu", "dead_units",
+        "ReLU (and Sigmoid/Tanh) modules swapped for LeakyReLU(0.01)",
+        "swapping ReLU for LeakyReLU"),
+    _ti("model.init=default", "dead_units", "reset_parameters() on every module",
+        "re-initializing every layer with its default init"),
+    _ti("data.drop=label_issues", "label_noise",
+        "train items whose label cleanlab flags (the label_issues check's code path) left out",
+        "dropping the train items with flagged labels"),
+    _ti("train.class_weight=balanced", "class_imbalance",
+        "cross-entropy weighted by inverse class frequency of the train items",
+        "weighting the loss by inverse class frequency"),
+    _ti("transform.train=deterministic", "augmentation_breaks_labels",
+        "the train transform with its random augmentation removed",
+        "training without the augmentation"),
+    _ti("model.width=x2", "underfitting", "the model's width keyword ×2",
+        "training a model twice as wide"),
+    _ti("train.epochs=x2", "underfitting", "twice the short run's epochs",
+        "training twice as many epochs"),
+)
+# Overfitting is a description, not a cause (issue 13): regularization stays available by hand
+# (`train.weight_decay=…`, `model.dropout=…`) but is no intervention here. On planted small-train
+# cases a short regularized run never beat the user's model significantly, so it could only ever
+# say "no effect".
+
+
+def interventions_for(hypothesis: str) -> tuple[TrainingIntervention, ...]:
+    """The training-side interventions that test `hypothesis`, cheapest first."""
+    return tuple(i for i in TRAIN_INTERVENTIONS if i.hypothesis == hypothesis)
+
+
+def parse_training_intervention(text: str, hypothesis: str | None = None) -> TrainingIntervention:
+    """A label (`train.lr=x10`) → its intervention (the one for `hypothesis` when given)."""
+    key = text.strip().replace(" ", "")
+    for i in TRAIN_INTERVENTIONS:
+        if i.id == key and (hypothesis is None or i.hypothesis == hypothesis):
+            return i
+    known = ", ".join(dict.fromkeys(i.id for i in TRAIN_INTERVENTIONS))
+    raise InterventionError(f"{text!r}: unknown training intervention; known: {known}")
+
+
+@dataclass(frozen=True)
+class TrainingResult(InterventionResult):
+    """An InterventionResult whose `before` is the stronger reference (see the module doc)."""
+
+    baseline_acc: float = math.nan  # mean val accuracy of the baseline short runs
+    model_acc: float = math.nan  # the user's trained model on the same val items
+    p_baseline: float = 1.0  # McNemar: changed vs baseline short runs (pooled pairs)
+    p_model: float = 1.0  # McNemar: changed vs the user's model (pooled pairs)
+    seed_deltas: tuple[float, ...] = ()  # per seed: changed − baseline val accuracy
+    cost_s: float = 0.0
+    cut_short: bool = False  # the budget stopped a run: not comparable, no effect
+
+    @property
+    def effect(self) -> Moved:
+        if self.cut_short:
+            return Moved.NO_EFFECT
+        return super().effect
+
+    @property
+    def change(self) -> str:
+        i = self.intervention
+        return i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
+
+    def to_outcome(
+        self, gap_share: float | None = None, cost_s: float | None = None
+    ) -> InterventionOutcome:
+        return super().to_outcome(gap_share, self.cost_s if cost_s is None else cost_s)
+
+
+# --- runs --------------------------------------------------------------------------------------
+def _initial_state(ctx: RunContext, recipe: Recipe, seed: int) -> dict[str, torch.Tensor]:
+    """The baseline's initial weights for `seed`, built once per run and shared by the changes."""
+
+    def build() -> dict[str, torch.Tensor]:
+        model = build_model(ctx, recipe, seed)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    return ctx.cache.get(CacheKey[dict]("ti_init", (recipe, seed)), build)
+
+
+def _baseline(
+    ctx: RunContext, recipe: Recipe, data: ProbeData, seed: int, progress: Progress | None,
+    max_seconds: float,
+) -> ProbeResult:
+    """A baseline short run, cached per (recipe, sample, seed): interventions share it."""
+    key = CacheKey[ProbeResult](
+        "ti_baseline", (recipe, data.fit_indices, len(data.y_val), seed)
+    )
+    found = ctx.cache.peek(key)
+    if found is not None:
+        return found
+    result = train_probe(
+        ctx, recipe, data, seed, progress, max_seconds=max_seconds,
+        init_state=_initial_state(ctx, recipe, seed), item_correct=True,
+    )
+    if not result.stopped_early:  # a cut-short baseline is never reused
+        ctx.cache.get(key, lambda: result)
+    return result
+
+
+def _model_correct(ctx: RunContext, data: ProbeData) -> np.ndarray:
+    """Which of the sampled val items the user's trained model gets right."""
+    from detective.workflows.experiments import _item_correct
+
+    def compute() -> np.ndarray:
+        return np.asarray(_item_correct(ctx.model(), data.x_val, data.y_val), bool)
+
+    # probe_data is cached for the run, so its identity names the sample (as model_fit does).
+    return ctx.cache.get(CacheKey[np.ndarray]("ti_model_correct", (id(data),)), compute)
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def run_training_intervention(
+    ctx: RunContext,
+    intervention: TrainingIntervention | str,
+    *,
+    seeds: int = 3,
+    budget_s: float | None = None,
+    progress: Progress | None = None,
+    train_samples: int = TRAIN_SAMPLES,
+    val_samples: int = VAL_SAMPLES,
+    max_epochs: int = MAX_EPOCHS,
+    min_steps: int = MIN_STEPS,
+) -> TrainingResult:
+    """Baseline vs changed short runs over `seeds` seeds on the same items; a paired judgement.
+
+    Raises InterventionError when the change cannot apply to this case (the message says why),
+    CaseError when the case's code fails, Cancelled when `progress` is cancelled.
+    """
+    from detective.analysis.learning.recipe import probe_data
+
+    it = (
+        parse_training_intervention(intervention)
+        if isinstance(intervention, str)
+        else intervention
+    )
+    if seeds < 1:
+        raise InterventionError("at least one seed")
+    if not ctx.has_split("val"):
+        raise CaseError("the case has no 'val' split")
+    start = time.monotonic()
+    budget = BUDGET_S if budget_s is None else float(budget_s)
+    data = probe_data(ctx, train_samples, val_samples)
+    if len(data.y_val) == 0 or len(data.y_fit) < 2:
+        raise InterventionError("too few train or val items could be loaded for a short run")
+    base = base_recipe(ctx, max_epochs)
+    # Epochs, not steps, are what a change such as train.epochs=x2 scales: fix the baseline's
+    # epochs so that it takes at least `min_steps` steps on this sample.
+    per_epoch = math.ceil(len(data.y_fit) / max(2, min(base.batch_size, len(data.y_fit))))
+    base = replace(base, epochs=max(base.epochs, math.ceil(min_steps / per_epoch)))
+    if it.id == "transform.train=deterministic":
+        # Compared with augmentation as training applies it (fresh draws every epoch), not with
+        # the probe's one frozen draw: a frozen draw of a benign augmentation is a distortion.
+        base = replace(base, fresh_augmentation=True)
+    try:
+        changed = base.apply(parse_change(it.id), ctx)
+    except ExperimentError as e:
+        raise InterventionError(str(e)) from e
+    if progress is not None:
+        progress.log(
+            f"intervention {it.label}: {it.description}; {seeds} seed(s) × 2 short runs of "
+            f"≤ {max(base.epochs, changed.epochs)} epochs on {len(data.y_fit)} train items, "
+            f"{len(data.y_val)} val items, budget {budget:.0f} s"
+        )
+        progress.update(0.0)
+    runs = 2 * seeds
+    before: list[ProbeResult] = []
+    after: list[ProbeResult] = []
+    for k, seed in enumerate(range(seeds)):
+        left = max(budget - (time.monotonic() - start), 0.0)
+
+        def span(j: int) -> Progress | None:
+            return progress.span(j / runs, (j + 1) / runs) if progress is not None else None
+
+        before.append(_baseline(ctx, base, data, seed, span(2 * k), left))
+        left = max(budget - (time.monotonic() - start), 0.0)
+        try:
+            after.append(train_probe(
+                ctx, changed, data, seed, span(2 * k + 1), max_seconds=left,
+                init_state=_initial_state(ctx, base, seed), item_correct=True,
+            ))
+        except ExperimentError as e:
+            raise InterventionError(str(e)) from e
+    result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
+    if progress is not None:
+        progress.update(1.0)
+    return result
+
+
+@dataclass(frozen=True)
+class _ItemTest:
+    p: float
+    ci_low: float
+    ci_high: float
+    fixed: int  # items right more often after than before
+    broken: int
+
+
+def _item_test(ref: np.ndarray, after: np.ndarray) -> _ItemTest:
+    """Paired over items: per-item accuracy averaged over seeds, Wilcoxon signed-rank on the
+    differences. Items are the independent unit — pooling seeds × items as independent pairs
+    would count each item once per seed and overstate the evidence."""
+    from scipy.stats import wilcoxon
+
+    d = after - ref
+    nonzero = d[d != 0]
+    p = float(wilcoxon(nonzero).pvalue) if len(nonzero) else 1.0
+    n = len(d)
+    se = float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    mean = float(d.mean())
+    return _ItemTest(p, max(-1.0, mean - 1.96 * se), min(1.0, mean + 1.96 * se),
+                     int((d > 0).sum()), int((d < 0).sum()))
+
+
+def _judge(
+    it: TrainingIntervention,
+    before: list[ProbeResult],
+    after: list[ProbeResult],
+    model_ok: np.ndarray,
+    cost_s: float,
+) -> TrainingResult:
+    b_items = np.stack([np.asarray(r.val_correct, float) for r in before]).mean(0)
+    a_items = np.stack([np.asarray(r.val_correct, float) for r in after]).mean(0)
+    vs_base = _item_test(b_items, a_items)
+    vs_model = _item_test(model_ok.astype(float), a_items)
+    b_acc = [r.val_acc for r in before]
+    a_acc = [r.val_acc for r in after]
+    deltas = [a - b for a, b in zip(a_acc, b_acc, strict=True)]
+    min_delta = max(_spread(b_acc), _spread(a_acc), _spread(deltas))
+    model_acc = float(model_ok.mean())
+    baseline_acc = statistics.fmean(b_acc)
+    use_model = model_acc > baseline_acc
+    ref = vs_model if use_model else vs_base
+    cut = any(r.stopped_early for r in (*before, *after))
+    notes = [
+        f"baseline short runs {baseline_acc:.1%} (seeds {', '.join(f'{a:.1%}' for a in b_acc)}),"
+        f" changed {statistics.fmean(a_acc):.1%} (seeds {', '.join(f'{a:.1%}' for a in a_acc)})"
+        f", your trained model {model_acc:.1%} on the same {len(model_ok)} val items",
+        f"Wilcoxon changed vs baseline p = {vs_base.p:.3g}, vs your model p = {vs_model.p:.3g};"
+        f" the larger decides, and an effect must exceed the seeds' spread "
+        f"{min_delta * 100:.1f} points",
+        f"reference: {'your trained model' if use_model else 'the baseline short runs'}"
+        " (the stronger)",
+    ]
+    if len(before) == 1:
+        notes.append("one seed: no seed spread to exceed; the McNemar tests alone decide")
+    if cut:
+        notes.append("the budget cut at least one run short: runs not comparable, inconclusive")
+    return TrainingResult(
+        it,
+        "val_acc",
+        model_acc if use_model else baseline_acc,
+        statistics.fmean(a_acc),
+        len(model_ok),
+        len(model_ok),
+        ref.ci_low,
+        ref.ci_high,
+        max(vs_base.p, vs_model.p),
+        "Wilcoxon signed-rank on per-item accuracy averaged over seeds, vs the baseline short "
+        "runs and vs the user's model (intersection–union: the larger p)",
+        fixed=ref.fixed,
+        broken=ref.broken,
+        notes=tuple(notes),
+        seeds=len(before),
+        min_delta=min_delta,
+        baseline_acc=baseline_acc,
+        model_acc=model_acc,
+        p_baseline=vs_base.p,
+        p_model=vs_model.p,
+        seed_deltas=tuple(deltas),
+        cost_s=round(cost_s, 3),
+        cut_short=cut,
+    )

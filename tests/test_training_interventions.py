@@ -1,0 +1,207 @@
+"""Training-side interventions: for each, a planted case where the short paired re-training
+recovers the metric and a clean, well-trained case where it does not; the guard against an
+undertrained short run; the budget; the new experiment targets; the CLI replay."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from helpers import context_for, write_case
+from training_intervention_cases import case_source
+
+from detective.core.context import RunContext, RunOptions
+from detective.core.findings import Moved, Side
+from detective.core.session import Session, SessionInfo
+from detective.ui.cli import main
+from detective.workflows.experiments import (
+    ExperimentError,
+    _optimizer,
+    base_recipe,
+    build_model,
+    parse_change,
+)
+from detective.workflows.interventions import InterventionError
+from detective.workflows.training_interventions import (
+    TRAIN_INTERVENTIONS,
+    TrainingResult,
+    parse_training_intervention,
+    run_training_intervention,
+)
+
+# (intervention, hypothesis it tests, the planted bug as case knobs)
+PLANTED = [
+    ("train.lr=x10", "lr_too_low", {"LR": 2e-5}),
+    ("train.lr=/10", "lr_too_high", {"LR": 0.3}),
+    ("train.lr=/10", "exploding_gradients", {"OPT": "sgd", "LR": 0.5, "DEPTH": 3}),
+    ("train.clip=1.0", "exploding_gradients", {"OPT": "sgd", "LR": 0.5, "DEPTH": 3}),
+    ("model.init=he", "exploding_gradients",
+     {"OPT": "sgd", "LR": 0.02, "DEPTH": 6, "INIT_STD": 0.4}),
+    ("data.normalize=measured", "normalization_mismatch",
+     {"SCALE": 1.0, "STD": False, "OPT": "sgd", "LR": 0.01}),
+    ("model.unfreeze=all", "frozen_parameters", {"FREEZE": True, "WIDTH": 6}),
+    ("hook.optimizer=default", "frozen_parameters", {"HEAD_ONLY_OPT": True, "WIDTH": 6}),
+    ("model.activation=relu", "vanishing_gradients",
+     {"ACT": "sigmoid", "DEPTH": 6, "OPT": "sgd", "LR": 0.1}),
+    ("model.init=default", "vanishing_gradients",
+     {"ACT": "tanh", "DEPTH": 6, "INIT_STD": 0.01, "OPT": "sgd", "LR": 0.05}),
+    ("model.activation=leaky_relu", "dead_units", {"BIAS": -3.0, "DEPTH": 2}),
+    ("model.init=default", "dead_units", {"BIAS": -3.0, "DEPTH": 2}),
+    ("data.drop=label_issues", "label_noise", {"NOISE": 0.3, "PAIR_NOISE": True}),
+    ("train.class_weight=balanced", "class_imbalance",
+     {"LONGTAIL": 0.5, "EPOCHS": 10, "LR": 1e-3}),
+    ("transform.train=deterministic", "augmentation_breaks_labels", {"FLIP": True, "EPOCHS": 5}),
+    ("model.width=x2", "underfitting", {"WIDTH": 3, "LR": 1e-2}),
+    ("train.epochs=x2", "underfitting", {"EPOCHS": 1, "LR": 3e-4}),
+]
+
+
+def _ctx(tmp: Path, **knobs: object) -> RunContext:
+    return context_for(write_case(tmp, case_source(**knobs)), tmp)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> RunContext:
+    """A clean MLP trained to convergence (≈ 98 % val); baseline short runs are shared."""
+    return _ctx(tmp_path_factory.mktemp("clean"))
+
+
+def test_every_hypothesis_with_an_intervention_is_covered_by_a_planted_case() -> None:
+    tested = {(label, hyp) for label, hyp, _ in PLANTED}
+    assert tested == {(i.id, i.hypothesis) for i in TRAIN_INTERVENTIONS}
+    for i in TRAIN_INTERVENTIONS:
+        assert i.side is Side.TRAIN and i.predicted == 1 and i.description
+        assert i.label == i.id  # replayable as `--set <label>`
+        parse_change(i.label)
+
+
+@pytest.mark.parametrize(
+    ("label", "hypothesis", "knobs"), PLANTED, ids=[f"{h}:{lab}" for lab, h, _ in PLANTED]
+)
+def test_planted_bug_is_recovered(
+    label: str, hypothesis: str, knobs: dict[str, object], tmp_path: Path
+) -> None:
+    ctx = _ctx(tmp_path, **knobs)
+    r = run_training_intervention(ctx, parse_training_intervention(label, hypothesis))
+    assert isinstance(r, TrainingResult)
+    assert r.effect is Moved.RECOVERS, r.notes
+    assert r.p_value < 1e-4  # far from alpha = 0.05
+    assert r.delta > 1.2 * r.min_delta  # above the seeds' spread, with room
+    # It beats both references: the baseline short runs and the user's own trained model.
+    assert r.after > r.baseline_acc + 0.03 and r.after > r.model_acc + 0.03
+    o = r.to_outcome()
+    assert o.label == label and o.side is Side.TRAIN and o.seeds == 3 and o.cost_s > 0
+    assert o.effect is Moved.RECOVERS and o.hypothesis == hypothesis
+
+
+@pytest.mark.parametrize(
+    ("label", "hypothesis"),
+    sorted({(i.id, i.hypothesis) for i in TRAIN_INTERVENTIONS if i.id != "model.activation=relu"}),
+)
+def test_clean_model_is_not_recovered(label: str, hypothesis: str, clean: RunContext) -> None:
+    r = run_training_intervention(clean, parse_training_intervention(label, hypothesis))
+    assert r.effect is not Moved.RECOVERS, r.notes
+    assert r.after < r.model_acc - 0.003  # the short run stays below the user's model
+    assert r.model_acc > 0.95
+
+
+def test_clean_tanh_model_is_not_recovered_by_relu(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, ACT="tanh", LR=1e-2)
+    r = run_training_intervention(ctx, "model.activation=relu")
+    assert r.effect is not Moved.RECOVERS and r.model_acc > 0.95
+    assert abs(r.after - r.baseline_acc) < 0.03
+
+
+def test_benign_augmentation_on_small_data_is_not_blamed(tmp_path: Path) -> None:
+    # Small data with a benign augmentation (as clean_small_data): the baseline trains on fresh
+    # augmented draws, so removing the augmentation is no "fix".
+    ctx = _ctx(tmp_path, AUG=True, PER_CLASS=20, EPOCHS=40)
+    r = run_training_intervention(ctx, "transform.train=deterministic")
+    assert r.effect is not Moved.RECOVERS, r.notes
+    assert r.after < r.model_acc + 0.03
+
+
+def test_relu_swap_on_a_relu_model_says_there_is_nothing_to_swap(clean: RunContext) -> None:
+    with pytest.raises(InterventionError, match="no Sigmoid/Tanh module"):
+        run_training_intervention(clean, "model.activation=relu")
+
+
+def test_an_undertrained_short_baseline_never_makes_a_change_look_like_a_fix(
+    clean: RunContext,
+) -> None:
+    # One epoch and no step floor: the baseline short run is far below the user's model, and
+    # LR ×10 beats it significantly. It is still not a recovery: it does not beat the model.
+    r = run_training_intervention(
+        clean, "train.lr=x10", max_epochs=1, min_steps=0, train_samples=300
+    )
+    assert r.p_baseline < 1e-3 and r.after > r.baseline_acc + 0.1
+    assert r.after < r.model_acc - 0.05
+    assert r.effect is not Moved.RECOVERS
+    assert r.before == pytest.approx(r.model_acc)  # the stronger reference is the user's model
+
+
+def test_a_budget_that_cuts_runs_short_is_inconclusive(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, LR=2e-5)
+    r = run_training_intervention(ctx, "train.lr=x10", budget_s=0.0, seeds=2)
+    assert r.cut_short and r.effect is Moved.NO_EFFECT
+    assert any("budget" in n for n in r.notes)
+
+
+def test_unknown_or_inapplicable_interventions_are_named(clean: RunContext) -> None:
+    with pytest.raises(InterventionError, match="unknown training intervention"):
+        parse_training_intervention("train.lr=x3")
+    with pytest.raises(ExperimentError, match="accepts no 'depth' keyword"):
+        base_recipe(clean, 1).apply(parse_change("model.depth=x2"), clean)
+
+
+# --- the experiment targets -----------------------------------------------------------------
+def test_relative_and_new_targets_parse_and_apply(clean: RunContext) -> None:
+    base = base_recipe(clean, 5)
+    assert base.apply(parse_change("train.lr=x10"), clean).lr_scale == pytest.approx(10)
+    assert base.apply(parse_change("train.lr=/10"), clean).lr_scale == pytest.approx(0.1)
+    assert base.apply(parse_change("train.epochs=x2"), clean).epochs == 2 * base.epochs
+    assert dict(base.apply(parse_change("model.width=x2"), clean).model_kwargs) == {"width": 128}
+    assert base.apply(parse_change("data.normalize=measured"), clean).normalize
+    assert base.apply(parse_change("model.unfreeze=all"), clean).unfreeze
+    for bad in ("train.lr=x0", "train.lr=xx", "data.normalize=yes", "data.drop=all",
+                "train.class_weight=2", "train.clip=-1", "train.momentum=x2"):
+        with pytest.raises(ExperimentError):
+            parse_change(bad)
+    with pytest.raises(ExperimentError, match="'relu' or 'leaky_relu'"):
+        base.apply(parse_change("model.activation=gelu"), clean)
+
+
+def test_relative_lr_scales_every_group_of_the_case_optimizer(clean: RunContext) -> None:
+    recipe = base_recipe(clean, 5).apply(parse_change("train.lr=x10"), clean)
+    opt = _optimizer(clean, build_model(clean, recipe, 0), recipe)
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(3e-2)]
+
+
+def test_unfreeze_activation_and_init_change_the_built_model(tmp_path: Path) -> None:
+    import torch
+
+    ctx = _ctx(tmp_path, FREEZE=True, ACT="sigmoid", BIAS=-3.0)
+    base = base_recipe(ctx, 5)
+    frozen = build_model(ctx, base, 0)
+    assert not all(p.requires_grad for p in frozen.parameters())
+    fixed = build_model(ctx, base.apply(parse_change("model.unfreeze=all"), ctx), 0)
+    assert all(p.requires_grad for p in fixed.parameters())
+    relu = build_model(ctx, base.apply(parse_change("model.activation=relu"), ctx), 0)
+    kinds = {type(m) for m in relu.modules()}
+    assert torch.nn.ReLU in kinds and torch.nn.Sigmoid not in kinds
+    reset = build_model(ctx, base.apply(parse_change("model.init=default"), ctx), 0)
+    assert float(frozen.body[1].bias.mean()) == pytest.approx(-3.0)
+    assert abs(float(reset.body[1].bias.mean())) < 0.5
+
+
+def test_cli_replays_a_training_intervention_by_hand(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    case = write_case(tmp_path, case_source(LR=2e-5))
+    info = SessionInfo("s", str(case), "h", None, "vision-classification",
+                       RunOptions(device="cpu"), time.time())
+    Session.create(tmp_path / "s", info).close()
+    code = main(["experiment", str(tmp_path / "s"), "--set", "train.lr=x10", "--seeds", "0,1",
+                 "--sample", "400"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "experiment #1 train.lr=x10" in out and ": improved" in out
