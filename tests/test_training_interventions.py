@@ -52,6 +52,8 @@ PLANTED = [
     ("train.class_weight=balanced", "class_imbalance",
      {"LONGTAIL": 0.5, "EPOCHS": 10, "LR": 1e-3}),
     ("transform.train=deterministic", "augmentation_breaks_labels", {"FLIP": True, "EPOCHS": 5}),
+    ("hook.loss=probabilities", "wrong_loss", {"SOFTMAX": True, "LR": 1e-3, "EPOCHS": 4}),
+    ("hook.loss=default", "wrong_loss", {"MSE": True, "LR": 1e-3, "EPOCHS": 4}),
     ("model.width=x2", "underfitting", {"WIDTH": 3, "LR": 1e-2}),
     ("train.epochs=x2", "underfitting", {"EPOCHS": 1, "LR": 3e-4}),
 ]

@@ -17,6 +17,8 @@ from __future__ import annotations
 #   FLIP: the train transform flips every image vertically (an augmentation that breaks labels)
 #   AUG: a benign augmentation (small random affine) in the train transform
 #   EPOCHS: the user's (and the recipe's) epochs
+#   SOFTMAX: forward() ends with a softmax and the loss is cross-entropy (a double softmax)
+#   MSE: the loss hook is MSE between the argmax-free outputs' sum and the class index
 TEMPLATE = '''
 import numpy as np
 import torch
@@ -117,7 +119,20 @@ class MLP(nn.Module):
                 p.requires_grad = False
 
     def forward(self, x):
-        return self.head(self.dropout(self.body(x)))
+        out = self.head(self.dropout(self.body(x)))
+        return torch.softmax(out, 1) if K["SOFTMAX"] else out
+
+
+class IndexMSE(nn.Module):
+    """The wrong loss: regress the class index from the outputs' expected index."""
+
+    def forward(self, out, y):
+        expected = (torch.softmax(out, 1) * torch.arange(10, device=out.device)).sum(1)
+        return nn.functional.mse_loss(expected, y.float())
+
+
+def loss():
+    return IndexMSE() if K["MSE"] else nn.CrossEntropyLoss()
 
 
 def fresh_model(width=K["WIDTH"], dropout=0.0):
@@ -135,7 +150,8 @@ def optimizer(model):
 def model():
     return kit.cached_model(
         kit.file_key(__file__), fresh_model,
-        lambda m: kit.fit(m, datasets()["train"], epochs=K["EPOCHS"], optimizer=optimizer),
+        lambda m: kit.fit(m, datasets()["train"], epochs=K["EPOCHS"], optimizer=optimizer,
+                          loss_fn=loss()),
     )
 '''
 
@@ -143,7 +159,7 @@ CLEAN = {
     "SCALE": 255.0, "STD": True, "LR": 3e-3, "OPT": "adamw", "DEPTH": 1, "WIDTH": 64,
     "ACT": "relu", "INIT_STD": 0.0, "BIAS": 0.0, "FREEZE": False, "HEAD_ONLY_OPT": False,
     "NOISE": 0.0, "PAIR_NOISE": False, "LONGTAIL": 0.0, "PER_CLASS": 0, "PIXEL_NOISE": 0.0,
-    "FLIP": False, "AUG": False, "EPOCHS": 30,
+    "FLIP": False, "AUG": False, "EPOCHS": 30, "SOFTMAX": False, "MSE": False,
 }
 
 

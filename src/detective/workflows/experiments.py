@@ -91,6 +91,17 @@ class Change:
         return f"{self.target.value}.{self.key}={self.value}"
 
 
+def probability_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """NLL of log-outputs when the outputs are probabilities; cross-entropy when they are not
+    (then the model already emits logits and this change removes nothing)."""
+    import torch
+
+    sums = out.detach().sum(1)
+    if bool((out.detach() >= 0).all()) and bool(((sums - 1).abs() < 1e-3).all()):
+        return torch.nn.functional.nll_loss(torch.log(out.clamp_min(1e-12)), y)
+    return torch.nn.functional.cross_entropy(out, y)
+
+
 def parse_value(text: str) -> Any:
     low = text.strip().lower()
     if low in ("true", "false"):
@@ -135,9 +146,12 @@ def parse_change(text: str) -> Change:
         raise ExperimentError(f"{text!r}: the augmentation change is aug.shift=N (pixels, N ≥ 0)")
     if t is Target.TRANSFORM and (key != "train" or v != "deterministic"):
         raise ExperimentError(f"{text!r}: the transform change is transform.train=deterministic")
-    if t is Target.HOOK and (key not in ("optimizer", "loss") or v != "default"):
+    if t is Target.HOOK and not (
+        key in ("optimizer", "loss") and v == "default" or (key, v) == ("loss", "probabilities")
+    ):
         raise ExperimentError(
-            f"{text!r}: hook changes are hook.optimizer=default, hook.loss=default"
+            f"{text!r}: hook changes are hook.optimizer=default, hook.loss=default, "
+            "hook.loss=probabilities"
         )
     return Change(t, key, v)
 
@@ -165,6 +179,9 @@ class Recipe:
     activation: str | None = None  # Sigmoid/Tanh → ReLU ("relu"); also ReLU → LeakyReLU
     fresh_augmentation: bool = False  # train on fresh augmented draws, not one frozen draw
     reset_init: str | None = None  # "default": reset_parameters() on every module; "he"
+    # hook.loss=probabilities: outputs that are already probabilities (a softmax in forward)
+    # trained with the NLL of their log — what cross-entropy on the logits before it would be.
+    probability_loss: bool = False
 
     def apply(self, change: Change, ctx: RunContext) -> Recipe:
         if change.target is Target.TRAIN:
@@ -178,6 +195,8 @@ class Recipe:
         if change.target is Target.TRANSFORM:
             return replace(self, deterministic_train=True)
         if change.target is Target.HOOK:
+            if change.value == "probabilities":
+                return replace(self, probability_loss=True)
             return replace(self, default_hooks=(*self.default_hooks, change.key))
         if change.key == "freeze":
             if change.value not in ("backbone", "none"):
@@ -538,6 +557,8 @@ def train_probe(
         aug = (aug - mean) / std if aug is not None else None
     if recipe.class_weight:
         loss_fn: Any = torch.nn.CrossEntropyLoss(weight=balanced_weights(y, ctx.case.num_classes))
+    elif recipe.probability_loss:
+        loss_fn = probability_nll
     elif "loss" in recipe.default_hooks:
         loss_fn = torch.nn.CrossEntropyLoss()
     else:

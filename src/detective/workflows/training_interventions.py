@@ -127,6 +127,13 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
     _ti("transform.train=deterministic", "augmentation_breaks_labels",
         "the train transform with its random augmentation removed",
         "training without the augmentation"),
+    _ti("hook.loss=probabilities", "wrong_loss",
+        "outputs that are already probabilities trained with the NLL of their log (what "
+        "cross-entropy on the logits before the softmax would be)",
+        "training on the log of the model's probability outputs"),
+    _ti("hook.loss=default", "wrong_loss",
+        "the case's loss hook replaced by cross-entropy on the model's outputs",
+        "training with plain cross-entropy instead of the case's loss"),
     _ti("model.width=x2", "underfitting", "the model's width keyword ×2",
         "training a model twice as wide"),
     _ti("train.epochs=x2", "underfitting", "twice the short run's epochs",

@@ -191,7 +191,10 @@ class Interventions(Check[InterventionsMeasurement]):
                     )
 
                     left = st.max_seconds - (time.monotonic() - start)
-                    result = run_training_intervention(ctx, it, seeds=st.seeds, budget_s=left)
+                    result = run_training_intervention(
+                        ctx, it, seeds=st.seeds, budget_s=left,
+                        progress=progress.span(n / len(plan), (n + 1) / len(plan)),
+                    )
             except InterventionError as e:
                 skipped.append(Skipped(it.label, c.hypothesis, str(e)))
                 continue
