@@ -187,8 +187,11 @@ class Interventions(Check[InterventionsMeasurement]):
                     result = run_intervention(ctx, it, sample=st.sample)
                 else:
                     from detective.workflows.training_interventions import (
+                        TrainingIntervention,
                         run_training_intervention,
                     )
+
+                    assert isinstance(it, TrainingIntervention)
 
                     left = st.max_seconds - (time.monotonic() - start)
                     result = run_training_intervention(
