@@ -3,9 +3,11 @@ one (pure judge tests on constructed measurements where the pattern is numeric).
 
 from __future__ import annotations
 
+import numpy as np
+
 from detective.analysis.measures import EvalModeStats
 from detective.checks.evaluation_integrity.eval_mode import EvalMode
-from detective.core.findings import Direction, Finding, Verdict
+from detective.core.findings import Direction, Finding, Strength, Verdict
 
 
 def supports(f: Finding, hypothesis: str) -> bool:
@@ -27,3 +29,77 @@ def test_eval_mode_blames_a_low_metric_only_when_train_mode_matches_it() -> None
     other = EvalMode().judge(_mode(reported=0.55, train_mode=0.65, n=2000))
     assert not supports(other, "eval_mode_bug"), other.summary
     assert other.verdict is Verdict.PASS
+
+
+# --- a val split whose label indices are shifted: the confusion matrix is a permutation -------
+
+
+def _shifted_predictions(shift: bool, hard_pair: bool = False, n: int = 600, seed: int = 0):
+    """A model 90 % right about the images; with `shift`, val lost class 3's folder so labels
+    above 3 are one lower; with `hard_pair`, 40 % of class 5 is predicted as 8 (a clean but
+    naturally confusable pair)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 10, n)
+    if shift:
+        truth = truth[truth != 3]
+    pred = np.where(rng.random(len(truth)) < 0.9, truth, rng.integers(0, 10, len(truth)))
+    if hard_pair:
+        pred = np.where((truth == 5) & (rng.random(len(truth)) < 0.4), 8, pred)
+    given = np.where(truth > 3, truth - 1, truth) if shift else truth
+    return given, pred
+
+
+def test_permutation_fit_names_the_shift_and_is_identity_on_clean_predictions() -> None:
+    from detective.analysis.permutation import fit_permutation
+
+    y, pred = _shifted_predictions(shift=True)
+    p = fit_permutation(y, pred, 10)
+    assert p.identity_accuracy < 0.5 and p.permuted_accuracy > 0.8, p
+    assert p.moved == (3, 4, 5, 6, 7, 8) and p.mapping[3] == 4 and p.mapping[8] == 9
+    for hard in (False, True):
+        y, pred = _shifted_predictions(shift=False, hard_pair=hard)
+        clean = fit_permutation(y, pred, 10)
+        assert clean.moved == () and clean.gained <= clean.lost, clean
+
+
+def _per_class(y: np.ndarray, pred: np.ndarray):
+    from detective.analysis.collect import Collection
+    from detective.analysis.erroranalysis import per_class
+    from detective.analysis.permutation import fit_permutation
+    from detective.checks.error_analysis.per_class_report import PerClassMeasurement
+
+    n, k = len(y), 10
+    logp = np.full((n, k), -10.0, np.float32)
+    logp[np.arange(n), pred] = -1e-3
+    top = np.argsort(-logp, 1)[:, :3]
+    col = Collection(
+        "val", "f", tuple(str(c) for c in range(k)), np.arange(n), y, top,
+        np.take_along_axis(np.exp(logp), top, 1), logp, -logp[np.arange(n), y], {},
+        np.zeros(0, np.int64), np.zeros((0, 2), np.float32), np.zeros(0, bool),
+    )  # fmt: skip
+    return PerClassMeasurement("val", per_class(col), "c.png", fit_permutation(y, pred, k))
+
+
+def test_per_class_report_gives_label_misalignment_for_a_permuted_confusion_matrix() -> None:
+    from detective.checks.error_analysis.per_class_report import PerClassReport
+
+    planted = PerClassReport().judge(_per_class(*_shifted_predictions(shift=True)))
+    assert planted.verdict is Verdict.FAIL and supports(planted, "label_misalignment")
+    assert planted.effect_on("label_misalignment").strength is Strength.STRONG
+    assert "3→4" in planted.summary, planted.summary
+    for hard in (False, True):
+        clean = PerClassReport().judge(_per_class(*_shifted_predictions(False, hard)))
+        assert not supports(clean, "label_misalignment"), clean.summary
+
+
+def test_per_class_report_on_a_val_tree_missing_a_class_folder(tmp_path) -> None:  # noqa: ANN001
+    from helpers import CASES, context_for
+
+    from detective.core.engine import run_one
+    from detective.core.progress import Progress
+    from detective.core.registry import get_check
+
+    ctx = context_for(CASES / "iv_labels_shifted.py", tmp_path)
+    _, f = run_one(get_check("per_class_report"), ctx, Progress())
+    assert supports(f, "label_misalignment") and "4→3" not in f.summary, f.summary
+    assert f.effect_on("label_misalignment").strength is Strength.STRONG
