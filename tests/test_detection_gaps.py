@@ -103,3 +103,43 @@ def test_per_class_report_on_a_val_tree_missing_a_class_folder(tmp_path) -> None
     _, f = run_one(get_check("per_class_report"), ctx, Progress())
     assert supports(f, "label_misalignment") and "4→3" not in f.summary, f.summary
     assert f.effect_on("label_misalignment").strength is Strength.STRONG
+
+
+# --- systematic pair-wise annotator confusion (cleanlab's confident joint) ---------------------
+
+
+def _scores(*pairs):
+    from detective.analysis.measures import LabelIssueScores, PairNoise, SplitIssues
+
+    split = SplitIssues(
+        "val", 450, 0.95, 10, 10, 0, (), (), (), tuple(PairNoise(*p) for p in pairs)
+    )
+    return LabelIssueScores(tuple(str(c) for c in range(10)), (split,), "")
+
+
+def test_label_issues_names_a_one_way_class_pair_but_not_a_hard_pair() -> None:
+    from detective.checks.error_analysis.label_issues import LabelIssues
+
+    # (true, given, confident count, P(given | true), reverse rate, share of noise)
+    planted = LabelIssues().judge(_scores((7, 1, 12, 0.30, 0.0, 0.9)))
+    assert planted.verdict is Verdict.FAIL and supports(planted, "label_noise")
+    assert "7→1" in planted.effect_on("label_noise").reason
+    # A naturally hard pair confuses both ways about as often: not an annotator's confusion.
+    hard = LabelIssues().judge(_scores((3, 5, 12, 0.30, 0.25, 0.5), (5, 3, 10, 0.25, 0.30, 0.4)))
+    assert not supports(hard, "label_noise"), hard.summary
+    # Spread noise below the pair rate: no pair named.
+    spread = LabelIssues().judge(_scores((9, 4, 4, 0.08, 0.02, 0.1)))
+    assert "labelling confusion" not in spread.summary
+
+
+def test_label_issues_finds_the_7_labelled_1_confusion_in_a_trained_case(tmp_path) -> None:  # noqa: ANN001
+    from helpers import CASES, context_for
+
+    from detective.core.engine import run_one
+    from detective.core.progress import Progress
+    from detective.core.registry import get_check
+
+    ctx = context_for(CASES / "errors_pair_noise.py", tmp_path)
+    _, f = run_one(get_check("label_issues"), ctx, Progress())
+    e = f.effect_on("label_noise")
+    assert e is not None and e.strength is Strength.STRONG and "7→1" in e.reason, f.summary
