@@ -10,6 +10,7 @@ from detective.analysis.measures import Candidate, LabelIssueScores, PairNoise, 
 from detective.core.findings import (
     Artifact,
     ArtifactKind,
+    Effect,
     Finding,
     Metric,
     Strength,
@@ -259,6 +260,7 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
         )
         if others:
             summary += f" ({others})"
+        effects: tuple[Effect, ...]
         if rate >= th.strong_rate and s.probably_wrong >= th.strong_count:
             verdict, effects = Verdict.FAIL, (supports("label_noise", Strength.STRONG, summary),)
         elif rate >= th.moderate_rate and s.probably_wrong >= th.moderate_count:
