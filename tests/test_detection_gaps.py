@@ -143,3 +143,45 @@ def test_label_issues_finds_the_7_labelled_1_confusion_in_a_trained_case(tmp_pat
     _, f = run_one(get_check("label_issues"), ctx, Progress())
     e = f.effect_on("label_noise")
     assert e is not None and e.strength is Strength.STRONG and "7→1" in e.reason, f.summary
+
+
+# --- an augmentation that changes some classes' meaning while the average holds --------------
+
+
+def _align(per_class_drop: dict[int, int], name: str = "RandomHorizontalFlip", items: int = 30):
+    from detective.checks.pipeline.label_alignment import (
+        AlignMeasurement,
+        AugmentationEffect,
+        _per_class,
+    )
+
+    # 10 classes × `items` val images; the probe is right on 28 of each class un-augmented and
+    # loses `per_class_drop[c]` more of class c under the augmentation.
+    y = np.repeat(np.arange(10), items)
+    clean = y.copy()
+    clean[np.arange(len(y)) % items >= 28] = (y[np.arange(len(y)) % items >= 28] + 1) % 10
+    aug = clean.copy()
+    for c, lost in per_class_drop.items():
+        rows = np.flatnonzero(y == c)[:lost]
+        aug[rows] = 5 if c == 2 else 2
+    effect = AugmentationEffect(
+        name, f"{name}(p=0.5)", 0.5, float((aug == y).mean()), (), _per_class(y, clean, y, aug)
+    )
+    return AlignMeasurement(
+        tuple(str(c) for c in range(10)), 0, (), 0, 0.9, 0.9, float((clean == y).mean()),
+        (effect,), (),
+    )  # fmt: skip
+
+
+def test_label_alignment_catches_an_augmentation_that_destroys_one_class() -> None:
+    from detective.checks.pipeline.label_alignment import LabelAlignment
+
+    m = _align({2: 24})  # a mirrored 2 reads as a 5; the other nine classes survive
+    assert m.clean_accuracy - m.augmentations[0].accuracy < 0.1  # the average hides it
+    f = LabelAlignment().judge(m)
+    e = f.effect_on("augmentation_breaks_labels")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG, f.summary
+    assert "class 2 falls from 93% to 13%" in e.reason
+    # A harmless augmentation: a few items of one class move, within noise.
+    ok = LabelAlignment().judge(_align({2: 4, 6: 3}, name="RandomAffine"))
+    assert ok.effect_on("augmentation_breaks_labels").direction is Direction.REFUTES, ok.summary
