@@ -185,3 +185,12 @@ def test_label_alignment_catches_an_augmentation_that_destroys_one_class() -> No
     # A harmless augmentation: a few items of one class move, within noise.
     ok = LabelAlignment().judge(_align({2: 4, 6: 3}, name="RandomAffine"))
     assert ok.effect_on("augmentation_breaks_labels").direction is Direction.REFUTES, ok.summary
+
+
+def test_a_model_that_predicts_one_minority_class_is_not_a_permutation() -> None:
+    from detective.checks.error_analysis.per_class_report import PerClassReport
+
+    rng = np.random.default_rng(1)
+    y = np.where(rng.random(600) < 0.5, 0, rng.integers(1, 10, 600))  # class 0 is half of val
+    collapsed = PerClassReport().judge(_per_class(y, np.full(600, 7)))
+    assert not supports(collapsed, "label_misalignment"), collapsed.summary

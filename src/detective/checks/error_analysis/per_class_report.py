@@ -92,7 +92,16 @@ class PerClassReport(Check[PerClassMeasurement]):
             Metric("accuracy under the confusion permutation (cross-fitted)", p.permuted_accuracy),
             Metric("classes the permutation moves", len(p.moved)),
         )
-        if not (gain >= th.permutation_gain_moderate and p.z >= th.permutation_z):
+        # A relabelling moves several classes, each mostly predicted as its new class; a model
+        # that predicts one minority class for everything "gains" from mapping the majority
+        # class onto it, for one class only.
+        rows = m.report.matrix
+        convinced = [c for c in p.moved if 2 * rows[c][p.mapping[c]] > sum(rows[c])]
+        if not (
+            gain >= th.permutation_gain_moderate
+            and p.z >= th.permutation_z
+            and len(convinced) >= 2
+        ):
             return replace(f, metrics=f.metrics + metrics)
         moved = ", ".join(f"{names[c]}→{names[p.mapping[c]]}" for c in p.moved[:8])
         what = (
