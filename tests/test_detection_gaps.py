@@ -194,3 +194,13 @@ def test_a_model_that_predicts_one_minority_class_is_not_a_permutation() -> None
     y = np.where(rng.random(600) < 0.5, 0, rng.integers(1, 10, 600))  # class 0 is half of val
     collapsed = PerClassReport().judge(_per_class(y, np.full(600, 7)))
     assert not supports(collapsed, "label_misalignment"), collapsed.summary
+
+
+def test_eval_mode_needs_a_measured_train_mode_accuracy_not_one_between_two() -> None:
+    # Train mode at batch 8 gives 0.30 and at the eval batch 0.90: a reported 0.60 lies between
+    # them but matches neither within noise, so eval mode is not blamed; 0.31 is.
+    between = EvalModeStats("val", 2000, (), 2, 0.0, 0.1, 0.95, 0.90, 0.60, 0.30)
+    f = EvalMode().judge(between)
+    assert not supports(f, "eval_mode_bug"), f.summary
+    at_batch_8 = EvalModeStats("val", 2000, (), 2, 0.0, 0.1, 0.95, 0.90, 0.31, 0.30)
+    assert supports(EvalMode().judge(at_batch_8), "eval_mode_bug")

@@ -88,10 +88,10 @@ class EvalMode(Check[EvalModeMeasurement]):
                 th.z * math.sqrt(2 * p * (1 - p) / max(m.n, 1))
                 for p in (min(max(a, 1e-3), 1 - 1e-3) for a in train_accs)
             )
-            # The batch size of the user's loop is unknown: between batch 8 and the case's
-            # eval batch, each widened by the noise.
-            lo, hi = min(train_accs) - noise, max(train_accs) + noise
-            if to_eval > max(th.min_mode_gap, noise) and lo <= reported <= hi:
+            # The batch size of the user's loop is unknown: batch 8 or the case's eval batch,
+            # each measured; a number merely between them is not a match.
+            to_train = min(abs(reported - a) for a in train_accs)
+            if to_eval > max(th.min_mode_gap, noise) and to_train <= noise:
                 reasons.append(
                     f"the reported metric {reported:.3f} matches train-mode accuracy "
                     f"({', '.join(f'{a:.3f}' for a in train_accs)}), not eval-mode accuracy "
