@@ -1,4 +1,5 @@
-"""Activations: dead ReLU units, saturated sigmoid/tanh, collapsing variance (forward hooks)."""
+"""Activations: dead ReLU units, saturated sigmoid/tanh, collapsing variance (every activation
+call, functional or module)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,9 @@ class Activations(Check[ActivationMeasurement]):
     title = "Activations: dead and saturated units"
     stage = Stage.LEARNING
     description = (
-        "Forward hooks on the activation layers of a copy of your trained model, over a sample: "
-        "ReLU units that never fire, sigmoid/tanh outputs stuck at their bounds, layers whose "
+        "Records every activation call (nn modules and F.relu / torch.relu alike) of a copy of "
+        "your trained model over a sample: ReLU units that never fire and how much of the "
+        "layer's signal they remove, sigmoid/tanh outputs stuck at their bounds, layers whose "
         "output variance collapses."
     )
     hypotheses = ("dead_units",)
