@@ -152,3 +152,32 @@ def test_cli_usage_errors_have_documented_exit_codes(tmp_path: Path) -> None:
     )
     if "no CUDA" in r.stdout:
         assert r.returncode == 2
+
+
+def test_a_nan_checkpoint_blocks_only_the_checks_that_need_it(tmp_path: Path) -> None:
+    """Diverged weights (NaN logits) fail the contract, but the recipe-only checks still run
+    and show the divergence; the checks that read the trained model are skipped."""
+    sys.path.insert(0, str(CASES))
+    case = load_case(CASES / "learning_nan_checkpoint.py")
+    from detective.core.engine import CheckSkipped
+    from detective.core.session import SessionInfo
+
+    session = Session.create(
+        tmp_path / "s",
+        SessionInfo(
+            "s", str(case.path), case.file_hash, None, "vision-classification", RunOptions(), 0.0
+        ),
+    )
+    ctx = RunContext(case, RunOptions(device="cpu"), session.artifacts_dir, session.cache_dir)
+    only = ["case_contract", "loss_curve", "activations"]
+    events = list(run_playbook(session, resolve_playbook(None), ctx, only=only))
+    finished = {e.check_id: e.finding for e in events if isinstance(e, CheckFinished)}
+    skipped = {e.check_id: e.reason for e in events if isinstance(e, CheckSkipped)}
+    assert finished["case_contract"].verdict is Verdict.FAIL
+    assert "loss_curve" in finished and finished["loss_curve"].verdict is Verdict.FAIL
+    assert "lr_too_high" in finished["loss_curve"].summary or any(
+        e.hypothesis == "lr_too_high" for e in finished["loss_curve"].effects
+    )
+    assert "activations" in skipped and "output is unusable" in skipped["activations"]
+    assert events[-1].status is RunStatus.COMPLETED and not events[-1].blocked
+    session.close()

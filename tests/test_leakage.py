@@ -78,3 +78,52 @@ def test_blocked_search_equals_brute_force() -> None:
     fast, slow = nearest(q, b, block_q=64, block_b=128), nearest_brute_force(q, b)
     assert (fast.index == slow.index).all()
     assert np.allclose(fast.similarity, slow.similarity, atol=1e-6)
+
+
+SHIFTED = LEAKY.replace(
+    """        # 20 val images are train images: 8 exact, 8 with contrast changed, 4 relabelled.
+        xv[:8], yv[:8] = xt[:8], yt[:8]
+        xv[8:16] = (xt[8:16].astype(float) * 0.8 + 20).round().astype(np.uint8)
+        yv[8:16] = yt[8:16]
+        xv[16:20], yv[16:20] = xt[16:20], (yt[16:20] + 1) % 10""",
+    """        # 24 val images are train images mirrored (12) or shifted by a pixel (12, a border
+        # row/column cut and padded): invisible to an unaligned thumbnail cosine.
+        xv[:12], yv[:12] = xt[:12, :, ::-1], yt[:12]
+        shifted = np.zeros_like(xt[12:24])
+        shifted[:, 1:, :-1] = xt[12:24, :-1, 1:]
+        xv[12:24], yv[12:24] = shifted, yt[12:24]""",
+)
+
+
+def test_mirrored_and_shifted_copies_are_found_by_alignment(tmp_path: Path) -> None:
+    case = write_case(tmp_path, SHIFTED)
+    m, f = run_check("train_val_leakage", case, tmp_path)
+    found = {p.val_index: p for p in TrainValLeakage().duplicates(m)}
+    assert set(range(24)) <= set(found), sorted(found)
+    assert all("mirrored" in found[i].transform for i in range(12))
+    assert all("shifted" in found[i].transform for i in range(12, 24))
+    assert len(found) <= 24 + 2  # nothing else in clean digits aligns that well
+    e = f.effect_on("train_val_leakage")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG
+
+
+BLANK = LEAKY.replace(
+    """        # 20 val images are train images: 8 exact, 8 with contrast changed, 4 relabelled.
+        xv[:8], yv[:8] = xt[:8], yt[:8]
+        xv[8:16] = (xt[8:16].astype(float) * 0.8 + 20).round().astype(np.uint8)
+        yv[8:16] = yt[8:16]
+        xv[16:20], yv[16:20] = xt[16:20], (yt[16:20] + 1) % 10""",
+    """        # A loader decodes 20 files of each split as blank: the same all-zero image under
+        # every label in train and val alike.
+        xt, yt = xt.copy(), yt.copy()
+        xt[:20], xv[:20] = 0, 0""",
+)
+
+
+def test_blank_images_shared_by_the_splits_are_corrupt_inputs_not_leakage(tmp_path: Path) -> None:
+    m, f = run_check("train_val_leakage", write_case(tmp_path, BLANK), tmp_path)
+    assert m.blank_val == 20 and m.blank_val_in_train == 20 and m.blank_conflicting >= 10
+    assert TrainValLeakage().duplicates(m) == ()
+    assert f.effect_on("train_val_leakage").direction is Direction.REFUTES
+    e = f.effect_on("corrupt_inputs")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG, f.summary

@@ -292,3 +292,23 @@ def test_curve_oscillation_is_classified() -> None:
     )
     f = LossCurve().judge(m)
     assert "oscillation" in f.summary and supported(f, "lr_too_high", Strength.MODERATE)
+
+
+def test_functional_relus_are_measured_and_a_dead_conv_is_caught(case) -> None:
+    """F.relu / torch.relu / x.relu() (no nn.ReLU module) are recorded per call site."""
+    m, f = case("learning_functional_dead")("activations")
+    assert [la.layer for la in m.layers] == ["model.relu#1", "model.relu#2", "model.relu#3"]
+    assert f.verdict is Verdict.FAIL and supported(f, "dead_units"), f.summary
+    conv2 = m.layers[1]
+    assert conv2.dead_fraction == 1.0 and conv2.rank == 0 and conv2.input_rank >= 5
+
+
+def test_a_spare_head_with_dead_units_but_its_signal_kept_is_no_alarm(case) -> None:
+    """Half of a dropout head's ReLUs dead at init, the rest carry ≥ classes − 1 dimensions: the
+    dead units remove nothing the task needs, so dead_units gets no support."""
+    m, f = case("learning_functional_spare_head")("activations")
+    head = m.layers[2]
+    assert head.dead_fraction > 0.5 and head.rank >= 9 - 2  # well above half of min(in, K-1)
+    e = f.effect_on("dead_units")
+    assert e is None or e.direction is not Direction.SUPPORTS, f.summary
+    assert "no measured impact" in f.summary

@@ -21,6 +21,10 @@ class ProbeIssues:
     issue_rows: np.ndarray  # positions into the given arrays, most likely wrong first
     oos_probs: np.ndarray  # [N, K] out-of-sample probabilities
     probe_accuracy: float  # cross-validated accuracy of the probe against the given labels
+    # cleanlab's confident joint [given, true] (counts) and its calibrated joint (sums to 1):
+    # where the noise concentrates, class pair by class pair.
+    confident_joint: np.ndarray | None = None
+    joint: np.ndarray | None = None
 
 
 def probe_probabilities(
@@ -52,6 +56,7 @@ def find_issues(
     features: np.ndarray, labels: np.ndarray, num_classes: int, folds: int = 5, seed: int = 0
 ) -> ProbeIssues:
     import numpy as np
+    from cleanlab.count import compute_confident_joint, estimate_joint
     from cleanlab.filter import find_label_issues
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -64,9 +69,11 @@ def find_issues(
     probs = probe_probabilities(features, small, len(present), folds, seed)[:, : len(present)]
     probs = probs / probs.sum(1, keepdims=True).clip(1e-12)
     # A class with fewer than `folds` examples is too small for cleanlab's CV bookkeeping.
+    cj = compute_confident_joint(small, probs)
     rows = find_label_issues(
         small,
         probs,
+        confident_joint=cj,
         filter_by="prune_by_noise_rate",
         return_indices_ranked_by="self_confidence",
         # In-process: cleanlab's multiprocessing pool was seen to hang on a loaded machine, and
@@ -76,4 +83,8 @@ def find_issues(
     full = np.zeros((len(labels), num_classes))
     full[:, present] = probs
     acc = float((probs.argmax(1) == small).mean())
-    return ProbeIssues(np.asarray(rows, np.int64), full, acc)
+    k = num_classes
+    cj_full, joint_full = np.zeros((k, k), np.int64), np.zeros((k, k))
+    cj_full[np.ix_(present, present)] = cj
+    joint_full[np.ix_(present, present)] = estimate_joint(small, probs, confident_joint=cj)
+    return ProbeIssues(np.asarray(rows, np.int64), full, acc, cj_full, joint_full)

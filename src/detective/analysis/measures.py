@@ -145,6 +145,18 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class PairNoise:
+    """Confident learning's estimate for one class pair: items of class `true` labelled `given`."""
+
+    true: int
+    given: int
+    count: int  # confident-joint count (probe confident it is `true`, labelled `given`)
+    rate: float  # estimated share of class `true` labelled `given` (calibrated joint)
+    reverse_rate: float  # the same for `given` labelled `true`: a hard pair confuses both ways
+    share_of_noise: float  # this pair's share of all off-diagonal joint mass
+
+
+@dataclass(frozen=True)
 class SplitIssues:
     split: str
     examined: int
@@ -155,6 +167,7 @@ class SplitIssues:
     flagged: tuple[int, ...]  # dataset indices of every issue, most likely wrong first
     wrong_indices: tuple[int, ...]  # those judged "label probably wrong"
     candidates: tuple[Candidate, ...]  # the top ones, for the report
+    pairs: tuple[PairNoise, ...] = ()  # the largest off-diagonal pairs, largest rate first
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,59 @@ def nearest_brute_force(query: np.ndarray, base: np.ndarray) -> Nearest:
     sims = query @ base.T
     arg = sims.argmax(1)
     return Nearest(arg, sims[np.arange(len(query)), arg])
+
+
+def nearest_k(query: np.ndarray, base: np.ndarray, k: int, block_b: int = 4096) -> np.ndarray:
+    """[n_query, min(k, n_base)] rows of `base` most similar to each query row (unordered),
+    blocked over base so memory stays O(n_query × block_b)."""
+    n, k = len(query), min(k, len(base))
+    if n == 0 or k == 0:
+        return np.zeros((n, 0), np.int64)
+    best_val = np.full((n, 0), -np.inf, np.float32)
+    best_idx = np.zeros((n, 0), np.int64)
+    for bs in range(0, len(base), block_b):
+        sims = query @ base[bs : bs + block_b].T
+        vals = np.concatenate([best_val, sims], 1)
+        idx = np.concatenate([best_idx, np.arange(bs, bs + sims.shape[1])[None].repeat(n, 0)], 1)
+        keep = np.argpartition(-vals, k - 1, axis=1)[:, :k] if vals.shape[1] > k else None
+        if keep is not None:
+            vals, idx = np.take_along_axis(vals, keep, 1), np.take_along_axis(idx, keep, 1)
+        best_val, best_idx = vals, idx
+    return best_idx
+
+
+@dataclass(frozen=True)
+class Aligned:
+    similarity: float  # the best centred cosine over the alignments tried
+    train_row: int  # row of the candidate that gave it
+    mirrored: bool
+    shift: tuple[int, int]  # (dy, dx) of the val image against its twin
+
+
+def _centred_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Centred cosine of each of [m, …] against each of [c, …] → [m, c]."""
+    a = a.reshape(len(a), -1)
+    b = b.reshape(len(b), -1)
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-6)
+    return a @ b.T
+
+
+def best_alignment(query: np.ndarray, candidates: np.ndarray, max_shift: int) -> Aligned:
+    """The most similar of `candidates` [c, H, W] to `query` [H, W] over its mirror image and
+    shifts up to `max_shift` pixels, compared on the overlap (no wrap-around): a copy that was
+    shifted, cropped at the border or mirrored scores as high as an unmodified one."""
+    h, w = query.shape
+    variants = np.stack([query, query[:, ::-1]])
+    best = Aligned(-1.0, 0, False, (0, 0))
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            a = variants[:, max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+            b = candidates[:, max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+            sims = _centred_cos(a, b)
+            v, c = np.unravel_index(int(sims.argmax()), sims.shape)
+            if sims[v, c] > best.similarity:
+                best = Aligned(float(sims[v, c]), int(c), bool(v), (dy, dx))
+    return best

@@ -109,6 +109,9 @@ Event = (
 
 JUDGEMENT_CHECK = "interventions"  # runs last, on the findings of the checks before it
 BLOCKING_CHECKS = ("case_contract",)  # when these fail, the rest cannot give meaningful evidence
+# A blocking finding whose only problem is the trained model's output (NaN/Inf) carries this
+# metric: checks that measure the recipe alone (`needs_trained_model = False`) still run.
+MODEL_OUTPUT_ONLY = "contract.model_output_only"
 
 
 def run_one(
@@ -302,7 +305,7 @@ def _execute_inner(
         )
     )
     errors = user_errors = 0
-    blocked = _blocked_by_stored(session, fingerprint, done)
+    blocked, model_blocked = _blocked_by_stored(session, fingerprint, done)
     ran = False  # a check measured in this run: the judgement must look again
     for index, (stage, check_id) in enumerate(plan):
         if cancel.is_set():
@@ -318,6 +321,9 @@ def _execute_inner(
             continue
         if blocked:
             events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
+            continue
+        if model_blocked and check_cls.needs_trained_model:
+            events.put(CheckSkipped(check_id, "blocked: " + model_blocked))
             continue
         events.put(CheckStarted(check_id, check_cls.title, stage.value, index, len(plan)))
         running[0] = check_id
@@ -348,11 +354,19 @@ def _execute_inner(
         user_errors += finding.verdict is Verdict.ERROR and user
         events.put(CheckFinished(check_id, finding, finding_id))
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
-            blocked = f"{check_id} failed ({finding.summary})"
+            blocked, model_blocked = _blocking(check_id, finding)
     events.put(RunFinished(RunStatus.COMPLETED, "", errors, user_errors, blocked))
 
 
-def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> str:
+def _blocking(check_id: str, finding: Finding) -> tuple[str, str]:
+    """(why every later check is blocked, why those needing the trained model are): a failure
+    of the trained model's output alone leaves the recipe-only checks free to run."""
+    if any(m.key == MODEL_OUTPUT_ONLY and m.value for m in finding.metrics):
+        return "", f"{check_id}: the trained model's output is unusable"
+    return f"{check_id} failed ({finding.summary})", ""
+
+
+def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> tuple[str, str]:
     """A blocking check that already failed for this fingerprint still blocks on `resume`."""
     stored = {
         f.check_id: f.finding
@@ -361,5 +375,5 @@ def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> st
     }
     for check_id, finding in stored.items():
         if finding.verdict in (Verdict.FAIL, Verdict.ERROR):
-            return f"{check_id} failed ({finding.summary})"
-    return ""
+            return _blocking(check_id, finding)
+    return "", ""

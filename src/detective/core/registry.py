@@ -55,6 +55,9 @@ class Check(ABC, Generic[M]):
     uses: ClassVar[tuple[type, ...]] = ()
     #: The check reads the findings of this run so far (`ctx.prior_findings`): the judgement.
     reads_findings: ClassVar[bool] = False
+    #: False for checks that measure only the recipe (fresh_model, datasets, train settings):
+    #: they still run when the trained model's output is unusable (NaN), and show why.
+    needs_trained_model: ClassVar[bool] = True
 
     def __init__(self, thresholds: Any = None, settings: Any = None) -> None:
         self.thresholds = thresholds if thresholds is not None else self.thresholds_type()

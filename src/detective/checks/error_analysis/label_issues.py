@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detective.analysis.measures import Candidate, LabelIssueScores, SplitIssues
+from detective.analysis.measures import Candidate, LabelIssueScores, PairNoise, SplitIssues
 from detective.core.findings import (
     Artifact,
     ArtifactKind,
+    Effect,
     Finding,
     Metric,
     Strength,
@@ -34,6 +35,11 @@ class LabelThresholds:
     moderate_rate: float = 0.025
     moderate_count: int = 5
     clean_rate: float = 0.01
+    # Systematic annotator confusion, from cleanlab's joint: a share of one class labelled as one
+    # other class, far more often than the reverse (a naturally hard pair confuses both ways).
+    pair_rate: float = 0.15
+    pair_count: int = 5
+    pair_asymmetry: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,34 @@ def analyse_split(col, folds: int, agree_prob: float) -> SplitIssues:
         flagged=tuple(c.index for c in cands),
         wrong_indices=wrong_idx,
         candidates=tuple(cands[:50]),
+        pairs=noise_pairs(found.confident_joint, found.joint),
+    )
+
+
+def noise_pairs(confident_joint, joint, top: int = 5) -> tuple[PairNoise, ...]:  # noqa: ANN001
+    """The class pairs where cleanlab's joint puts the most label noise (rows given, columns
+    true), as P(given | true), with the reverse direction beside each."""
+    import numpy as np
+
+    if joint is None or confident_joint is None:
+        return ()
+    per_true = joint.sum(0)
+    rate = np.divide(joint, per_true[None, :], out=np.zeros_like(joint), where=per_true > 0)
+    off = joint.copy()
+    np.fill_diagonal(off, 0.0)
+    total = float(off.sum())
+    cells = [(g, t) for g in range(len(joint)) for t in range(len(joint)) if g != t and off[g, t]]
+    cells.sort(key=lambda gt: -rate[gt])
+    return tuple(
+        PairNoise(
+            true=int(t),
+            given=int(g),
+            count=int(confident_joint[g, t]),
+            rate=float(rate[g, t]),
+            reverse_rate=float(rate[t, g]),
+            share_of_noise=float(off[g, t] / total) if total else 0.0,
+        )
+        for g, t in cells[:top]
     )
 
 
@@ -129,6 +163,18 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
         image_grid(images, captions).save(path)
         progress.update(1.0)
         return replace(m, gallery=rel)
+
+    def _systematic_pair(self, m: LabelIssuesMeasurement) -> tuple[str, PairNoise] | None:
+        th = self.thresholds
+        found = [
+            (s.split, p)
+            for s in m.splits
+            for p in s.pairs
+            if p.rate >= th.pair_rate
+            and p.count >= th.pair_count
+            and p.rate >= th.pair_asymmetry * p.reverse_rate
+        ]
+        return max(found, key=lambda sp: sp[1].rate, default=None)
 
     def judge(self, m: LabelIssuesMeasurement) -> Finding:
         th = self.thresholds
@@ -214,6 +260,7 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
         )
         if others:
             summary += f" ({others})"
+        effects: tuple[Effect, ...]
         if rate >= th.strong_rate and s.probably_wrong >= th.strong_count:
             verdict, effects = Verdict.FAIL, (supports("label_noise", Strength.STRONG, summary),)
         elif rate >= th.moderate_rate and s.probably_wrong >= th.moderate_count:
@@ -231,6 +278,35 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
             )
         else:
             verdict, effects = Verdict.PASS, ()
+        pair = self._systematic_pair(m)
+        if pair is not None:
+            split, p = pair
+            what = (
+                f"{split}: about {p.rate:.0%} of the {names[p.true]} items are labelled "
+                f"{names[p.given]} ({p.count} confidently), against {p.reverse_rate:.0%} the "
+                f"other way: a systematic {names[p.true]}→{names[p.given]} labelling confusion"
+            )
+            summary = f"{what}. {summary}"
+            verdict = Verdict.FAIL
+            effects = (supports("label_noise", Strength.STRONG, what),)
+        tables.append(
+            Table(
+                "label noise by class pair (cleanlab's confident joint)",
+                ("split", "true", "labelled", "share of true", "reverse", "confident count"),
+                tuple(
+                    (
+                        s.split,
+                        names[p.true],
+                        names[p.given],
+                        round(p.rate, 3),
+                        round(p.reverse_rate, 3),
+                        p.count,
+                    )
+                    for s in m.splits
+                    for p in s.pairs
+                ),
+            )
+        )
         return Finding(
             self.id,
             verdict,
@@ -240,8 +316,15 @@ class LabelIssues(Check[LabelIssuesMeasurement]):
             artifacts=artifacts,
             effects=effects,
             notes=notes,
-            next_step="Review the 'label probably wrong' candidates (given vs suggested label) "
-            "and relabel; leave hard examples, or collect more like them."
+            next_step=(
+                "Review the 'label probably wrong' candidates (given vs suggested label) "
+                "and relabel; leave hard examples, or collect more like them."
+                + (
+                    " Re-brief the annotators on the confused pair and relabel that class."
+                    if pair
+                    else ""
+                )
+            )
             if verdict is not Verdict.PASS
             else "",
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from detective.analysis.erroranalysis import PerClass
+from detective.analysis.permutation import PermutationFit
 from detective.core.findings import (
     Artifact,
     Finding,
@@ -29,6 +30,10 @@ class PerClassThresholds:
     minority_share: float = 0.5  # support <= this x the median support = a minority class
     min_support: int = 5
     weak_class_drop: float = 0.25  # a class this far below accuracy is worth a warning
+    # The confusion matrix read as a permutation of the labels (cross-fitted Hungarian):
+    permutation_gain: float = 0.2  # held-out accuracy a relabelling recovers: labels shifted
+    permutation_gain_moderate: float = 0.05
+    permutation_z: float = 5.0  # sign test of the items it fixes against those it breaks
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class PerClassMeasurement:
     split: str
     report: PerClass
     confusion_png: str
+    permutation: PermutationFit | None = None  # None in sessions stored before it was measured
 
 
 @register
@@ -47,12 +53,13 @@ class PerClassReport(Check[PerClassMeasurement]):
         "Precision, recall, F1 and support per class on the eval split, macro and balanced "
         "accuracy beside accuracy, the confusion matrix and the largest confusions."
     )
-    hypotheses = ("class_imbalance",)
+    hypotheses = ("class_imbalance", "label_misalignment")
     measurement_type = PerClassMeasurement
     thresholds_type = PerClassThresholds
 
     def measure(self, ctx, progress) -> PerClassMeasurement:
         from detective.analysis.erroranalysis import eval_collection, per_class
+        from detective.analysis.permutation import fit_permutation
         from detective.analysis.pngplots import heatmap_png
 
         progress.update(0.0)
@@ -60,8 +67,9 @@ class PerClassReport(Check[PerClassMeasurement]):
         report = per_class(col)
         path, rel = ctx.artifact(self.id, "confusion.png")
         heatmap_png(report.matrix, col.classes, path, f"confusion matrix, {col.split} ({col.n})")
+        perm = fit_permutation(col.label, col.pred, col.num_classes, ctx.options.seed)
         progress.update(1.0)
-        return PerClassMeasurement(col.split, report, rel)
+        return PerClassMeasurement(col.split, report, rel, perm)
 
     def judge(self, m: PerClassMeasurement) -> Finding:
         # The largest confusions are reviewable as pairs (never as items of the split).
@@ -70,7 +78,48 @@ class PerClassReport(Check[PerClassMeasurement]):
             pair_ref(names[c.true], names[c.pred], c.count, m.confusion_png)
             for c in m.report.top_confusions
         )
-        return replace(self._judge(m), failures=pairs)
+        return self._permutation(m, replace(self._judge(m), failures=pairs))
+
+    def _permutation(self, m: PerClassMeasurement, f: Finding) -> Finding:
+        """label_misalignment when the model agrees with a relabelled val split far better than
+        with the labels as given: a shifted class index, not a model error."""
+        th, p = self.thresholds, m.permutation
+        if p is None or not p.n:
+            return f
+        names = [row.name for row in m.report.rows]
+        gain = p.permuted_accuracy - p.identity_accuracy
+        metrics = (
+            Metric("accuracy under the confusion permutation (cross-fitted)", p.permuted_accuracy),
+            Metric("classes the permutation moves", len(p.moved)),
+        )
+        # A relabelling moves several classes, each mostly predicted as its new class; a model
+        # that predicts one minority class for everything "gains" from mapping the majority
+        # class onto it, for one class only.
+        rows = m.report.matrix
+        convinced = [c for c in p.moved if 2 * rows[c][p.mapping[c]] > sum(rows[c])]
+        if not (
+            gain >= th.permutation_gain_moderate
+            and p.z >= th.permutation_z
+            and len(convinced) >= 2
+        ):
+            return replace(f, metrics=f.metrics + metrics)
+        moved = ", ".join(f"{names[c]}→{names[p.mapping[c]]}" for c in p.moved[:8])
+        what = (
+            f"the {m.split} predictions agree with a relabelling of the split ({moved}) far "
+            f"better than with its labels: {p.permuted_accuracy:.1%} vs "
+            f"{p.identity_accuracy:.1%} on held-out halves ({p.gained} items fixed, {p.lost} "
+            "broken): the label indices are shifted against the ones the model was trained on"
+        )
+        strength = Strength.STRONG if gain >= th.permutation_gain else Strength.MODERATE
+        return replace(
+            f,
+            verdict=Verdict.FAIL,
+            summary=f"Labels look permuted: {what}. {f.summary}",
+            metrics=f.metrics + metrics,
+            effects=f.effects + (supports("label_misalignment", strength, what),),
+            next_step="Build every split's class→index map from one list (e.g. train's "
+            "class_to_idx); an ImageFolder tree missing a class folder shifts the indices.",
+        )
 
     def _judge(self, m: PerClassMeasurement) -> Finding:
         th = self.thresholds

@@ -4,6 +4,7 @@ train-mode predictions (dropout on, batch-norm on batch statistics) differ from 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from detective.analysis.measures import EvalModeStats
@@ -17,6 +18,7 @@ class EvalModeThresholds:
     max_repeat_disagreement: float = 0.0  # eval mode must be deterministic
     metric_tolerance: float = 0.01  # |reported - accuracy| that counts as "matches"
     min_mode_gap: float = 0.02  # train- and eval-mode accuracy must differ this much to tell
+    z: float = 3.0  # sampling-noise band (in standard errors) of "matches train-mode accuracy"
 
 
 EvalModeMeasurement = EvalModeStats  # measured by the shared provider (metric_recompute reads it)
@@ -79,12 +81,17 @@ class EvalMode(Check[EvalModeMeasurement]):
         if m.reported_metric is not None:
             reported = m.reported_metric / 100 if m.reported_metric > 1 else m.reported_metric
             to_eval = abs(reported - m.eval_accuracy)
+            # Train-mode accuracy is random (dropout, batch statistics): the user's run and ours
+            # are two draws, so "matches" means within their sampling noise, never "closer to
+            # train mode than to eval mode" (a metric far below both is some other bug).
+            noise = th.metric_tolerance + max(
+                th.z * math.sqrt(2 * p * (1 - p) / max(m.n, 1))
+                for p in (min(max(a, 1e-3), 1 - 1e-3) for a in train_accs)
+            )
+            # The batch size of the user's loop is unknown: batch 8 or the case's eval batch,
+            # each measured; a number merely between them is not a match.
             to_train = min(abs(reported - a) for a in train_accs)
-            lo, hi = min(train_accs) - th.metric_tolerance, max(train_accs) + th.metric_tolerance
-            # The reported number sits with train-mode accuracy (dropout on, batch statistics;
-            # the batch size of the user's loop is unknown, so between batch 8 and the case's
-            # eval batch), well away from eval-mode accuracy.
-            if to_eval > th.min_mode_gap and (lo <= reported <= hi or to_train < to_eval / 3):
+            if to_eval > max(th.min_mode_gap, noise) and to_train <= noise:
                 reasons.append(
                     f"the reported metric {reported:.3f} matches train-mode accuracy "
                     f"({', '.join(f'{a:.3f}' for a in train_accs)}), not eval-mode accuracy "

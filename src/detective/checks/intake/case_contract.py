@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detective.core.engine import MODEL_OUTPUT_ONLY
 from detective.core.findings import Finding, Metric, Table, Verdict
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -30,6 +31,7 @@ class ContractMeasurement:
     model_problem: str
     parameters: int
     trainable_parameters: int
+    model_nonfinite: bool = False  # the model's only problem: NaN/Inf logits on valid inputs
 
 
 @register
@@ -71,7 +73,7 @@ class CaseContract(Check[ContractMeasurement]):
             splits.append(SplitSummary(name, size, shape, problems))
 
         progress.update(len(datasets), len(datasets) + 1, "running the model on a batch")
-        model_problem, out_shape = "", ()
+        model_problem, out_shape, nonfinite = "", (), False
         model = ctx.model()
         params = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -90,6 +92,7 @@ class CaseContract(Check[ContractMeasurement]):
                     )
                 elif not torch.isfinite(out).all():
                     model_problem = "the model returns NaN/Inf on valid inputs"
+                    nonfinite = True
             except Exception as e:
                 from detective.core.case import user_frame, where
 
@@ -99,7 +102,13 @@ class CaseContract(Check[ContractMeasurement]):
             model_problem = "no valid val item to run the model on"
         progress.update(1.0)
         return ContractMeasurement(
-            tuple(splits), ctx.case.num_classes, out_shape, model_problem, params, trainable
+            tuple(splits),
+            ctx.case.num_classes,
+            out_shape,
+            model_problem,
+            params,
+            trainable,
+            nonfinite,
         )
 
     def judge(self, m: ContractMeasurement) -> Finding:
@@ -132,6 +141,11 @@ class CaseContract(Check[ContractMeasurement]):
             *(Metric(f"{s.name} items", s.size, key=f"items.{s.name}") for s in m.splits),
         )
         if problems:
+            # NaN logits from the trained weights (a diverged run) leave the recipe measurable:
+            # the learning checks train fresh copies and can show the divergence.
+            model_only = m.model_nonfinite and problems == [m.model_problem]
+            if model_only:
+                metrics += (Metric("only the model's output fails", 1, key=MODEL_OUTPUT_ONLY),)
             return Finding(
                 self.id,
                 Verdict.FAIL,
@@ -139,9 +153,14 @@ class CaseContract(Check[ContractMeasurement]):
                 metrics=metrics,
                 tables=(table,),
                 notes=tuple(problems),
-                next_step="Fix the case so items are (float tensor [C,H,W], int label) and the "
-                "model "
-                "returns one logit per class; then run again.",
+                next_step=(
+                    "Checks that need only your recipe (fresh model, data, training settings) "
+                    "still run and show whether training diverges; fix the training, then run "
+                    "again."
+                    if model_only
+                    else "Fix the case so items are (float tensor [C,H,W], int label) and the "
+                    "model returns one logit per class; then run again."
+                ),
             )
         sizes = ", ".join(f"{s.name} {s.size}" for s in m.splits)
         summary = (

@@ -1,4 +1,5 @@
-"""Activations: dead ReLU units, saturated sigmoid/tanh, collapsing variance (forward hooks)."""
+"""Activations: dead ReLU units, saturated sigmoid/tanh, collapsing variance (every activation
+call, functional or module)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from detective.core.registry import Check, register
 class ActivationThresholds:
     dead_strong: float = 0.5  # share of a ReLU layer's units that never fire
     dead_moderate: float = 0.25
+    # Dead units matter when the live ones keep less than this share of the dimensions the
+    # layer's pre-activation carries (at most classes − 1: what a K-class head can use).
+    rank_kept: float = 0.5
     saturated: float = 0.5  # share of sigmoid/tanh outputs within 1 % of their bounds
     collapse: float = 1e-3  # a layer's output std below this share of the first layer's
 
@@ -42,12 +46,15 @@ class LayerActivations:
     zero_fraction: float  # outputs exactly 0 (ReLU family)
     saturated_fraction: float  # outputs near the bounds (sigmoid/tanh)
     std: float
+    rank: float = math.nan  # directions holding 99 % of the output variance (ReLU family)
+    input_rank: float = math.nan  # the same for the pre-activation the layer was given
 
 
 @dataclass(frozen=True)
 class ActivationMeasurement:
     items: int
     layers: tuple[LayerActivations, ...]
+    classes: int = 0  # 0 in sessions stored before ranks were measured
 
 
 @register
@@ -56,8 +63,9 @@ class Activations(Check[ActivationMeasurement]):
     title = "Activations: dead and saturated units"
     stage = Stage.LEARNING
     description = (
-        "Forward hooks on the activation layers of a copy of your trained model, over a sample: "
-        "ReLU units that never fire, sigmoid/tanh outputs stuck at their bounds, layers whose "
+        "Records every activation call (nn modules and F.relu / torch.relu alike) of a copy of "
+        "your trained model over a sample: ReLU units that never fire and how much of the "
+        "layer's signal they remove, sigmoid/tanh outputs stuck at their bounds, layers whose "
         "output variance collapses."
     )
     hypotheses = ("dead_units",)
@@ -91,9 +99,12 @@ class Activations(Check[ActivationMeasurement]):
                     s.zero_fraction,
                     s.saturated_fraction,
                     s.std,
+                    s.rank,
+                    s.input_rank,
                 )
                 for s in stats.summary()
             ),
+            ctx.case.num_classes,
         )
 
     def judge(self, m: ActivationMeasurement) -> Finding:
@@ -102,14 +113,20 @@ class Activations(Check[ActivationMeasurement]):
             return Finding(
                 self.id,
                 Verdict.NOT_APPLICABLE,
-                "No activation modules (nn.ReLU, nn.Sigmoid, nn.Tanh…) to hook: the model "
-                "applies its activations functionally (F.relu), so they cannot be observed.",
+                "The forward pass calls no activation function (ReLU, sigmoid, tanh, GELU…), "
+                "as a module or functionally: nothing to measure.",
             )
         relu = [la for la in m.layers if la.kind == "relu"]
         squash = [la for la in m.layers if la.kind in ("sigmoid", "tanh")]
         units = sum(la.units for la in relu)
         dead_total = sum(la.dead_fraction * la.units for la in relu) / units if units else 0.0
-        worst = max(relu, key=lambda la: la.dead_fraction, default=None)
+        dead = [la for la in relu if la.dead_fraction >= th.dead_moderate]
+        # Units that never fire cost nothing when the live ones still carry the layer's signal
+        # (a wide head whose spare units died): judged by what they remove, not by count.
+        harmless = [la for la in dead if _impaired(la, m.classes, th.rank_kept) is False]
+        worst = max(
+            (la for la in relu if la not in harmless), key=lambda la: la.dead_fraction, default=None
+        )
         worst_sat = max(squash, key=lambda la: la.saturated_fraction, default=None)
         ref_std = next((la.std for la in m.layers if la.std > 0), math.nan)
         collapsed = [
@@ -117,7 +134,16 @@ class Activations(Check[ActivationMeasurement]):
         ]
         table = Table(
             "activation layers (trained model copy)",
-            ("layer", "kind", "units", "dead units", "zero outputs", "saturated", "output std"),
+            (
+                "layer",
+                "kind",
+                "units",
+                "dead units",
+                "zero outputs",
+                "saturated",
+                "output std",
+                "dims kept (in → out)",
+            ),
             tuple(
                 (
                     la.layer,
@@ -127,6 +153,7 @@ class Activations(Check[ActivationMeasurement]):
                     round(la.zero_fraction, 3),
                     round(la.saturated_fraction, 3),
                     float(f"{la.std:.3g}"),
+                    _dims(la),
                 )
                 for la in m.layers
             ),
@@ -154,6 +181,12 @@ class Activations(Check[ActivationMeasurement]):
             why = (
                 f"{worst.dead_fraction:.0%} of the {worst.units} units of {worst.layer} never "
                 f"fire on {m.items} images ({dead_total:.0%} of all ReLU units)"
+                + (
+                    f"; its output keeps {worst.rank:.0f} of the {worst.input_rank:.0f} "
+                    "dimensions its input carries"
+                    if math.isfinite(worst.rank) and math.isfinite(worst.input_rank)
+                    else ""
+                )
             )
             problems.append(why)
             effects.append(
@@ -173,9 +206,16 @@ class Activations(Check[ActivationMeasurement]):
             )
             problems.append(why)
             effects.append(supports("dead_units", Strength.MODERATE, why))
-        notes = (
-            "Hooks on a copy of your trained model, removed afterwards; inputs are train "
-            "images as the model saw them in training.",
+        notes: tuple[str, ...] = (
+            "Every activation call is recorded (nn modules and F.relu / torch.relu alike) on a "
+            "copy of your trained model; inputs are train images as the model saw them in "
+            "training.",
+        )
+        notes += tuple(
+            f"{la.dead_fraction:.0%} of the {la.units} units of {la.layer} never fire, but the "
+            f"live ones keep {la.rank:.0f} of the {la.input_rank:.0f} dimensions its input "
+            "carries: no measured impact."
+            for la in harmless
         )
         if not problems:
             return Finding(
@@ -187,7 +227,12 @@ class Activations(Check[ActivationMeasurement]):
                     if worst
                     else f"Activations are alive: {len(m.layers)} non-ReLU activation layers"
                 )
-                + ", no saturation or collapsed variance.",
+                + "".join(
+                    f"; {la.dead_fraction:.0%} of {la.layer}'s units never fire, with no measured "
+                    f"impact (its output keeps {la.rank:.0f} dimensions)"
+                    for la in harmless[:2]
+                )
+                + "; no saturation or collapsed variance.",
                 metrics=metrics,
                 tables=(table,),
                 notes=notes,
@@ -210,3 +255,18 @@ class Activations(Check[ActivationMeasurement]):
             "normalised.",
             concern=True,
         )
+
+
+def _impaired(la: LayerActivations, classes: int, kept: float) -> bool | None:
+    """Whether the dead units remove the layer's signal: its output keeps fewer than `kept` of
+    the dimensions its pre-activation carries (capped at classes − 1). None: not measured."""
+    if not (math.isfinite(la.rank) and math.isfinite(la.input_rank)):
+        return None
+    needed = min(la.input_rank, classes - 1) if classes > 1 else la.input_rank
+    return la.rank < kept * needed
+
+
+def _dims(la: LayerActivations) -> str:
+    if not (math.isfinite(la.rank) and math.isfinite(la.input_rank)):
+        return ""
+    return f"{la.input_rank:.0f} → {la.rank:.0f}"

@@ -86,6 +86,7 @@ class GradientFlow(Check[GradFlowMeasurement]):
         "gradients, and parameters that are frozen or never receive a gradient."
     )
     hypotheses = ("vanishing_gradients", "exploding_gradients", "frozen_parameters")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = GradFlowMeasurement
     thresholds_type = GradFlowThresholds
     settings_type = GradFlowSettings

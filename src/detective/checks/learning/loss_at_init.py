@@ -42,6 +42,7 @@ class LossAtInit(Check[InitMeasurement]):
         "not what you think."
     )
     hypotheses = ("wrong_loss", "label_misalignment")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = InitMeasurement
     thresholds_type = InitThresholds
 

@@ -56,6 +56,7 @@ class LossCurve(Check[CurveMeasurement]):
         "oscillation, or val rising while train falls."
     )
     hypotheses = ("lr_too_high", "lr_too_low", "overfitting", "underfitting")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = CurveMeasurement
     thresholds_type = CurveThresholds
     settings_type = CurveSettings

@@ -84,6 +84,7 @@ class LrRangeTest(Check[RangeMeasurement]):
         "configured one is from it."
     )
     hypotheses = ("lr_too_high", "lr_too_low")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = RangeMeasurement
     thresholds_type = RangeThresholds
     settings_type = RangeSettings

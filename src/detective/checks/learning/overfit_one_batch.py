@@ -51,6 +51,7 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
         "healthy setup drives the loss near zero and the batch accuracy to 100 %."
     )
     hypotheses = ("underfitting", "wrong_loss", "frozen_parameters", "label_misalignment")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = OverfitMeasurement
     thresholds_type = OverfitThresholds
     settings_type = OverfitSettings

@@ -65,6 +65,7 @@ class WeightUpdates(Check[WeightMeasurement]):
         "mean the LR is too high, tiny ones that it is too low."
     )
     hypotheses = ("lr_too_high", "lr_too_low")
+    needs_trained_model = False  # a fresh model and the recipe
     measurement_type = WeightMeasurement
     thresholds_type = WeightThresholds
     settings_type = WeightSettings

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from detective.core.findings import (
     Concern,
+    Effect,
     Finding,
     Metric,
     Strength,
@@ -33,6 +34,11 @@ class AlignThresholds:
     aug_drop_strong: float = 0.25  # probe accuracy lost when the augmentation fires
     aug_drop_moderate: float = 0.1
     min_probe: float = 0.5  # a probe weaker than this (or 3× chance) cannot judge augmentations
+    # One class's accuracy lost under one augmentation (a mirrored 2 reads as a 5 while 0, 1, 8
+    # survive): the overall drop can hide it.
+    class_drop: float = 0.5
+    class_z: float = 3.0  # sign test of the class's items it breaks against those it fixes
+    min_class_items: int = 10
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,34 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class ClassShift:
+    """One class's val items under one augmentation, paired with the same items un-augmented."""
+
+    label: int
+    items: int
+    clean_correct: int
+    augmented_correct: int
+    broken: int  # right un-augmented, wrong augmented
+    fixed: int  # the reverse
+
+    @property
+    def drop(self) -> float:
+        return (self.clean_correct - self.augmented_correct) / self.items if self.items else 0.0
+
+    @property
+    def z(self) -> float:
+        both = self.broken + self.fixed
+        return (self.broken - self.fixed) / both**0.5 if both else 0.0
+
+
+@dataclass(frozen=True)
 class AugmentationEffect:
     name: str
     detail: str  # repr of the transform
     probability: float  # how often it fires in training (1.0 when it has no p)
     accuracy: float  # probe accuracy on val images with this augmentation applied
     confusions: tuple[tuple[int, int, int], ...]  # (true, predicted, count), largest first
+    per_class: tuple[ClassShift, ...] = ()  # empty in sessions stored before it was measured
 
 
 @dataclass(frozen=True)
@@ -147,7 +175,8 @@ class LabelAlignment(Check[AlignMeasurement]):
             x_va, y_va = _through(raw_val, val_ids, clean_tf, ctx.options.seed)
             if len(x_tr) and len(x_va) and len(set(y_tr.tolist())) > 1:
                 probe = PixelProbe(ctx.options.seed).fit(features(x_tr), y_tr)
-                clean_acc = float((probe.predict(features(x_va)) == y_va).mean())
+                clean_pred = probe.predict(features(x_va))
+                clean_acc = float((clean_pred == y_va).mean())
                 for a, aug in enumerate(augs):
                     progress.update(0.7 + 0.3 * a / max(len(augs), 1), None, type(aug).__name__)
                     try:
@@ -170,6 +199,7 @@ class LabelAlignment(Check[AlignMeasurement]):
                             float(getattr(aug, "p", 1.0)),
                             float((pred == y_aug).mean()),
                             tuple((t, p, c) for (t, p), c in top),
+                            _per_class(y_va, clean_pred, y_aug, pred),
                         )
                     )
         elif not has_raw:
@@ -272,13 +302,14 @@ class LabelAlignment(Check[AlignMeasurement]):
         able = self._able(m)
         table = Table(
             "probe accuracy on val with one augmentation applied (always firing)",
-            ("augmentation", "fires with p", "accuracy", "drop", "top confusions"),
+            ("augmentation", "fires with p", "accuracy", "drop", "worst class", "top confusions"),
             tuple(
                 (
                     e.name,
                     e.probability,
                     round(e.accuracy, 4),
                     round(m.clean_accuracy - e.accuracy, 4),
+                    _worst_class(m, e),
                     ", ".join(
                         f"{_name(m, t)}→{_name(m, p)} ×{c}" for t, p, c in e.confusions[:3]
                     ),
@@ -289,6 +320,14 @@ class LabelAlignment(Check[AlignMeasurement]):
         worst = max(m.augmentations, key=lambda e: m.clean_accuracy - e.accuracy)
         drop = m.clean_accuracy - worst.accuracy
         metric = Metric("largest accuracy drop under one augmentation", drop)
+        collapsed = [
+            (e, c)
+            for e in m.augmentations
+            for c in e.per_class
+            if c.items >= th.min_class_items and c.drop >= th.class_drop and c.z >= th.class_z
+        ]
+        if able and drop < th.aug_drop_moderate and collapsed:
+            return self._class_collapse(m, collapsed, metric, table)
         if able and drop >= th.aug_drop_moderate:
             bad = [
                 e for e in m.augmentations if m.clean_accuracy - e.accuracy >= th.aug_drop_moderate
@@ -323,8 +362,8 @@ class LabelAlignment(Check[AlignMeasurement]):
                     "retrain; for digits/text never flip.",
                 ),
             )
-        effects = ()
-        if able:
+        effects: tuple[Effect, ...] = ()
+        if able and not collapsed:
             effects = (
                 refutes(
                     "augmentation_breaks_labels",
@@ -333,6 +372,43 @@ class LabelAlignment(Check[AlignMeasurement]):
                 ),
             )
         return Concern(effects, metrics=(metric,), tables=(table,))
+
+    def _class_collapse(self, m: AlignMeasurement, collapsed, metric, table) -> Concern:  # noqa: ANN001
+        """An augmentation harmless on average that destroys some classes: it changes what
+        those classes' labels mean (a mirrored 2 is a 5; 0, 1 and 8 survive a mirror)."""
+        th = self.thresholds
+        aug = max(collapsed, key=lambda ec: ec[1].drop)[0]
+        classes = sorted((c for e, c in collapsed if e is aug), key=lambda c: -c.drop)
+        confusions = {t: p for t, p, _ in reversed(aug.confusions)}
+        what = f"{aug.name} leaves the probe's overall accuracy near {aug.accuracy:.0%} but " + (
+            ", ".join(
+                f"class {_name(m, c.label)} falls from {c.clean_correct / c.items:.0%} to "
+                f"{c.augmented_correct / c.items:.0%} of {c.items}"
+                + (f" (read as {_name(m, confusions[c.label])})" if c.label in confusions else "")
+                for c in classes[:4]
+            )
+        )
+        blind = _moves_pixels(aug)
+        problems = [what]
+        if blind:
+            problems.append(
+                f"{aug.name} moves pixels around, which a linear pixel probe cannot tell from a "
+                "label change: check its examples in visualize_batch"
+            )
+        strong = not blind and any(c.drop >= th.aug_drop_strong for c in classes)
+        return Concern(
+            (
+                supports(
+                    "augmentation_breaks_labels",
+                    Strength.STRONG if strong else Strength.MODERATE,
+                    what,
+                ),
+            ),
+            tuple(problems),
+            (metric, Metric("classes it destroys", len(classes))),
+            (table,),
+            (f"Remove {aug.name} (or restrict it to classes it cannot change) and retrain.",),
+        )
 
     # --- presentation (no thresholds) --------------------------------------------------------
 
@@ -394,7 +470,8 @@ def _through(raw, indices, transform, seed: int):  # noqa: ANN001, ANN202
     import numpy as np
     import torch
 
-    xs, ys = [], []
+    xs: list[torch.Tensor] = []
+    ys: list[int] = []
     torch.manual_seed(seed)
     for i in indices:
         try:
@@ -409,6 +486,35 @@ def _through(raw, indices, transform, seed: int):  # noqa: ANN001, ANN202
     if not xs:
         return torch.zeros(0), np.zeros(0, dtype=np.int64)
     return torch.stack(xs), np.asarray(ys)
+
+
+def _worst_class(m: AlignMeasurement, e: AugmentationEffect) -> str:
+    c = max(e.per_class, key=lambda c: c.drop, default=None)
+    return f"{_name(m, c.label)} −{c.drop:.0%}" if c is not None and c.drop > 0 else ""
+
+
+def _per_class(y, clean_pred, y_aug, aug_pred) -> tuple[ClassShift, ...]:  # noqa: ANN001
+    """Per class, the same items' probe predictions without and with the augmentation (empty
+    when an item failed under one transform only, so the items no longer pair up)."""
+    import numpy as np
+
+    if len(y) != len(y_aug) or not np.array_equal(y, y_aug):
+        return ()
+    ok, ok_aug = clean_pred == y, aug_pred == y
+    out = []
+    for c in np.unique(y).tolist():
+        m = y == c
+        out.append(
+            ClassShift(
+                int(c),
+                int(m.sum()),
+                int(ok[m].sum()),
+                int(ok_aug[m].sum()),
+                int((ok & ~ok_aug)[m].sum()),
+                int((~ok & ok_aug)[m].sum()),
+            )
+        )
+    return tuple(out)
 
 
 def _moves_pixels(effect: AugmentationEffect) -> bool:

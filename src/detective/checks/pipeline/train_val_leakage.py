@@ -1,8 +1,16 @@
-"""Train/val leakage: exact and near-duplicate images shared between the splits."""
+"""Train/val leakage: exact and near-duplicate images shared between the splits.
+
+Near duplicates are found twice: by the cosine of centred thumbnails (re-encoded, resized,
+re-coloured copies), and by aligning each val image with its closest train candidates over its
+mirror image and small shifts, compared on the overlap (shifted, border-cropped or mirrored
+copies). Blank (constant) images are not leakage: a loader that decodes files as blank makes
+"duplicates with conflicting labels" of them, so they are evidence of corrupt inputs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from detective.core.findings import (
     Finding,
@@ -22,6 +30,7 @@ class LeakageThresholds:
     near: float = 0.997  # cosine of centred 16×16 thumbnails; digits' closest distinct pair: 0.994
     strong_fraction: float = 0.01  # share of val duplicated in train an expert acts on
     strong_count: int = 3
+    blank_share: float = 0.01  # share of val decoded as a blank (constant) image: corrupt inputs
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class LeakageSettings:
     # Val images whose nearest train image is at least this similar are kept in the
     # measurement, so judge can re-apply any `near` threshold at or above it.
     candidate_similarity: float = 0.98
+    candidates_per_orientation: int = 3  # train candidates per val variant, then aligned
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class DuplicatePair:
     exact: bool
     val_label: int
     train_label: int
+    transform: str = ""  # how the val image was aligned with its twin: "mirrored, shifted 1,-2"
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,12 @@ class LeakageMeasurement:
     similarity_quantiles: tuple[float, float, float]  # median, 99th percentile, max
     classes: tuple[str, ...]
     problems: tuple[str, ...]
+    # Blank (constant) images: in the val sample, those with a blank train twin (exact copy),
+    # and how many of those twins carry another label. Not counted as leakage.
+    blank_val: int = 0
+    blank_val_in_train: int = 0
+    blank_conflicting: int = 0
+    blank_examples: tuple[int, ...] = ()  # val indices
 
 
 @register
@@ -66,11 +83,12 @@ class TrainValLeakage(Check[LeakageMeasurement]):
     stage = Stage.PIPELINE
     description = (
         "Finds val images that also appear in train: exact copies (pixel hash) and near duplicates "
-        "(cosine similarity of centred thumbnails, blocked nearest-neighbour search), with their "
-        "labels."
+        "(cosine similarity of centred thumbnails, blocked nearest-neighbour search; then each val "
+        "image aligned with its closest train images over mirroring and small shifts), with "
+        "their labels. Blank images shared by the splits are reported as corrupt inputs."
     )
     needs = ("model", "datasets")
-    hypotheses = ("train_val_leakage",)
+    hypotheses = ("train_val_leakage", "corrupt_inputs")
     measurement_type = LeakageMeasurement
     thresholds_type = LeakageThresholds
     settings_type = LeakageSettings
@@ -78,7 +96,7 @@ class TrainValLeakage(Check[LeakageMeasurement]):
     def measure(self, ctx, progress) -> LeakageMeasurement:
         import numpy as np
 
-        from detective.analysis.neardup import nearest
+        from detective.analysis.neardup import best_alignment, nearest, nearest_k
 
         use_raw = ctx.case.has("raw_datasets")
         problems: list[str] = []
@@ -88,18 +106,57 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         parts = {}
         for k, (split, idx) in enumerate((("train", train_idx), ("val", val_idx))):
             span = progress.span(0.45 * k, 0.45 * (k + 1))
-            parts[split] = _load(ctx, split, idx, use_raw, span, problems)
+            parts[split] = _read(ctx, split, idx, use_raw, span, problems)
         progress.update(0.9, None, "nearest-neighbour search")
-        t_ids, t_lab, t_desc, t_hash = parts["train"]
-        v_ids, v_lab, v_desc, v_hash = parts["val"]
+        tr, va = parts["train"], parts["val"]
+        t_ids, t_lab, t_desc, t_hash = tr.ids, tr.labels, tr.desc, tr.hashes
+        v_ids, v_lab, v_desc, v_hash = va.ids, va.labels, va.desc, va.hashes
         found = nearest(v_desc, t_desc)
         by_hash = {h: i for i, h in enumerate(t_hash)}
+        align = tr.grey.shape[1:] == va.grey.shape[1:] and len(tr.grey) > 0
+        if align:
+            # Candidates for alignment: the train images nearest in coarse thumbnails to the
+            # val image, its mirror image, and both shifted by ±max_shift (a small image's
+            # one-pixel shift is too large for a coarse thumbnail to absorb).
+            k = self.settings.candidates_per_orientation
+            max_shift = max(1, round(min(tr.grey.shape[1:]) / 16))
+            cands = np.concatenate(
+                [
+                    nearest_k(_coarse(_translate(g, dy, dx)), tr.coarse, k)
+                    for g in (va.grey, va.grey[:, :, ::-1])
+                    for dy in (-max_shift, 0, max_shift)
+                    for dx in (-max_shift, 0, max_shift)
+                ],
+                1,
+            )
+        elif len(tr.grey) and len(va.grey):
+            problems.append("train and val images differ in size: no alignment search")
         pairs = []
+        blank_in_train = blank_conflicting = 0
+        blank_examples: list[int] = []
         for row in range(len(v_ids)):
             hit = by_hash.get(v_hash[row])
             is_exact = hit is not None
+            if va.blank[row]:  # a constant image matches every other one: not a twin
+                blank_in_train += is_exact
+                blank_conflicting += is_exact and int(v_lab[row]) != int(t_lab[hit])
+                if len(blank_examples) < 20:
+                    blank_examples.append(int(v_ids[row]))
+                continue
             j = hit if is_exact else int(found.index[row])
             sim = 1.0 if is_exact else float(found.similarity[row])
+            how = ""
+            if not is_exact and align:
+                rows = np.unique(cands[row])
+                rows = rows[~tr.blank[rows]]
+                if len(rows):
+                    a = best_alignment(va.grey[row], tr.grey[rows], max_shift)
+                    if a.similarity > sim + 1e-6 and (a.mirrored or a.shift != (0, 0)):
+                        sim, j = a.similarity, int(rows[a.train_row])
+                        how = ", ".join(
+                            (["mirrored"] if a.mirrored else [])
+                            + ([f"shifted {a.shift[1]},{a.shift[0]}"] if any(a.shift) else [])
+                        )
             if not is_exact and sim < self.settings.candidate_similarity:
                 continue
             pairs.append(
@@ -110,6 +167,7 @@ class TrainValLeakage(Check[LeakageMeasurement]):
                     is_exact,
                     int(v_lab[row]),
                     int(t_lab[j]),
+                    how,
                 )
             )
         # The table shows 5 decimals: ties at that precision list conflicting labels first.
@@ -131,6 +189,10 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             ),
             classes=ctx.case.classes,
             problems=tuple(problems[:20]),
+            blank_val=int(va.blank.sum()),
+            blank_val_in_train=blank_in_train,
+            blank_conflicting=blank_conflicting,
+            blank_examples=tuple(blank_examples),
         )
 
     def duplicates(self, m: LeakageMeasurement) -> tuple[DuplicatePair, ...]:
@@ -139,6 +201,46 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         return tuple(p for p in m.candidates if p.exact or p.similarity >= self.thresholds.near)
 
     def judge(self, m: LeakageMeasurement) -> Finding:
+        return self._blanks(m, self._leakage(m))
+
+    def _blanks(self, m: LeakageMeasurement, f: Finding) -> Finding:
+        """Blank val images: corrupt inputs (a loader that decodes files as blank), never
+        leakage, even when train holds the same blank image under other labels."""
+        from dataclasses import replace
+
+        th = self.thresholds
+        if not m.blank_val or not m.val_checked:
+            return f
+        share = m.blank_val / m.val_checked
+        what = (
+            f"{m.blank_val} of {m.val_checked} val images ({share:.1%}) are blank (one constant "
+            "value)"
+            + (
+                f"; {m.blank_val_in_train} have the same blank image in train"
+                + (f", {m.blank_conflicting} of them under another label" if m.blank_conflicting
+                   else "")
+                if m.blank_val_in_train
+                else ""
+            )
+            + ": inputs decoded as blank, not leakage"
+        )
+        strong = share >= th.blank_share and m.blank_val >= th.strong_count
+        return replace(
+            f,
+            verdict=Verdict.FAIL if strong else max_verdict(f.verdict, Verdict.WARN),
+            summary=f"{what}. {f.summary}",
+            metrics=f.metrics + (Metric("blank val images", m.blank_val),),
+            effects=f.effects
+            + (
+                supports(
+                    "corrupt_inputs", Strength.STRONG if strong else Strength.MODERATE, what
+                ),
+            ),
+            notes=f.notes
+            + ("blank val images (first): " + ", ".join(map(str, m.blank_examples)),),
+        )
+
+    def _leakage(self, m: LeakageMeasurement) -> Finding:
         th = self.thresholds
         found = self.duplicates(m)
         exact = sum(p.exact for p in found)
@@ -168,7 +270,7 @@ class TrainValLeakage(Check[LeakageMeasurement]):
                     p.val_index,
                     p.train_index,
                     round(p.similarity, 5),
-                    "exact" if p.exact else "near",
+                    "exact" if p.exact else f"near ({p.transform})" if p.transform else "near",
                     name(p.val_label),
                     name(p.train_label),
                 )
@@ -232,23 +334,53 @@ class TrainValLeakage(Check[LeakageMeasurement]):
         )
 
 
+@dataclass(frozen=True)
+class _SplitImages:
+    ids: Any  # np.ndarray [n] dataset indices
+    labels: Any  # [n]
+    desc: Any  # [n, THUMB²] centred unit thumbnails
+    hashes: list[str]
+    grey: Any  # [n, R, R] grey images at the alignment resolution
+    coarse: Any  # [n, 64] centred unit 8×8 thumbnails: candidates for alignment
+    blank: Any  # [n] bool: a constant image (nothing to compare)
+
+
+ALIGN_SIDE = 32  # alignment resolution (smaller images are aligned at their own size)
+
+
 def _load(ctx, split, indices, use_raw, progress, problems):  # noqa: ANN001, ANN202
-    """(indices, labels, descriptors, hashes) of a split's sample, streamed in batches."""
+    """(indices, labels, descriptors, hashes) of a split's sample (the interventions read it)."""
+    s = _read(ctx, split, indices, use_raw, progress, problems)
+    return s.ids, s.labels, s.desc, s.hashes
+
+
+def _read(ctx, split, indices, use_raw, progress, problems) -> _SplitImages:  # noqa: ANN001
+    """A split's sample, streamed in batches: descriptors, hashes, grey images to align."""
     import numpy as np
     import torch
 
     from detective.analysis.neardup import THUMB, descriptors, pixel_hash
-    from detective.analysis.rawimages import resized, to_unit_tensor
+    from detective.analysis.rawimages import to_unit_tensor
 
     ids: list[int] = []
     labels: list[int] = []
     desc: list[np.ndarray] = []
     hashes: list[str] = []
+    greys: list[torch.Tensor] = []
+    blank: list[bool] = []
+
+    def add(images: list[torch.Tensor]) -> None:
+        desc.append(descriptors(torch.stack([_grey(x, THUMB) for x in images])))
+        for x in images:
+            hashes.extend(pixel_hash(x.unsqueeze(0)))
+            greys.append(x.float().mean(0))
+            blank.append(float(x.max() - x.min()) <= 1e-6)
+
     if use_raw:
         raw = ctx.raw_dataset(split)
         for start in range(0, len(indices), 256):
             progress.update(start, len(indices), f"reading {split} images")
-            thumbs, full = [], []
+            full = []
             for i in indices[start : start + 256]:
                 try:
                     item = raw[i]
@@ -258,20 +390,74 @@ def _load(ctx, split, indices, use_raw, progress, problems):  # noqa: ANN001, AN
                     problems.append(f"{split} item {i}: {type(e).__name__}: {e}")
                     continue
                 full.append(x)
-                thumbs.append(resized(x.mean(0, keepdim=True), THUMB))
                 ids.append(i)
                 labels.append(label)
-            if thumbs:
-                desc.append(descriptors(torch.stack(thumbs)))
-                hashes.extend(h for x in full for h in pixel_hash(x.unsqueeze(0)))
+            if full:
+                add(full)
     else:
         for batch in ctx.batches(split, indices, progress=progress, to_device=False):
-            desc.append(descriptors(batch.x))
-            hashes.extend(pixel_hash(batch.x))
+            add(list(batch.x))
             ids.extend(batch.indices.tolist())
             labels.extend(batch.y.tolist())
         bad = sorted(ctx.item_problems.get(split, {}).items())
         problems.extend(f"{split} item {i}: {why}" for i, why in bad)
     progress.update(1.0)
     matrix = np.concatenate(desc) if desc else np.zeros((0, THUMB * THUMB), np.float32)
-    return np.asarray(ids), np.asarray(labels), matrix, hashes
+    side = min([ALIGN_SIDE, *(min(g.shape) for g in greys[:1])])
+    grey = (
+        torch.stack([_grey(g[None], side)[0] for g in greys]).numpy()
+        if greys
+        else np.zeros((0, side, side), np.float32)
+    )
+    return _SplitImages(
+        np.asarray(ids),
+        np.asarray(labels),
+        matrix,
+        hashes,
+        grey,
+        _coarse(grey),
+        np.asarray(blank, bool),
+    )
+
+
+def _grey(x, side: int):  # noqa: ANN001, ANN202
+    """[C, H, W] → grey [1, side, side] (antialiased when shrinking)."""
+    from detective.analysis.rawimages import resized
+
+    return resized(x.float().mean(0, keepdim=True), side)
+
+
+def _translate(grey, dy: int, dx: int):  # noqa: ANN001, ANN202
+    """[n, H, W] moved by (dy, dx) pixels, the uncovered border zero."""
+    import numpy as np
+
+    out = np.zeros_like(grey)
+    h, w = grey.shape[1:]
+    out[:, max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)] = grey[
+        :, max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)
+    ]
+    return out
+
+
+def _coarse(grey):  # noqa: ANN001, ANN202
+    """[n, R, R] → [n, 64] centred unit 8×8 thumbnails (tolerant of small shifts)."""
+    import numpy as np
+    import torch
+
+    if len(grey) == 0:
+        return np.zeros((0, 64), np.float32)
+    t = torch.as_tensor(np.ascontiguousarray(grey))[:, None].float()
+    small = torch.nn.functional.interpolate(
+        t, size=(8, 8), mode="bilinear", antialias=t.shape[-1] > 8, align_corners=False
+    ).flatten(1)
+    small = small - small.mean(1, keepdim=True)
+    small = small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    return small.numpy().astype(np.float32)
+
+
+def max_verdict(a: Verdict, b: Verdict) -> Verdict:
+    """The more serious of two verdicts (PASS < WARN < FAIL); others keep `a`."""
+    order = (Verdict.PASS, Verdict.WARN, Verdict.FAIL)
+    if a not in order or b not in order:
+        return a
+    return max(a, b, key=order.index)
