@@ -21,6 +21,7 @@ from detective.core.shared import SharedMeasurements
 if TYPE_CHECKING:
     import torch
 
+    from detective.core.budget import BudgetClock, RunPlan
     from detective.core.progress import Progress
 
 S = TypeVar("S")
@@ -38,6 +39,7 @@ class RunOptions:
     num_workers: int = 0
     hook_timeout: float = 600.0  # seconds a hook of the case may take (see
     # detective.core.hookwatch)
+    budget_min: float | None = None  # --budget: minutes of measured work (detective.core.budget)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ class RunContext:
         self.experiments = ExperimentQueue()
         self.cache = RunCache(options.seed)
         self.measurements = SharedMeasurements()
+        # The run's cost plan and budget clock (set by the engine before the first check):
+        # work after the checks (interventions) asks `budget.seconds_remaining()`.
+        self.plan: RunPlan | None = None
+        self.budget: BudgetClock | None = None
 
     # --- device and model -------------------------------------------------------------------
     @property

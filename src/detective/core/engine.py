@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from detective.core.budget import RunPlan
 from detective.core.case import CaseError, HookTimeout, user_frame, where
 from detective.core.context import RunContext
 from detective.core.findings import Finding, Verdict
@@ -39,6 +40,14 @@ class RunStarted:
     already_done: tuple[str, ...]
     fingerprint: str
     device: str = ""  # resolved: "cpu", "cuda:0 (NVIDIA A100)"
+
+
+@dataclass(frozen=True)
+class RunPlanned:
+    """What the checks still to run will cost on this device, measured before the first one;
+    with `--budget`, what was shortened to fit (see detective.core.budget)."""
+
+    plan: RunPlan
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class RunFinished:
 
 Event = (
     RunStarted
+    | RunPlanned
     | CheckStarted
     | CheckProgress
     | CheckLog
@@ -296,6 +306,7 @@ def _execute_inner(
             session.name, planned, tuple(c for c in planned if c in done), fingerprint, device
         )
     )
+    playbook = _plan(ctx, playbook, [c for c in planned if c not in done], events)
     errors = user_errors = 0
     blocked = _blocked_by_stored(session, fingerprint, done)
     for index, (stage, check_id) in enumerate(plan):
@@ -339,6 +350,29 @@ def _execute_inner(
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
             blocked = f"{check_id} failed ({finding.summary})"
     events.put(RunFinished(RunStatus.COMPLETED, "", errors, user_errors, blocked))
+
+
+def _plan(
+    ctx: RunContext, playbook: Playbook, todo: list[str], events: queue.Queue[Event | None]
+) -> Playbook:
+    """Measure what the run will cost and start the budget's clock; with `--budget`, the
+    playbook with shortened settings. A case too broken to time runs unplanned (its checks say
+    what is wrong)."""
+    from detective.core.budget import BudgetClock, prepare
+
+    budget_min = ctx.options.budget_min
+    ctx.budget = BudgetClock(None if budget_min is None else budget_min * 60.0)
+    if not todo:
+        return playbook
+    try:
+        plan, playbook = prepare(ctx, playbook, todo, budget_min)
+    except (Cancelled, HookTimeout):
+        raise
+    except Exception:  # noqa: BLE001 - planning is advice: the checks report the case's faults
+        return playbook
+    ctx.plan = plan
+    events.put(RunPlanned(plan))
+    return playbook
 
 
 def _blocked_by_stored(session: Session, fingerprint: str, done: set[str]) -> str:

@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--headless", action="store_true", help="no UI (the default until the TUI opens)"
     )
+    run.add_argument(
+        "--budget",
+        type=cliargs.minutes,
+        default=None,
+        metavar="MIN",
+        help="minutes of measured work: shorten sample sizes and short runs to fit, cheapest "
+        "evidence first (the plan says what was shortened)",
+    )
     _run_options(run)
 
     resume = sub.add_parser("resume", help="continue a session's playbook where it stopped")
@@ -239,6 +247,7 @@ def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
         llm=args.llm,
         llm_gpu_layers=args.llm_gpu_layers,
         hook_timeout=args.hook_timeout,
+        budget_min=getattr(args, "budget", None),
     )
 
 
