@@ -313,7 +313,38 @@ def train_probe(
     max_seconds: float = math.inf,
     min_steps: int = 0,
 ) -> ProbeResult:
-    """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it."""
+    """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it.
+
+    A probe that coincides with one already trained in this run (same recipe, sample, seed,
+    share and step floor: the capacity check's base run is the regularization check's seed-0
+    baseline) is reused, unless the wall-time guard cut that one short."""
+    key = CacheKey[ProbeResult]("train_probe", (recipe, id(data), seed, fraction, min_steps))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable model keyword: no reuse
+        return _train_probe(ctx, recipe, data, seed, progress, fraction, max_seconds, min_steps)
+    hit = ctx.cache.peek(key)
+    if hit is not None and not hit.stopped_early:
+        if progress is not None:
+            progress.log(f"reusing an identical short run ({hit.seconds:.1f} s)")
+            progress.update(1.0)
+        return hit
+    result = _train_probe(ctx, recipe, data, seed, progress, fraction, max_seconds, min_steps)
+    if hit is None and not result.stopped_early:
+        ctx.cache.get(key, lambda: result)
+    return result
+
+
+def _train_probe(
+    ctx: RunContext,
+    recipe: Recipe,
+    data: ProbeData,
+    seed: int,
+    progress: Progress | None,
+    fraction: float,
+    max_seconds: float,
+    min_steps: int,
+) -> ProbeResult:
     import torch
 
     from detective.analysis.learning.recipe import run_recipe
