@@ -19,8 +19,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -475,10 +475,15 @@ class BudgetClock:
     """Seconds spent since the run started and what the budget has left (inf without one)."""
 
     budget_s: float | None = None
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic  # injectable for tests
+    started: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.started):
+            self.started = self.clock()
 
     def spent_s(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     def seconds_remaining(self) -> float:
         if self.budget_s is None:
