@@ -324,3 +324,28 @@ def test_a_planted_gap_runs_the_probes_and_coinciding_runs_are_trained_once(
     base = trained[0][0]
     assert not any(recipe == base and seed == 0 for recipe, seed, _ in reg_runs)
     assert len(reg_runs) == len(r.experiments)
+
+
+# --- data loading -----------------------------------------------------------------------------
+def test_worker_processes_load_the_same_batches(tmp_path: Path) -> None:
+    import torch
+
+    from detective.core.context import default_workers
+
+    assert default_workers("cpu") == 0  # on a CPU run workers would take the model's cores
+    idx = list(range(0, 200, 3))
+    plain = list(context_for(CASES / "digits_clean.py", tmp_path / "a").batches("val", idx))
+    ctx = context_for(CASES / "digits_clean.py", tmp_path / "b", num_workers=2)
+    forked = list(ctx.batches("val", idx, batch_size=16))
+    cat = torch.cat
+    assert torch.equal(cat([b.indices for b in plain]), cat([b.indices for b in forked]))
+    assert torch.equal(torch.cat([b.x for b in plain]), torch.cat([b.x for b in forked]))
+
+
+def test_workers_must_be_a_whole_number_not_below_zero(capsys) -> None:  # noqa: ANN001
+    from detective.ui.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(CASES / "digits_clean.py"), "--workers", "-1"])
+    assert e.value.code == 2
+    assert "expected a whole number ≥ 0" in capsys.readouterr().err

@@ -42,6 +42,24 @@ class RunOptions:
     budget_min: float | None = None  # --budget: minutes of measured work (detective.core.budget)
 
 
+def default_workers(device: str) -> int:
+    """DataLoader processes when the user does not say: none on a CPU run (they would take the
+    cores the model computes on), min(8, CPUs - 1) when a GPU computes."""
+    import os
+
+    if not device.startswith("cuda") and device != "auto":
+        return 0
+    if device == "auto":
+        from detective.analysis.torchutil import resolve_device
+
+        try:
+            if resolve_device("auto").type != "cuda":
+                return 0
+        except Exception:  # noqa: BLE001 - the device error is reported where it is resolved
+            return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
 @dataclass(frozen=True)
 class Batch:
     indices: torch.Tensor  # dataset indices of the rows in this batch
@@ -236,6 +254,8 @@ class RunContext:
             y = torch.tensor([g[2] for g in good], dtype=torch.long)
             ids = torch.tensor([g[0] for g in good], dtype=torch.long)
             if to_device:
+                if self.device.type == "cuda":  # page-locked: the copy overlaps compute
+                    x, y = x.pin_memory(), y.pin_memory()
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             yield Batch(ids, x, y)
 

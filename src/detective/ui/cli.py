@@ -56,6 +56,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--workers",
+        type=cliargs.workers,
+        default=None,
+        metavar="N",
+        help="DataLoader processes decoding your data (default: 0 on CPU, where they would "
+        "compete with the model for cores; min(8, CPUs - 1) on CUDA)",
+    )
+    p.add_argument(
         "--reported-metric",
         type=cliargs.reported_metric,
         default=None,
@@ -235,7 +243,7 @@ def _err(message: str, code: ExitCode) -> ExitCode:
 
 
 def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
-    from detective.core.context import RunOptions
+    from detective.core.context import RunOptions, default_workers
 
     return RunOptions(
         device=args.device,
@@ -248,6 +256,7 @@ def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
         llm_gpu_layers=args.llm_gpu_layers,
         hook_timeout=args.hook_timeout,
         budget_min=getattr(args, "budget", None),
+        num_workers=default_workers(args.device) if args.workers is None else args.workers,
     )
 
 

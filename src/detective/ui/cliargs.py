@@ -32,6 +32,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def workers(text: str) -> int:
+    """A number of DataLoader worker processes, ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (expected ≥ 0)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: expected a whole number ≥ 0")
+    return value
+
+
 def minutes(text: str) -> float:
     """A positive, finite number of minutes (`--budget 2`, `--budget 0.5`)."""
     try:
