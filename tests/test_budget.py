@@ -349,3 +349,42 @@ def test_workers_must_be_a_whole_number_not_below_zero(capsys) -> None:  # noqa:
         main(["run", str(CASES / "digits_clean.py"), "--workers", "-1"])
     assert e.value.code == 2
     assert "expected a whole number ≥ 0" in capsys.readouterr().err
+
+
+# --- mixed precision --------------------------------------------------------------------------
+def test_collection_under_cpu_bf16_autocast_agrees_with_fp32(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """On CUDA the pass runs in bf16/fp16; its evidence must not depend on that beyond noise.
+    CPU autocast (bf16) stands in for it here."""
+    import numpy as np
+    import torch
+
+    from detective.analysis import collect as collect_mod
+
+    fp32 = collect_mod.collect(context_for(CASES / "digits_clean.py", tmp_path / "a"), "val")
+    monkeypatch.setattr(collect_mod, "AMP_DTYPE", [torch.bfloat16])
+    bf16 = collect_mod.collect(context_for(CASES / "digits_clean.py", tmp_path / "b"), "val")
+    assert np.array_equal(fp32.index, bf16.index)
+    assert bf16.log_probs.dtype == np.float32 and np.isfinite(bf16.log_probs).all()
+    # bf16 is not fp32: the log-probabilities moved, a little
+    diff = np.abs(fp32.log_probs - bf16.log_probs)
+    assert 0 < np.median(diff) < 0.05
+    agree = (fp32.topk_classes[:, 0] == bf16.topk_classes[:, 0]).mean()
+    assert agree > 0.97
+    acc32 = (fp32.topk_classes[:, 0] == fp32.label).mean()
+    acc16 = (bf16.topk_classes[:, 0] == bf16.label).mean()
+    assert abs(acc32 - acc16) < 0.02
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU"
+)
+def test_cuda_inference_runs_in_reduced_precision() -> None:
+    import torch
+
+    from detective.analysis.torchutil import inference_autocast, inference_dtype
+
+    device = torch.device("cuda")
+    assert inference_dtype(device) in (torch.bfloat16, torch.float16)
+    x = torch.randn(8, 8, device=device)
+    with inference_autocast(device):
+        assert (x @ x).dtype == inference_dtype(device)
