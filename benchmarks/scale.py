@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=None, help="run with --budget MIN")
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--workdir", default=None, help="keep the case here (default: a temp dir)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = parser.parse_args()
 
     import torch
@@ -216,7 +217,7 @@ def main() -> None:
     from detective.core.case import load_case
     from detective.core.context import RunContext, RunOptions
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -226,9 +227,10 @@ def main() -> None:
         case_path.write_text(textwrap.dedent(CASE.format(
             classes=list(SOURCES), data=str(data), weights=str(weights))))  # fmt: skip
         n_train, n_val = args.train_per_class * len(SOURCES), args.val_per_class * len(SOURCES)
+        built, threads = time.perf_counter() - t0, torch.get_num_threads()
         print(f"case: ResNet-18 (weights=None), {args.image}x{args.image} RGB, {n_train} train / "
               f"{n_val} val crops of {len(SOURCES)} scikit-image sources "
-              f"(built in {time.perf_counter() - t0:.0f} s); {torch.get_num_threads()} threads")  # fmt: skip
+              f"(built in {built:.0f} s); {threads} threads")  # fmt: skip
         case = load_case(case_path)
         epoch = train_one_epoch(case, weights)
         print(f"one training epoch of the recipe: {epoch:.1f} s", flush=True)
