@@ -368,7 +368,8 @@ def _plan(
         plan, playbook = prepare(ctx, playbook, todo, budget_min)
     except (Cancelled, HookTimeout):
         raise
-    except Exception:  # noqa: BLE001 - planning is advice: the checks report the case's faults
+    except Exception as e:  # noqa: BLE001 - planning is advice: the checks report the case's faults
+        events.put(CheckLog("plan", f"no cost plan: {type(e).__name__}: {e}"))
         return playbook
     ctx.plan = plan
     events.put(RunPlanned(plan))
