@@ -243,10 +243,10 @@ def test_run_under_a_budget_shortens_settings_says_so_and_measures_less(
     _fixed_units(monkeypatch)
     session = tmp_path / "s"
     code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session", str(session),
-                 "--only", "case_contract,lr_range_test", "--budget", "0.1"])  # fmt: skip
+                 "--only", "case_contract,lr_range_test", "--budget", "0.15"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Plan: ≈" in out and "budget 6 s" in out
+    assert "Plan: ≈" in out and "budget 9 s" in out
     assert "shortened to fit the budget" in out
     found = re.search(r"lr_range_test\.steps 80 → (\d+)", " ".join(out.split()))
     assert found, out
@@ -257,6 +257,35 @@ def test_run_under_a_budget_shortens_settings_says_so_and_measures_less(
     lrs = stored["lr_range_test"].measurement["lrs"]
     # the sweep ran on the shortened schedule: its LR grows by the 1e7 range over steps-1 steps
     assert lrs[1] / lrs[0] == pytest.approx((10 / 1e-6) ** (1 / (steps - 1)), rel=1e-6)
+
+
+def test_a_check_that_cannot_fit_even_shortened_is_skipped_and_named(
+    tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
+) -> None:
+    from detective.core.session import Session
+    from detective.ui.cli import main
+
+    _fixed_units(monkeypatch)  # lr_range_test at its 30-step floor: 7.5 s > a 3 s budget
+    session = tmp_path / "s"
+    code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session", str(session),
+                 "--only", "case_contract,lr_range_test", "--budget", "0.05"])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert "skipped to fit: lr_range_test" in out
+    assert "skip lr_range_test: does not fit --budget" in out
+    with Session.open(session, readonly=True) as s:
+        assert [f.check_id for f in s.findings()] == ["case_contract"]
+
+
+def test_dropping_takes_symptom_gated_work_first_and_keeps_the_contract() -> None:
+    from detective.core.budget import CheckEstimate, drop_to_fit
+
+    est = [CheckEstimate("case_contract", 50.0, 0.0), CheckEstimate("lr", 40.0, 40.0),
+           CheckEstimate("capacity", 30.0, 30.0, "only with a gap"),
+           CheckEstimate("cheap", 1.0, 0.0)]  # fmt: skip
+    assert drop_to_fit(est, 200.0) == ()
+    assert drop_to_fit(est, 90.0) == ("capacity",)  # gated first, though not the largest
+    assert drop_to_fit(est, 52.0) == ("capacity", "lr")  # never the contract
 
 
 def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(

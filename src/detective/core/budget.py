@@ -121,14 +121,16 @@ class RunPlan:
     shortened: tuple[Shortened, ...] = ()
     # Overrides the budget added, per check (merged into the playbook's own settings).
     settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    # Checks that do not fit even at their floors, most expensive first: the run skips them.
+    dropped: tuple[str, ...] = ()
 
     @property
     def total_s(self) -> float:
-        return sum(e.seconds for e in self.estimates)
+        return sum(e.seconds for e in self.estimates if e.check_id not in self.dropped)
 
     @property
     def short_runs_s(self) -> float:
-        return sum(e.short_runs_s for e in self.estimates)
+        return sum(e.short_runs_s for e in self.estimates if e.check_id not in self.dropped)
 
     @property
     def epoch_s(self) -> float:
@@ -143,7 +145,9 @@ class RunPlan:
 
     def describe(self) -> str:
         """"≈ 6 min on cpu (1 epoch ≈ 1 min); short runs ≈ 3 min"."""
-        conditional = sum(e.seconds for e in self.estimates if e.conditional)
+        conditional = sum(
+            e.seconds for e in self.estimates if e.conditional and e.check_id not in self.dropped
+        )
         text = f"≈ {duration(self.total_s)} on {self.units.device or 'this device'}"
         if self.epoch_s > 0:
             text += f" (one training epoch ≈ {duration(self.epoch_s)})"
@@ -153,6 +157,8 @@ class RunPlan:
             text += f"; {duration(conditional)} of it only if the symptom calls for it"
         if self.budget_s is not None:
             text += f"; budget {duration(self.budget_s)}"
+            if self.dropped:
+                text += f"; skipped to fit: {', '.join(self.dropped)}"
             if self.over_budget():
                 text += " (cannot fit: every shrinkable setting is at its floor)"
         return text
@@ -454,8 +460,10 @@ def prepare(
         playbook = with_settings(playbook, changed)
         base = playbook_settings(playbook, check_ids)
     costs = plan_costs(checks, size, base)
+    estimates = estimate(costs, units)
+    dropped = () if budget_s is None else drop_to_fit(estimates, budget_s)
     plan = RunPlan(
-        estimate(costs, units),
+        estimates,
         units,
         size,
         budget_s,
@@ -465,8 +473,28 @@ def prepare(
             for cid, v in base.items()
             if v
         ),
+        dropped,
     )
     return plan, playbook
+
+
+# Never dropped: without them nothing else means anything.
+KEEP = frozenset({"case_contract"})
+
+
+def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
+    """The last resort when shortening is not enough: skip the most expensive checks (those
+    that run only with a symptom first) until the rest fits."""
+    total = sum(e.seconds for e in estimates)
+    dropped: list[str] = []
+    for e in sorted(estimates, key=lambda e: (not e.conditional, -e.seconds)):
+        if total <= budget_s * 1.05:
+            break
+        if e.check_id in KEEP or e.seconds <= 0:
+            continue
+        dropped.append(e.check_id)
+        total -= e.seconds
+    return tuple(dropped)
 
 
 # --- the running side -------------------------------------------------------------------------

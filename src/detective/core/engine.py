@@ -317,6 +317,10 @@ def _execute_inner(
             events.put(CheckSkipped(check_id, "already done in this session"))
             continue
         check_cls = registry[check_id]
+        if ctx.plan is not None and check_id in ctx.plan.dropped:
+            events.put(CheckSkipped(check_id, "does not fit --budget; `detective resume` runs "
+                                    "it next, on a budget of its own"))  # fmt: skip
+            continue
         if blocked:
             events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
             continue
