@@ -286,6 +286,9 @@ def test_dropping_takes_symptom_gated_work_first_and_keeps_the_contract() -> Non
     assert drop_to_fit(est, 200.0) == ()
     assert drop_to_fit(est, 90.0) == ("capacity",)  # gated first, though not the largest
     assert drop_to_fit(est, 52.0) == ("capacity", "lr")  # never the contract
+    # skipping a check that only reads shared work (another check still needs it) saves nothing
+    shared = [*est, CheckEstimate("loss_curve", 100.0, 100.0, "", own_s=0.0)]
+    assert "loss_curve" not in drop_to_fit(shared, 60.0)
 
 
 def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(

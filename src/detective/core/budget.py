@@ -108,6 +108,7 @@ class CheckEstimate:
     seconds: float  # own work plus the shared work it is the first to need
     short_runs_s: float  # of which training steps
     conditional: str = ""
+    own_s: float = math.nan  # without the shared work (what skipping the check saves); nan: all
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,10 @@ def estimate(costs: Sequence[tuple[str, Cost]], units: UnitCosts) -> tuple[Check
                 fwd += s.forward_items
                 steps += s.train_steps
         train_s = steps * units.train_step_s
-        out.append(CheckEstimate(check_id, units.seconds(fwd, steps), train_s, cost.conditional))
+        own = units.seconds(cost.forward_items, cost.train_steps)
+        out.append(
+            CheckEstimate(check_id, units.seconds(fwd, steps), train_s, cost.conditional, own)
+        )
     return tuple(out)
 
 
@@ -484,16 +488,21 @@ KEEP = frozenset({"case_contract"})
 
 def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
     """The last resort when shortening is not enough: skip the most expensive checks (those
-    that run only with a symptom first) until the rest fits."""
+    that run only with a symptom first) until the rest fits. A check saves only its own work:
+    work it shares (the learning stage's short run) is still done for the others."""
+
+    def saves(e: CheckEstimate) -> float:
+        return e.seconds if math.isnan(e.own_s) else e.own_s
+
     total = sum(e.seconds for e in estimates)
     dropped: list[str] = []
-    for e in sorted(estimates, key=lambda e: (not e.conditional, -e.seconds)):
+    for e in sorted(estimates, key=lambda e: (not e.conditional, -saves(e))):
         if total <= budget_s * 1.05:
             break
-        if e.check_id in KEEP or e.seconds <= 0:
+        if e.check_id in KEEP or saves(e) <= 0:
             continue
         dropped.append(e.check_id)
-        total -= e.seconds
+        total -= saves(e)
     return tuple(dropped)
 
 
