@@ -332,6 +332,11 @@ def _feature_sample(indices: list[int], n: int) -> set[int]:
     return set(np.asarray(indices)[rng.choice(len(indices), n, replace=False)].tolist())
 
 
+# The autocast dtype of the pass: None picks bf16/fp16 on CUDA and fp32 on the CPU
+# (`torchutil.inference_dtype`); tests set torch.bfloat16 to run CPU autocast.
+AMP_DTYPE: list[Any] = [None]
+
+
 def _run_pass(
     ctx: RunContext,
     split: str,
@@ -383,6 +388,7 @@ def _run_pass(
     from detective.analysis.imageprops import raw_size, tensor_properties
 
     chunk = [0]  # images per forward after an out-of-memory error (0: the whole batch)
+    from detective.analysis.torchutil import inference_autocast
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         """The model on a batch, split into smaller chunks after a CUDA out-of-memory error
@@ -393,8 +399,10 @@ def _run_pass(
             try:
                 parts = []
                 for start in range(0, len(x), size):
-                    out = model(x[start : start + size])
-                    parts.append(out[0] if isinstance(out, tuple | list) else out)
+                    with inference_autocast(ctx.device, AMP_DTYPE[0]):
+                        out = model(x[start : start + size])
+                    out = out[0] if isinstance(out, tuple | list) else out
+                    parts.append(out.float())
                 if len(captured) > 1:
                     captured[:] = [torch.cat(captured)]
                 return torch.cat(parts) if len(parts) > 1 else parts[0]

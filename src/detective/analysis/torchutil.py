@@ -114,3 +114,24 @@ def last_linear(model: torch.nn.Module) -> torch.nn.Linear | None:
     architectures we meet), or None when it has none."""
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     return linears[-1] if linears else None
+
+
+def inference_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision an inference pass runs in: bf16 on a CUDA GPU that has it, else
+    fp16 on CUDA (forward only: no gradient to underflow, so no scaler); None (fp32) on the
+    CPU, where autocast is slower than fp32 for most convolutions."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@contextmanager
+def inference_autocast(device: torch.device, dtype: torch.dtype | None = None) -> Iterator[None]:
+    """Autocast a forward pass at `dtype` (default: `inference_dtype(device)`); outputs are
+    cast back to fp32 by the caller. A no-op when the dtype is None."""
+    dtype = dtype if dtype is not None else inference_dtype(device)
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device.type, dtype=dtype):
+        yield

@@ -21,6 +21,7 @@ from detective.core.shared import SharedMeasurements
 if TYPE_CHECKING:
     import torch
 
+    from detective.core.budget import BudgetClock, RunPlan
     from detective.core.findings import Finding
     from detective.core.progress import Progress
 
@@ -39,6 +40,25 @@ class RunOptions:
     num_workers: int = 0
     hook_timeout: float = 600.0  # seconds a hook of the case may take (see
     # detective.core.hookwatch)
+    budget_min: float | None = None  # --budget: minutes of measured work (detective.core.budget)
+
+
+def default_workers(device: str) -> int:
+    """DataLoader processes when the user does not say: none on a CPU run (they would take the
+    cores the model computes on), min(8, CPUs - 1) when a GPU computes."""
+    import os
+
+    if not device.startswith("cuda") and device != "auto":
+        return 0
+    if device == "auto":
+        from detective.analysis.torchutil import resolve_device
+
+        try:
+            if resolve_device("auto").type != "cuda":
+                return 0
+        except Exception:  # noqa: BLE001 - the device error is reported where it is resolved
+            return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,10 @@ class RunContext:
         # The findings of this run so far, handed by the engine to a check that judges them
         # (`Check.reads_findings`): the interventions run on the causes they found evidence for.
         self.prior_findings: tuple[Finding, ...] = ()
+        # The run's cost plan and budget clock (set by the engine before the first check):
+        # work after the checks (interventions) asks `budget.seconds_remaining()`.
+        self.plan: RunPlan | None = None
+        self.budget: BudgetClock | None = None
 
     # --- device and model -------------------------------------------------------------------
     @property
@@ -234,6 +258,8 @@ class RunContext:
             y = torch.tensor([g[2] for g in good], dtype=torch.long)
             ids = torch.tensor([g[0] for g in good], dtype=torch.long)
             if to_device:
+                if self.device.type == "cuda":  # page-locked: the copy overlaps compute
+                    x, y = x.pin_memory(), y.pin_memory()
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             yield Batch(ids, x, y)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from detective.core.budget import RunPlan
 from detective.core.case import CaseError, HookTimeout, user_frame, where
 from detective.core.context import RunContext
 from detective.core.findings import Finding, Verdict
@@ -40,6 +41,14 @@ class RunStarted:
     already_done: tuple[str, ...]
     fingerprint: str
     device: str = ""  # resolved: "cpu", "cuda:0 (NVIDIA A100)"
+
+
+@dataclass(frozen=True)
+class RunPlanned:
+    """What the checks still to run will cost on this device, measured before the first one;
+    with `--budget`, what was shortened to fit (see detective.core.budget)."""
+
+    plan: RunPlan
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class RunFinished:
 
 Event = (
     RunStarted
+    | RunPlanned
     | CheckStarted
     | CheckProgress
     | CheckLog
@@ -304,6 +314,7 @@ def _execute_inner(
             session.name, planned, tuple(c for c in planned if c in done), fingerprint, device
         )
     )
+    playbook = _plan(ctx, playbook, [c for c in planned if c not in done], events)
     errors = user_errors = 0
     blocked, model_blocked = _blocked_by_stored(session, fingerprint, done)
     ran = False  # a check measured in this run: the judgement must look again
@@ -318,6 +329,10 @@ def _execute_inner(
             )
         if check_id in done and not (check_cls.reads_findings and ran):
             events.put(CheckSkipped(check_id, "already done in this session"))
+            continue
+        if ctx.plan is not None and check_id in ctx.plan.dropped:
+            events.put(CheckSkipped(check_id, "does not fit --budget; `detective resume` runs "
+                                    "it next, on a budget of its own"))  # fmt: skip
             continue
         if blocked:
             events.put(CheckSkipped(check_id, "blocked: " + blocked.split(" (", 1)[0]))
@@ -356,6 +371,30 @@ def _execute_inner(
         if check_id in BLOCKING_CHECKS and finding.verdict in (Verdict.FAIL, Verdict.ERROR):
             blocked, model_blocked = _blocking(check_id, finding)
     events.put(RunFinished(RunStatus.COMPLETED, "", errors, user_errors, blocked))
+
+
+def _plan(
+    ctx: RunContext, playbook: Playbook, todo: list[str], events: queue.Queue[Event | None]
+) -> Playbook:
+    """Measure what the run will cost and start the budget's clock; with `--budget`, the
+    playbook with shortened settings. A case too broken to time runs unplanned (its checks say
+    what is wrong)."""
+    from detective.core.budget import BudgetClock, prepare
+
+    budget_min = ctx.options.budget_min
+    ctx.budget = BudgetClock(None if budget_min is None else budget_min * 60.0)
+    if not todo:
+        return playbook
+    try:
+        plan, playbook = prepare(ctx, playbook, todo, budget_min)
+    except (Cancelled, HookTimeout):
+        raise
+    except Exception as e:  # noqa: BLE001 - planning is advice: the checks report the case's faults
+        events.put(CheckLog("plan", f"no cost plan: {type(e).__name__}: {e}"))
+        return playbook
+    ctx.plan = plan
+    events.put(RunPlanned(plan))
+    return playbook
 
 
 def _blocking(check_id: str, finding: Finding) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from detective.core.findings import Effect, Finding, verdict_of
 from detective.core.hypotheses import VOCABULARY, Stage
 
 if TYPE_CHECKING:
+    from detective.core.budget import CaseSize, Cost, Knob
     from detective.core.context import RunContext
     from detective.core.playbook import CheckConfig
     from detective.core.progress import Progress
@@ -58,6 +59,8 @@ class Check(ABC, Generic[M]):
     #: False for checks that measure only the recipe (fresh_model, datasets, train settings):
     #: they still run when the trained model's output is unusable (NaN), and show why.
     needs_trained_model: ClassVar[bool] = True
+    #: Settings `--budget` may shrink (sample sizes, short-run lengths), with their floors.
+    shrinkable: ClassVar[tuple[Knob, ...]] = ()
 
     def __init__(self, thresholds: Any = None, settings: Any = None) -> None:
         self.thresholds = thresholds if thresholds is not None else self.thresholds_type()
@@ -74,6 +77,15 @@ class Check(ABC, Generic[M]):
             apply(cls.thresholds_type(), dict(config.thresholds), f"{cls.id}.thresholds"),
             apply(cls.settings_type(), dict(config.settings), f"{cls.id}.settings"),
         )
+
+    def cost(self, size: CaseSize) -> Cost:
+        """What `measure` costs on a case of this size under `self.settings`, in the units the
+        engine measures (`detective.core.budget`). Default: a forward pass over --sample val
+        items, the collection pass most checks share (counted once per run)."""
+        from detective.core.budget import Cost, SharedCost
+
+        n = min(size.sample, size.val_n)
+        return Cost(shared=(SharedCost(f"collection@{n}", forward_items=n),))
 
     @abstractmethod
     def measure(self, ctx: RunContext, progress: Progress) -> M: ...

@@ -56,6 +56,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--workers",
+        type=cliargs.workers,
+        default=None,
+        metavar="N",
+        help="DataLoader processes decoding your data (default: 0 on CPU, where they would "
+        "compete with the model for cores; min(8, CPUs - 1) on CUDA)",
+    )
+    p.add_argument(
         "--reported-metric",
         type=cliargs.reported_metric,
         default=None,
@@ -98,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rerun", action="store_true", help="run checks again even if already done")
     run.add_argument(
         "--headless", action="store_true", help="no UI (the default until the TUI opens)"
+    )
+    run.add_argument(
+        "--budget",
+        type=cliargs.minutes,
+        default=None,
+        metavar="MIN",
+        help="minutes of measured work: shorten sample sizes and short runs to fit, cheapest "
+        "evidence first (the plan says what was shortened)",
     )
     _run_options(run)
 
@@ -227,7 +243,7 @@ def _err(message: str, code: ExitCode) -> ExitCode:
 
 
 def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
-    from detective.core.context import RunOptions
+    from detective.core.context import RunOptions, default_workers
 
     return RunOptions(
         device=args.device,
@@ -239,6 +255,8 @@ def _options(args: argparse.Namespace, symptom: str | None):  # noqa: ANN202
         llm=args.llm,
         llm_gpu_layers=args.llm_gpu_layers,
         hook_timeout=args.hook_timeout,
+        budget_min=getattr(args, "budget", None),
+        num_workers=default_workers(args.device) if args.workers is None else args.workers,
     )
 
 

@@ -32,6 +32,28 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def workers(text: str) -> int:
+    """A number of DataLoader worker processes, ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (expected ≥ 0)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: expected a whole number ≥ 0")
+    return value
+
+
+def minutes(text: str) -> float:
+    """A positive, finite number of minutes (`--budget 2`, `--budget 0.5`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: expected minutes > 0")
+    return value
+
+
 def reported_metric(text: str) -> float:
     """An accuracy in [0, 1]; a value in (1, 100] (or "87%") is read as a percentage, with a
     printed notice so that a typo is not silently rescaled."""

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from detective.core.budget import Eta, duration
 from detective.core.case import Case, CaseError, load_case
 from detective.core.context import RunContext, RunOptions
 from detective.core.engine import (
@@ -25,6 +26,7 @@ from detective.core.engine import (
     CheckStarted,
     HookWaiting,
     RunFinished,
+    RunPlanned,
     RunStarted,
     RunStatus,
     run_playbook,
@@ -183,7 +185,14 @@ def execute(
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
     )
+    eta: Eta | None = None
+    skip: tuple[str, ...] = ()
+
+    def eta_text() -> str:
+        return f"[dim]≈ {duration(eta.seconds_left())} left[/]" if eta is not None else ""
+
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = None
@@ -197,15 +206,32 @@ def execute(
                             + f"{len(event.planned)} checks"
                             + (f" · {n_done} already done" if n_done else "")
                         )
+                        skip = event.already_done
+                    elif isinstance(event, RunPlanned):
+                        eta = Eta(event.plan, skip)
+                        console.print(f"Plan: {safe(event.plan.describe())}")
+                        if event.plan.shortened:
+                            console.print(
+                                "  [yellow]shortened to fit the budget:[/] "
+                                + safe("; ".join(s.describe() for s in event.plan.shortened))
+                            )
                     elif isinstance(event, CheckStarted):
+                        if eta is not None:
+                            eta.started(event.check_id)
                         task = bar.add_task(
-                            f"[{event.index + 1}/{event.total}] {safe(event.title)}", total=1.0
+                            f"[{event.index + 1}/{event.total}] {safe(event.title)}",
+                            total=1.0,
+                            eta=eta_text(),
                         )
                     elif isinstance(event, CheckProgress) and task is not None:
-                        bar.update(task, completed=event.fraction)
+                        if eta is not None:
+                            eta.progressed(event.check_id, event.fraction)
+                        bar.update(task, completed=event.fraction, eta=eta_text())
                     elif isinstance(event, CheckLog):
                         console.print(f"  [dim]{safe(event.check_id)}: {safe(event.message)}[/]")
                     elif isinstance(event, CheckFinished):
+                        if eta is not None:
+                            eta.finished(event.check_id)
                         if task is not None:
                             bar.remove_task(task)
                             task = None

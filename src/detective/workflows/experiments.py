@@ -528,7 +528,48 @@ def train_probe(
     """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it.
 
     `init_state`: start from these weights when the architecture matches (a paired comparison);
-    `item_correct`: also keep which val items the trained model gets right (a paired test)."""
+    `item_correct`: also keep which val items the trained model gets right (a paired test).
+
+    A probe that coincides with one already trained in this run (same recipe, sample, seed,
+    share, step floor and initial weights: the capacity check's base run is the regularization
+    check's seed-0 baseline) is reused, unless the wall-time guard cut that one short."""
+    init_key = None if init_state is None else id(init_state)  # cached per run: ids are stable
+    key = CacheKey[ProbeResult](
+        "train_probe", (recipe, id(data), seed, fraction, min_steps, init_key, item_correct)
+    )
+
+    def train() -> ProbeResult:
+        return _train_probe(ctx, recipe, data, seed, progress, fraction, max_seconds, min_steps,
+                            init_state, item_correct)
+
+    try:
+        hash(key)
+    except TypeError:  # an unhashable model keyword: no reuse
+        return train()
+    hit = ctx.cache.peek(key)
+    if hit is not None and not hit.stopped_early:
+        if progress is not None:
+            progress.log(f"reusing an identical short run ({hit.seconds:.1f} s)")
+            progress.update(1.0)
+        return hit
+    result = train()
+    if hit is None and not result.stopped_early:
+        ctx.cache.get(key, lambda: result)
+    return result
+
+
+def _train_probe(
+    ctx: RunContext,
+    recipe: Recipe,
+    data: ProbeData,
+    seed: int,
+    progress: Progress | None,
+    fraction: float,
+    max_seconds: float,
+    min_steps: int,
+    init_state: dict[str, torch.Tensor] | None,
+    item_correct: bool,
+) -> ProbeResult:
     import torch
 
     from detective.analysis.learning.recipe import run_recipe

@@ -154,8 +154,11 @@ class GradNorms:
         return self
 
     def _hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        import torch
+
         def hook(grad: torch.Tensor) -> None:
-            self._sq[i] += grad.detach().double().pow(2).sum()
+            # vector_norm accumulates in float64 without a float64 copy of the gradient.
+            self._sq[i] += torch.linalg.vector_norm(grad.detach(), dtype=torch.float64) ** 2
             self._seen[i] = True
 
         return hook
@@ -186,9 +189,7 @@ class WeightTracker:
     def _norms(self) -> list[float]:
         import torch
 
-        vals = [
-            torch.sqrt(sum(p.detach().double().pow(2).sum() for p in ps)) for ps in self._params
-        ]
+        vals = [_norm([p.detach() for p in ps]) for ps in self._params]
         return [float(v) for v in torch.stack(vals).cpu()] if vals else []
 
     def step(self) -> tuple[list[float], list[float]]:
@@ -197,16 +198,26 @@ class WeightTracker:
 
         norms, updates = [], []
         for ps, prev in zip(self._params, self._prev, strict=True):
-            w = sum(p.detach().double().pow(2).sum() for p in ps)
-            d = sum((p.detach() - q).double().pow(2).sum() for p, q in zip(ps, prev, strict=True))
-            norms.append(torch.sqrt(w))
-            updates.append(torch.sqrt(d))
-            for p, q in zip(ps, prev, strict=True):
-                q.copy_(p.detach())
+            now = [p.detach() for p in ps]
+            norms.append(_norm(now))
+            torch._foreach_sub_(prev, now)  # prev becomes -Δw, in place: no copy of the model
+            updates.append(_norm(prev))
+            torch._foreach_copy_(prev, now)
         if not norms:
             return [], []
         both = torch.stack([torch.stack(norms), torch.stack(updates)]).cpu().tolist()
         return both[0], both[1]
+
+
+def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of several tensors together, accumulated in float64 (no float64 copies)."""
+    import torch
+
+    if not tensors:
+        return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
+    )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -84,6 +85,17 @@ class Baselines(Check[BaselineMeasurement]):
     measurement_type = BaselineMeasurement
     thresholds_type = BaselineThresholds
     settings_type = BaselineSettings
+
+    shrinkable = (
+        Knob("train_samples", 200, group="probe_data"),
+        Knob("val_samples", 200, group="probe_data"),
+    )
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        st = self.settings
+        return Cost(shared=(budget.probe_sample(size, st.train_samples, st.val_samples),))
 
     def measure(self, ctx, progress) -> BaselineMeasurement:
         import torch

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -81,6 +82,29 @@ class Capacity(Check[CapacityMeasurement]):
     measurement_type = CapacityMeasurement
     thresholds_type = CapacityThresholds
     settings_type = CapacitySettings
+
+    shrinkable = (
+        Knob("train_samples", 200, group="probe_data"),
+        Knob("val_samples", 200, group="probe_data"),
+        Knob("max_epochs", 1, group="probe_epochs"),
+        Knob("min_steps", 20, group="probe_steps"),
+    )
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Worst case of the overfitting plan: the base run, a smaller model, 25 % and 50 %
+        of the data (an underfitting plan trains a wider model instead)."""
+        from detective.core import budget
+
+        st = self.settings
+        fwd = steps = 0.0
+        for fraction in (1.0, 1.0, 0.25, 0.5):
+            f, s = budget.probe_run(size, st.train_samples, st.val_samples, st.max_epochs,
+                                    st.min_steps, fraction)
+            fwd, steps = fwd + f, steps + s
+        return Cost(
+            fwd, steps, (budget.probe_sample(size, st.train_samples, st.val_samples),),
+            conditional="only with a train–val gap or low train accuracy",
+        )
 
     def measure(self, ctx, progress) -> CapacityMeasurement:
         from detective.analysis.learning.recipe import probe_data

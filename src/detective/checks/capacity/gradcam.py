@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from detective.core.budget import CaseSize, Cost, Knob, SharedCost
 from detective.core.findings import Artifact, ArtifactKind, Finding, Metric, Table, Verdict
 
 if TYPE_CHECKING:
@@ -210,6 +211,17 @@ class GradCamFailures(Check[GradCamMeasurement]):
     measurement_type = GradCamMeasurement
     thresholds_type = GradCamThresholds
     settings_type = GradCamSettings
+
+    shrinkable = (Knob("failures", 32), Knob("reference", 32))
+
+    def cost(self, size: CaseSize) -> Cost:
+        """A gradient (≈ 3 forwards) per failure and reference image, after the collection."""
+        n = min(size.sample, size.val_n)
+        st = self.settings
+        return Cost(
+            forward_items=3 * min(st.failures + st.reference, n),
+            shared=(SharedCost(f"collection@{n}", forward_items=n),),
+        )
 
     def measure(self, ctx, progress) -> GradCamMeasurement:
         import numpy as np

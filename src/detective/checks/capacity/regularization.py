@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -68,6 +69,27 @@ class Regularization(Check[RegularizationMeasurement]):
     measurement_type = RegularizationMeasurement
     thresholds_type = RegularizationThresholds
     settings_type = RegularizationSettings
+
+    shrinkable = (
+        Knob("train_samples", 200, group="probe_data"),
+        Knob("val_samples", 200, group="probe_data"),
+        Knob("max_epochs", 1, group="probe_epochs"),
+        Knob("min_steps", 20, group="probe_steps"),
+        Knob("seeds", 1),
+    )
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Worst case: paired seeds × (the baseline + weight decay, dropout, augmentation)."""
+        from detective.core import budget
+
+        st = self.settings
+        f, s = budget.probe_run(size, st.train_samples, st.val_samples, st.max_epochs,
+                                st.min_steps)
+        runs = len(st.seeds) * 4
+        return Cost(
+            f * runs, s * runs, (budget.probe_sample(size, st.train_samples, st.val_samples),),
+            conditional="only with a train–val gap",
+        )
 
     def measure(self, ctx, progress) -> RegularizationMeasurement:
         import torch

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detective.analysis.perturb import PERTURBATIONS, Tail
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import (
     Artifact,
     Effect,
@@ -129,6 +130,20 @@ class RobustnessSweep(Check[RobustnessMeasurement]):
     measurement_type = RobustnessMeasurement
     thresholds_type = RobustnessThresholds
     settings_type = RobustnessSettings
+
+    shrinkable = (Knob("sample", 128), Knob("train_sample", 128))
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Per val item: the clean pass, 5 severities of each perturbation, and FGSM (one
+        gradient, ≈ 3 forwards, then one forward per ε); train items are only loaded."""
+        from detective.analysis.perturb import PERTURBATIONS
+
+        st = self.settings
+        val = min(st.sample, size.sample, size.val_n)
+        train = min(st.train_sample, size.sample, size.train_n)
+        eps = len(st.fgsm_eps)
+        per_item = 1 + 5 * len(PERTURBATIONS) + (3 + eps if eps else 0)
+        return Cost(forward_items=val * per_item + train)
 
     def measure(self, ctx, progress) -> RobustnessMeasurement:  # noqa: ANN001
         import numpy as np

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detective.analysis.shortcut import ClassContextStat, PairedChange, ProbeScore
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import (
     Artifact,
     Finding,
@@ -144,6 +145,15 @@ class ShortcutContext(Check[ShortcutMeasurement]):
     measurement_type = ShortcutMeasurement
     thresholds_type = ShortcutThresholds
     settings_type = ShortcutSettings
+
+    shrinkable = (Knob("samples", 100),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Per split sample item: the swaps and probes (≈ 6 forwards); Grad-CAM on a few.
+        Calibrated on the ResNet-18 scale case (≈ 12 forward items per val item in all)."""
+        val = min(self.settings.samples, size.sample, size.val_n)
+        train = min(self.settings.samples, size.sample, size.train_n)
+        return Cost(forward_items=6 * (val + train) + 3 * self.settings.cam_examples)
 
     def measure(self, ctx, progress) -> ShortcutMeasurement:  # noqa: ANN001
         import numpy as np

@@ -10,6 +10,7 @@ in the predicted direction, and at least `min_effect` large. Hypotheses that are
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from detective.core.hypotheses import VOCABULARY, Stage
 from detective.core.registry import Check, register
 
 if TYPE_CHECKING:
+    from detective.core.budget import CaseSize, Cost
     from detective.core.context import RunContext
     from detective.core.progress import Progress
     from detective.workflows.interventions import Intervention
@@ -159,10 +161,26 @@ class Interventions(Check[InterventionsMeasurement]):
     settings_type = InterventionSettings
     reads_findings = True  # the engine hands it the findings of this run so far
 
+    def cost(self, size: CaseSize) -> Cost:
+        """Evaluation side: a few passes over the val sample and one over a train sample.
+        Training side, only for causes with evidence: about two interventions, each
+        `seeds` × (baseline + change) short runs of ≤ 5 epochs on ≤ 1000 train items."""
+        from detective.core.budget import Cost
+
+        n_val, n_train = min(self.settings.sample, size.val_n), min(self.settings.sample,
+                                                                    size.train_n)
+        steps = 2 * 2 * self.settings.seeds * 5 * math.ceil(
+            min(1000, size.train_n) / max(size.train_batch, 1)
+        )
+        return Cost(forward_items=6 * n_val + n_train, train_steps=steps,
+                    conditional="training-side interventions: only for causes with evidence")
+
     def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
         from detective.workflows.interventions import InterventionError, run_intervention
 
         st = self.settings
+        if ctx.budget is not None:  # --budget: the training side gets what the checks left
+            st = replace(st, max_seconds=min(st.max_seconds, ctx.budget.seconds_remaining()))
         start = time.monotonic()
         found, descriptions = candidates(ctx.prior_findings)
         plan = [

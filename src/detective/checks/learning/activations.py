@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import (
     Finding,
     Metric,
@@ -72,6 +73,16 @@ class Activations(Check[ActivationMeasurement]):
     measurement_type = ActivationMeasurement
     thresholds_type = ActivationThresholds
     settings_type = ActivationSettings
+
+    shrinkable = (Knob("items", 128),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        return Cost(
+            forward_items=min(self.settings.items, size.train_n),
+            shared=(budget.learning_sample(size),),
+        )
 
     def measure(self, ctx, progress) -> ActivationMeasurement:
         import torch

@@ -6,6 +6,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import (
     Artifact,
     Effect,
@@ -90,6 +91,14 @@ class GradientFlow(Check[GradFlowMeasurement]):
     measurement_type = GradFlowMeasurement
     thresholds_type = GradFlowThresholds
     settings_type = GradFlowSettings
+
+    shrinkable = (Knob("steps", 20, group="short_run"),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        steps = self.settings.steps
+        return Cost(shared=(budget.learning_sample(size), budget.short_run(size, steps)))
 
     def measure(self, ctx, progress) -> GradFlowMeasurement:
         from detective.analysis.learning import plots, recipe

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost
 from detective.core.findings import Finding, Metric, Strength, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -45,6 +46,11 @@ class LossAtInit(Check[InitMeasurement]):
     needs_trained_model = False  # a fresh model and the recipe
     measurement_type = InitMeasurement
     thresholds_type = InitThresholds
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        return Cost(forward_items=size.eval_batch, shared=(budget.learning_sample(size),))
 
     def measure(self, ctx, progress) -> InitMeasurement:
         import torch

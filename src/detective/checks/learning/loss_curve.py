@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, replace
 
 from detective.analysis.learning.curves import CurveShape, curve_stats, val_rise
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Artifact, Finding, Metric, Strength, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -60,6 +61,14 @@ class LossCurve(Check[CurveMeasurement]):
     measurement_type = CurveMeasurement
     thresholds_type = CurveThresholds
     settings_type = CurveSettings
+
+    shrinkable = (Knob("steps", 20, group="short_run"),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        steps = self.settings.steps
+        return Cost(shared=(budget.learning_sample(size), budget.short_run(size, steps)))
 
     def measure(self, ctx, progress) -> CurveMeasurement:
         import statistics

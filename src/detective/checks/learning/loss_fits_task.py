@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost
 from detective.core.findings import Finding, Metric, Strength, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -57,6 +58,11 @@ class LossFitsTask(Check[TaskMeasurement]):
     hypotheses = ("wrong_loss",)
     measurement_type = TaskMeasurement
     thresholds_type = TaskThresholds
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        return Cost(forward_items=size.eval_batch, shared=(budget.learning_sample(size),))
 
     def measure(self, ctx, progress) -> TaskMeasurement:
         import torch

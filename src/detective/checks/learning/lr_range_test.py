@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from detective.analysis.learning.curves import centered_mean, ema
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Artifact, Finding, Metric, Strength, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -88,6 +89,15 @@ class LrRangeTest(Check[RangeMeasurement]):
     measurement_type = RangeMeasurement
     thresholds_type = RangeThresholds
     settings_type = RangeSettings
+
+    shrinkable = (Knob("steps", 30),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        fit = min(size.sample, size.train_n, 512)
+        steps = self.settings.steps * min(1.0, fit / max(1, size.train_batch))
+        return Cost(train_steps=steps, shared=(budget.learning_sample(size),))
 
     def measure(self, ctx, progress) -> RangeMeasurement:
         from detective.analysis.learning import plots, recipe

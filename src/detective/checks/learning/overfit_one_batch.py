@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import Artifact, Finding, Metric, Strength, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -55,6 +56,16 @@ class OverfitOneBatch(Check[OverfitMeasurement]):
     measurement_type = OverfitMeasurement
     thresholds_type = OverfitThresholds
     settings_type = OverfitSettings
+
+    shrinkable = (Knob("max_steps", 50),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        share = min(self.settings.batch, size.train_n) / max(1, size.train_batch)
+        return Cost(
+            train_steps=self.settings.max_steps * share, shared=(budget.learning_sample(size),)
+        )
 
     def measure(self, ctx, progress) -> OverfitMeasurement:
         from detective.analysis.learning import plots, recipe

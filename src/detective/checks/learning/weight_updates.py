@@ -6,6 +6,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from detective.core.budget import CaseSize, Cost, Knob
 from detective.core.findings import (
     Artifact,
     Finding,
@@ -69,6 +70,14 @@ class WeightUpdates(Check[WeightMeasurement]):
     measurement_type = WeightMeasurement
     thresholds_type = WeightThresholds
     settings_type = WeightSettings
+
+    shrinkable = (Knob("steps", 20, group="short_run"),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        from detective.core import budget
+
+        steps = self.settings.steps
+        return Cost(shared=(budget.learning_sample(size), budget.short_run(size, steps)))
 
     def measure(self, ctx, progress) -> WeightMeasurement:
         from detective.analysis.learning import plots, recipe

@@ -252,18 +252,37 @@ class PlaybookScreen(SessionScreen):
             CheckStarted,
             HookWaiting,
             RunFinished,
+            RunPlanned,
             RunStatus,
         )
         from detective.core.findings import Verdict
 
         event, panel = message.event, self.query_one(RunPanel)
-        if isinstance(event, CheckStarted):
+        eta = getattr(self, "_eta", None)
+        if isinstance(event, RunPlanned):
+            from detective.core.budget import Eta
+
+            self._eta = Eta(event.plan)
+            panel.write(f"plan: {event.plan.describe()}")
+            if event.plan.shortened:
+                shortened = "; ".join(s.describe() for s in event.plan.shortened)
+                panel.write(f"shortened to fit the budget: {shortened}")
+        elif isinstance(event, CheckStarted):
+            if eta is not None:
+                eta.started(event.check_id)
             self.running_check = event.check_id
             panel.start(event.title, event.index, event.total)
             panel.write(f"{event.check_id}: started")
             self.refresh_data()
         elif isinstance(event, CheckProgress):
-            panel.progress(event.fraction, event.message)
+            if eta is not None:
+                from detective.core.budget import duration
+
+                eta.progressed(event.check_id, event.fraction)
+                left = f"≈ {duration(eta.seconds_left())} left"
+                panel.progress(event.fraction, f"{event.message} · {left}".lstrip(" ·"))
+            else:
+                panel.progress(event.fraction, event.message)
         elif isinstance(event, CheckLog):
             panel.write(f"{event.check_id}: {event.message}")
         elif isinstance(event, HookWaiting):
@@ -272,6 +291,8 @@ class PlaybookScreen(SessionScreen):
             panel.write(f"{event.check_id}: skipped ({event.reason})")
         elif isinstance(event, CheckFinished):
             self.running_check = ""
+            if eta is not None:
+                eta.finished(event.check_id)
             f = event.finding
             panel.write(f"{f.check_id}: {f.verdict.value} ({f.duration_s:.1f}s) {f.summary}")
             self.refresh_data()

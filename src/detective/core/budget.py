@@ -1,0 +1,611 @@
+"""What an investigation costs before it runs, and fitting it into `--budget MIN`.
+
+Each check declares its cost (`Check.cost(size)`) in two units the engine measures on the case
+itself before the first check: an eval-mode forward pass over one item (data loading included)
+and one optimizer step at the recipe's batch size. Work several checks share (the collection
+pass, the learning stage's short run, the probe sample) is a `SharedCost` under one key, counted
+once. `estimate` turns costs into seconds; `fit_budget` shrinks the settings a check declares
+`shrinkable` (sample sizes, short-run lengths) until the plan fits, cheapest evidence first: the
+budget is shared out from the cheapest check up, so cheap checks run in full and only the
+expensive ones are shortened. The result is a playbook with the shortened settings (the ordinary
+override mechanism, `CheckConfig.settings`) and a list of what was shortened, for the user.
+
+`BudgetClock` is the running side: seconds spent and remaining, for whatever runs after the checks
+(interventions) and must fit the same budget. `Eta` turns the plan and progress into an ETA.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detective.core.context import RunContext
+    from detective.core.playbook import Playbook
+    from detective.core.registry import Check
+
+
+@dataclass(frozen=True)
+class SharedCost:
+    """Work several checks share (computed once per run by whichever runs first)."""
+
+    key: str  # "collection@2000", "short_run@80": one family before "@", its parameters after
+    forward_items: float = 0.0
+    train_steps: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A check's own work plus the shared work it reads, in measured units."""
+
+    forward_items: float = 0.0  # eval-mode forward passes over items (loading included)
+    train_steps: float = 0.0  # optimizer steps at the recipe's batch size
+    shared: tuple[SharedCost, ...] = ()
+    # Why the work may not happen at all (e.g. "only with a train–val gap"): counted in the
+    # budget (worst case), shown apart in the plan.
+    conditional: str = ""
+
+
+@dataclass(frozen=True)
+class CaseSize:
+    """What costs depend on: split sizes, --sample and the recipe's batch sizes."""
+
+    train_n: int
+    val_n: int
+    sample: int  # --sample
+    train_batch: int
+    eval_batch: int
+    epochs: int = 1  # the recipe's epochs (TRAIN["epochs"])
+
+    @property
+    def epoch_steps(self) -> int:
+        """Optimizer steps in one epoch of the recipe."""
+        return max(1, math.ceil(self.train_n / max(1, self.train_batch)))
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Seconds per unit, measured on this case and device."""
+
+    forward_item_s: float
+    train_step_s: float
+    device: str = ""
+
+    def seconds(self, forward_items: float, train_steps: float) -> float:
+        return forward_items * self.forward_item_s + train_steps * self.train_step_s
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A setting `--budget` may shrink: an int (scaled, never below `floor`) or a tuple (cut to
+    at least `floor` entries, e.g. the seeds of paired runs)."""
+
+    setting: str
+    floor: int
+    # Checks that share work through this setting (the short run's `steps`, the probe sample's
+    # size) must shrink it alike, or each would compute its own copy: one value per group.
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Shortened:
+    check_id: str
+    setting: str
+    before: object
+    after: object
+
+    def describe(self) -> str:
+        return f"{self.check_id}.{self.setting} {_show(self.before)} → {_show(self.after)}"
+
+
+@dataclass(frozen=True)
+class CheckEstimate:
+    check_id: str
+    seconds: float  # own work plus the shared work it is the first to need
+    short_runs_s: float  # of which training steps
+    conditional: str = ""
+    own_s: float = math.nan  # without the shared work (what skipping the check saves); nan: all
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The plan printed before a run: seconds per check on this device, what was shortened."""
+
+    estimates: tuple[CheckEstimate, ...]
+    units: UnitCosts
+    size: CaseSize
+    budget_s: float | None = None
+    shortened: tuple[Shortened, ...] = ()
+    # Overrides the budget added, per check (merged into the playbook's own settings).
+    settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    # Checks that do not fit even at their floors, most expensive first: the run skips them.
+    dropped: tuple[str, ...] = ()
+
+    @property
+    def total_s(self) -> float:
+        return sum(e.seconds for e in self.estimates if e.check_id not in self.dropped)
+
+    @property
+    def short_runs_s(self) -> float:
+        return sum(e.short_runs_s for e in self.estimates if e.check_id not in self.dropped)
+
+    @property
+    def epoch_s(self) -> float:
+        """One training epoch of the recipe at the measured step time."""
+        return self.size.epoch_steps * self.units.train_step_s
+
+    def seconds_of(self, check_id: str) -> float:
+        return next((e.seconds for e in self.estimates if e.check_id == check_id), 0.0)
+
+    def over_budget(self) -> bool:
+        return self.budget_s is not None and self.total_s > self.budget_s * 1.05
+
+    def describe(self) -> str:
+        """"≈ 6 min on cpu (1 epoch ≈ 1 min); short runs ≈ 3 min"."""
+        conditional = sum(
+            e.seconds for e in self.estimates if e.conditional and e.check_id not in self.dropped
+        )
+        text = f"≈ {duration(self.total_s)} on {self.units.device or 'this device'}"
+        if self.epoch_s > 0:
+            text += f" (one training epoch ≈ {duration(self.epoch_s)})"
+        if self.short_runs_s >= 1:
+            text += f"; short runs ≈ {duration(self.short_runs_s)}"
+        if conditional >= 1:
+            text += f"; {duration(conditional)} of it only if the symptom calls for it"
+        if self.budget_s is not None:
+            text += f"; budget {duration(self.budget_s)}"
+            if self.dropped:
+                text += f"; skipped to fit: {', '.join(self.dropped)}"
+            if self.over_budget():
+                text += " (cannot fit: every shrinkable setting is at its floor)"
+        return text
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return str(value)
+
+
+# --- estimating -------------------------------------------------------------------------------
+def estimate(costs: Sequence[tuple[str, Cost]], units: UnitCosts) -> tuple[CheckEstimate, ...]:
+    """Seconds per check, in run order; a shared cost is charged to the first check using it."""
+    seen: set[str] = set()
+    out = []
+    for check_id, cost in costs:
+        fwd, steps = cost.forward_items, cost.train_steps
+        for s in cost.shared:
+            if s.key not in seen:
+                seen.add(s.key)
+                fwd += s.forward_items
+                steps += s.train_steps
+        train_s = steps * units.train_step_s
+        own = units.seconds(cost.forward_items, cost.train_steps)
+        out.append(
+            CheckEstimate(check_id, units.seconds(fwd, steps), train_s, cost.conditional, own)
+        )
+    return tuple(out)
+
+
+def plan_costs(
+    checks: Sequence[type[Check[Any]]],
+    size: CaseSize,
+    settings: Mapping[str, Mapping[str, object]] | None = None,
+) -> list[tuple[str, Cost]]:
+    """Each check's declared cost under its (overridden) settings."""
+    from detective.core.overrides import apply
+
+    out = []
+    for cls in checks:
+        values = dict((settings or {}).get(cls.id, {}))
+        check = cls(settings=apply(cls.settings_type(), values, f"{cls.id}.settings"))
+        out.append((cls.id, check.cost(size)))
+    return out
+
+
+# --- fitting a budget -------------------------------------------------------------------------
+def _scaled(default: object, knob: Knob, factor: float) -> object:
+    if isinstance(default, tuple):
+        keep = max(knob.floor, math.floor(len(default) * factor + 1e-9))
+        return default[: max(1, min(len(default), keep))]
+    if isinstance(default, int) and not isinstance(default, bool):
+        return max(min(knob.floor, default), int(default * factor))
+    if isinstance(default, float):
+        return max(min(float(knob.floor), default), default * factor)
+    return default
+
+
+def fit_budget(
+    checks: Sequence[type[Check[Any]]],
+    size: CaseSize,
+    units: UnitCosts,
+    budget_s: float,
+    base_settings: Mapping[str, Mapping[str, object]] | None = None,
+) -> tuple[dict[str, dict[str, object]], tuple[Shortened, ...]]:
+    """Settings per check that fit `budget_s`, and what was shortened.
+
+    Cheapest evidence first: checks are visited from the cheapest up, each may use an equal
+    share of what the cheaper ones left; a check over its share has its `shrinkable` settings
+    scaled by the largest factor (bisection) that fits, never below their floors.
+    """
+    from detective.core.overrides import apply
+
+    base = {k: dict(v) for k, v in (base_settings or {}).items()}
+    current = {c.id: dict(base.get(c.id, {})) for c in checks}
+    readers: dict[str, int] = {}
+    for c in checks:
+        for s in _declared(c, size, current[c.id]).shared:
+            readers[_family(s.key)] = readers.get(_family(s.key), 0) + 1
+
+    def seconds(cls: type[Check[Any]], values: Mapping[str, object]) -> float:
+        cost = _declared(cls, size, values)
+        own = units.seconds(cost.forward_items, cost.train_steps)
+        # A shared cost is split between the checks that read it, so that shrinking one of them
+        # is not charged the whole of work another check needs anyway.
+        shared = sum(
+            units.seconds(s.forward_items, s.train_steps) / readers.get(_family(s.key), 1)
+            for s in cost.shared
+        )
+        return own + shared
+
+    order = sorted(checks, key=lambda c: seconds(c, current[c.id]))
+    left = budget_s
+    for i, cls in enumerate(order):
+        share = left / (len(order) - i)
+        full = seconds(cls, current[cls.id])
+        if full <= share or not cls.shrinkable:
+            left -= full
+            continue
+        defaults = cls(
+            settings=apply(cls.settings_type(), current[cls.id], f"{cls.id}.settings")
+        ).settings
+
+        def values_at(factor: float, d: Any = defaults, c: type[Check[Any]] = cls) -> dict:
+            vals = dict(current[c.id])
+            for knob in c.shrinkable:
+                vals[knob.setting] = _scaled(getattr(d, knob.setting), knob, factor)
+            return vals
+
+        lo, hi = 0.0, 1.0
+        for _ in range(20):  # bisection on the factor: cost is monotone in every knob
+            mid = (lo + hi) / 2
+            if seconds(cls, values_at(mid)) <= share:
+                lo = mid
+            else:
+                hi = mid
+        chosen = values_at(lo)
+        current[cls.id] = chosen
+        left -= seconds(cls, chosen)
+    _unify_groups(checks, current)
+    shortened = []
+    for cls in checks:
+        before = apply(cls.settings_type(), base.get(cls.id, {}), f"{cls.id}.settings")
+        after = apply(cls.settings_type(), current[cls.id], f"{cls.id}.settings")
+        for knob in cls.shrinkable:
+            if getattr(before, knob.setting) != getattr(after, knob.setting):
+                shortened.append(Shortened(cls.id, knob.setting, getattr(before, knob.setting),
+                                           getattr(after, knob.setting)))
+    changed = {k: v for k, v in current.items() if v != base.get(k, {})}
+    return changed, tuple(shortened)
+
+
+def _family(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def _unify_groups(
+    checks: Sequence[type[Check[Any]]], current: dict[str, dict[str, object]]
+) -> None:
+    """Within a knob group, every check takes the smallest value any of them was given."""
+    from detective.core.overrides import apply
+
+    values: dict[tuple[str, str], list[tuple[str, object]]] = {}
+    for cls in checks:
+        settings = apply(cls.settings_type(), current[cls.id], f"{cls.id}.settings")
+        for knob in cls.shrinkable:
+            if knob.group:
+                values.setdefault((knob.group, knob.setting), []).append(
+                    (cls.id, getattr(settings, knob.setting))
+                )
+    for (_, setting), members in values.items():
+        smallest = min((v for _, v in members), key=_size_of)
+        for cid, v in members:
+            if v != smallest:
+                current[cid][setting] = smallest
+
+
+def _size_of(value: object) -> float:
+    return float(len(value)) if isinstance(value, tuple) else float(value)  # type: ignore[arg-type]
+
+
+
+def _declared(cls: type[Check[Any]], size: CaseSize, values: Mapping[str, object]) -> Cost:
+    from detective.core.overrides import apply
+
+    return cls(settings=apply(cls.settings_type(), dict(values), f"{cls.id}.settings")).cost(size)
+
+
+def playbook_settings(playbook: Playbook, check_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for cid in check_ids:
+        config = playbook.settings_for(cid)
+        out[cid] = dict(config.settings) if config is not None else {}
+    return out
+
+
+def with_settings(playbook: Playbook, settings: Mapping[str, Mapping[str, object]]) -> Playbook:
+    """The playbook with `settings` merged into its checks' settings overrides."""
+    from detective.core.playbook import CheckConfig
+
+    configs = dict(playbook.configs)
+    for cid, values in settings.items():
+        old = configs.get(cid, CheckConfig())
+        merged = {**dict(old.settings), **values}
+        configs[cid] = replace(old, settings=tuple(sorted(merged.items())))
+    return replace(playbook, configs=configs)
+
+
+# --- measuring the units on the case ----------------------------------------------------------
+def case_size(ctx: RunContext) -> CaseSize:
+    def n(split: str) -> int:
+        try:
+            return len(ctx.dataset(split)) if ctx.has_split(split) else 0
+        except TypeError:  # an iterable-only dataset: no length to plan with
+            return ctx.options.sample
+
+    train = ctx.case.train_settings
+    return CaseSize(
+        train_n=n("train"),
+        val_n=n("val"),
+        sample=ctx.options.sample,
+        train_batch=train.batch_size,
+        eval_batch=ctx.case.eval_settings.batch_size,
+        epochs=train.epochs,
+    )
+
+
+def measure_units(ctx: RunContext, size: CaseSize) -> UnitCosts:
+    """One forward batch of val (loaded through the case's data) and one optimizer step of a
+    fresh model at the recipe's batch size, each timed after one warm-up."""
+    import torch
+
+    split = "val" if size.val_n else "train"
+    n = max(1, min(size.eval_batch, size.val_n or size.train_n))
+    # The timing batches must leave no trace: bad items they meet are the checks' to report.
+    problems = copy.deepcopy(ctx.item_problems)
+    shapes = dict(ctx._expected_shape)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _time_units(ctx, size, split, n)
+    finally:
+        ctx.item_problems.clear()
+        ctx.item_problems.update(problems)
+        ctx._expected_shape.clear()
+        ctx._expected_shape.update(shapes)
+
+
+def _time_units(ctx: RunContext, size: CaseSize, split: str, n: int) -> UnitCosts:
+    import torch
+
+    from detective.analysis.torchutil import describe_device
+    from detective.analysis.training import make_loss, make_optimizer
+
+    model = ctx.model()
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        items = 0
+        with torch.no_grad():
+            for batch in ctx.batches(split, range(n)):
+                model(batch.x)
+                items += len(batch.y)
+        _sync(ctx)
+        times.append((time.perf_counter() - start) / max(1, items))
+    forward_s = min(times)
+    # A training step on the recipe's batch (repeated from the first items when the split is
+    # smaller): the probes train on tensors already loaded, so no loading is timed here.
+    bs = max(2, size.train_batch)
+    xs, ys = [], []
+    for batch in ctx.batches("train", range(min(bs, size.train_n))):
+        xs.append(batch.x)
+        ys.append(batch.y)
+    x, y = torch.cat(xs), torch.cat(ys)
+    reps = math.ceil(bs / len(y))
+    x, y = x.repeat(reps, *([1] * (x.ndim - 1)))[:bs], y.repeat(reps)[:bs]
+    fresh = ctx.fresh_model().train()
+    opt = make_optimizer(ctx, fresh)
+    loss_fn = make_loss(ctx)
+    steps = []
+    for _ in range(2):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(fresh(x), y).backward()
+        opt.step()
+        _sync(ctx)
+        steps.append(time.perf_counter() - start)
+    del fresh, opt
+    return UnitCosts(forward_s, min(steps), describe_device(ctx.device))
+
+
+def _sync(ctx: RunContext) -> None:
+    import torch
+
+    if ctx.device.type == "cuda":
+        torch.cuda.synchronize(ctx.device)
+
+
+def prepare(
+    ctx: RunContext, playbook: Playbook, check_ids: Sequence[str], budget_min: float | None
+) -> tuple[RunPlan, Playbook]:
+    """Measure the units, estimate the plan and (with a budget) shorten it to fit."""
+    from detective.core.registry import all_checks
+
+    registry = all_checks()
+    checks = [registry[c] for c in check_ids]
+    size = case_size(ctx)
+    units = measure_units(ctx, size)
+    base = playbook_settings(playbook, check_ids)
+    shortened: tuple[Shortened, ...] = ()
+    budget_s = None if budget_min is None else budget_min * 60.0
+    if budget_s is not None:
+        changed, shortened = fit_budget(checks, size, units, budget_s, base)
+        playbook = with_settings(playbook, changed)
+        base = playbook_settings(playbook, check_ids)
+    costs = plan_costs(checks, size, base)
+    estimates = estimate(costs, units)
+    dropped = () if budget_s is None else drop_to_fit(estimates, budget_s)
+    plan = RunPlan(
+        estimates,
+        units,
+        size,
+        budget_s,
+        shortened,
+        tuple(
+            (cid, tuple(sorted(v.items())))
+            for cid, v in base.items()
+            if v
+        ),
+        dropped,
+    )
+    return plan, playbook
+
+
+# Never dropped: without the contract nothing else means anything, and without the judgement
+# nothing can be supported (it fits its training-side work into what the budget has left).
+KEEP = frozenset({"case_contract", "interventions"})
+
+
+def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
+    """The last resort when shortening is not enough: skip the most expensive checks (those
+    that run only with a symptom first) until the rest fits. A check saves only its own work:
+    work it shares (the learning stage's short run) is still done for the others."""
+
+    def saves(e: CheckEstimate) -> float:
+        return e.seconds if math.isnan(e.own_s) else e.own_s
+
+    total = sum(e.seconds for e in estimates)
+    dropped: list[str] = []
+    for e in sorted(estimates, key=lambda e: (not e.conditional, -saves(e))):
+        if total <= budget_s * 1.05:
+            break
+        if e.check_id in KEEP or saves(e) <= 0:
+            continue
+        dropped.append(e.check_id)
+        total -= saves(e)
+    return tuple(dropped)
+
+
+# --- the running side -------------------------------------------------------------------------
+@dataclass
+class BudgetClock:
+    """Seconds spent since the run started and what the budget has left (inf without one)."""
+
+    budget_s: float | None = None
+    clock: Callable[[], float] = time.monotonic  # injectable for tests
+    started: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.started):
+            self.started = self.clock()
+
+    def spent_s(self) -> float:
+        return self.clock() - self.started
+
+    def seconds_remaining(self) -> float:
+        if self.budget_s is None:
+            return math.inf
+        return max(0.0, self.budget_s - self.spent_s())
+
+    def fits(self, cost: Cost, units: UnitCosts) -> bool:
+        """Would work of this cost fit in what is left? (interventions ask before running)"""
+        return units.seconds(cost.forward_items, cost.train_steps) <= self.seconds_remaining()
+
+
+class Eta:
+    """Seconds left: the plan's estimates of the checks not yet finished, the running one scaled
+    by its progress. Corrects itself as checks finish faster or slower than planned."""
+
+    def __init__(self, plan: RunPlan, skip: Iterable[str] = ()) -> None:
+        self._left = {e.check_id: e.seconds for e in plan.estimates}
+        for cid in skip:
+            self._left.pop(cid, None)
+        self._running = ""
+        self._fraction = 0.0
+
+    def started(self, check_id: str) -> None:
+        self._running, self._fraction = check_id, 0.0
+
+    def progressed(self, check_id: str, fraction: float) -> None:
+        if check_id == self._running:
+            self._fraction = max(self._fraction, min(1.0, fraction))
+
+    def finished(self, check_id: str) -> None:
+        self._left.pop(check_id, None)
+        if check_id == self._running:
+            self._running, self._fraction = "", 0.0
+
+    def seconds_left(self) -> float:
+        total = 0.0
+        for cid, s in self._left.items():
+            total += s * (1.0 - self._fraction) if cid == self._running else s
+        return total
+
+
+# --- cost formulas shared by the checks' declarations ------------------------------------------
+def learning_sample(size: CaseSize) -> SharedCost:
+    """The learning stage's train sample (`recipe.learning_data`), loaded once."""
+    from detective.analysis.learning.recipe import PROBE_HELDOUT_ITEMS, PROBE_TRAIN_ITEMS
+
+    n = min(size.sample, PROBE_TRAIN_ITEMS + PROBE_HELDOUT_ITEMS, size.train_n)
+    return SharedCost(f"learning_data@{n}", forward_items=n)
+
+
+INSTRUMENTED_STEP = 1.3  # an instrumented short-run step / a plain training step
+
+
+def short_run(size: CaseSize, steps: int) -> SharedCost:
+    """The learning stage's shared short run (`recipe.short_run`): `steps` steps on at most
+    PROBE_TRAIN_ITEMS items, the held-out items evaluated every 10 steps."""
+    from detective.analysis.learning.recipe import PROBE_HELDOUT_ITEMS, PROBE_TRAIN_ITEMS
+
+    fit = min(size.sample, PROBE_TRAIN_ITEMS, size.train_n)
+    # A batch is at most the sample; gradient and weight norms each step cost ~30 % more
+    # (measured on ResNet-18 at 32 and 64 px on CPU).
+    steps_eq = steps * min(1.0, fit / max(1, size.train_batch)) * INSTRUMENTED_STEP
+    return SharedCost(
+        f"short_run@{steps}", forward_items=steps / 10 * PROBE_HELDOUT_ITEMS, train_steps=steps_eq
+    )
+
+
+def probe_sample(size: CaseSize, train_samples: int, val_samples: int) -> SharedCost:
+    """The capacity stage's probe sample (`recipe.probe_data`) and the user's model on it."""
+    n = min(train_samples, size.train_n) + min(val_samples, size.val_n)
+    return SharedCost(f"probe_data@{train_samples},{val_samples}", forward_items=2 * n)
+
+
+def probe_run(
+    size: CaseSize, train_samples: int, val_samples: int, max_epochs: int, min_steps: int,
+    fraction: float = 1.0,
+) -> tuple[float, float]:
+    """(forward items, train steps) of one `train_probe`: as many epochs of the recipe (at most
+    `max_epochs`) over the fit share of the sample, at least `min_steps` steps, then evaluated
+    on the fit, held-out and val items."""
+    n_train = min(train_samples, size.train_n)
+    fit = max(2, round(n_train * 0.8 * fraction))
+    bs = max(2, min(size.train_batch, fit))
+    per_epoch = max(1, math.ceil(fit / bs))
+    epochs = max(max(1, min(size.epochs, max_epochs)), math.ceil(min_steps / per_epoch))
+    steps = epochs * per_epoch * bs / max(1, size.train_batch)  # in full-batch step units
+    return fit + n_train * 0.2 + min(val_samples, size.val_n), steps
