@@ -106,7 +106,7 @@ def _scene(name: str) -> np.ndarray:
 
 
 def scene_crops(
-    split: str, n_per_class: int, size: int = 40, seed: int = 0, classes: tuple = SCENES
+    split: str, n_per_class: int, size: int = 32, seed: int = 0, classes: tuple = SCENES
 ) -> tuple[np.ndarray, np.ndarray]:
     """size×size RGB views of scikit-image pictures (SCENES, or `classes`) at random scale (a
     48–112 px window resized to size), labelled by picture. Train views come from the left 60 % of

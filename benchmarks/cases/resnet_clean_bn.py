@@ -1,4 +1,4 @@
-"""Clean control (resnet): a torchvision ResNet-18 trained from scratch on 40-px views of six
+"""Clean control (resnet): a torchvision ResNet-18 trained from scratch on 32-px views of six
 scikit-image pictures (four photographs, two textures) at random scale, flip augmentation, the
 same normalization at train and eval, batch norm in eval mode. Val views come from the part of
 each picture training never saw, so val sits a little below train. Nothing is broken."""
@@ -19,11 +19,11 @@ BUG = None
 
 CLASSES = list(_synth.SCENES)
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
-    """Our loader: (transformed PIL image, label) from an (N, 40, 40, 3) uint8 array."""
+    """Our loader: (transformed PIL image, label) from an (N, 32, 32, 3) uint8 array."""
 
     def __init__(self, images, labels, transform=None):
         self.images, self.labels, self.transform = images, labels, transform
@@ -37,8 +37,8 @@ class SceneViews(Dataset):
 
 
 def _splits():
-    return {"train": _synth.scene_crops("train", 200, seed=40),
-            "val": _synth.scene_crops("val", 60, seed=41)}  # fmt: skip
+    return {"train": _synth.scene_crops("train", 150, size=32, seed=40),
+            "val": _synth.scene_crops("val", 30, size=32, seed=41)}  # fmt: skip
 
 
 def transforms():
