@@ -61,19 +61,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE / "cases"
 
-# A fixed subset for CI (< 4 min on the 2-core CI box): pipeline, learning, error-analysis and
-# capacity bugs, two clean controls, and a held-out-family case (shapes). No photos case: those need
-# scikit-image (the `bench` extra), which CI's `.[test,llm]` install does not have.
+# A fixed subset for CI (about 4 min on the 2-core CI box): cases from every data family -- the
+# pipeline, learning, error-analysis and capacity bugs of the digits, one planted bug each from the
+# shapes, photos, textures and resnet families, and clean controls in- and out of family. The
+# photos, textures and resnet cases read scikit-image's bundled pictures (in the `test` extra).
 CI_SUBSET = (
     "preprocessing_eval_resolution",
     "label_noise_20pct",
     "lr_too_high",
-    "augmentation_vertical_flip",
     "leakage_duplicates",
     "underfitting_tiny_model",
     "clean_modest_ceiling",
-    "clean_small_data",
     "shapes_eval_resize",
+    "shapes_clean_bn_dropout",
+    "photos_channel_swap_eval",
+    "textures_label_noise",
+    "resnet_channel_swap_eval",
 )
 
 
