@@ -19,7 +19,7 @@ BUG = "brick 12, grass 8 training views; others 150"
 
 CLASSES = list(_synth.SCENES)
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
@@ -46,7 +46,7 @@ def _splits():
         idx = np.flatnonzero(y == CLASSES.index(name))
         keep[idx[n:]] = False
     return {"train": (x[keep], y[keep]),
-            "val": _synth.scene_crops("val", 30, size=32, seed=65)}  # fmt: skip
+            "val": _synth.scene_crops("val", 25, size=32, seed=65)}  # fmt: skip
 
 
 def transforms():

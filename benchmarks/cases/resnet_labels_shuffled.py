@@ -19,7 +19,7 @@ BUG = "half of the train labels permuted against their images"
 
 CLASSES = list(_synth.SCENES)
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
@@ -41,7 +41,7 @@ def _splits():
     half = np.arange(len(y)) % 2 == 1
     y = y.copy()
     y[half] = np.random.default_rng(5).permutation(y[half])
-    return {"train": (x, y), "val": _synth.scene_crops("val", 30, size=32, seed=67)}
+    return {"train": (x, y), "val": _synth.scene_crops("val", 25, size=32, seed=67)}
 
 
 def transforms():

@@ -18,7 +18,7 @@ BUG = "SGD lr 2.0, momentum 0.9, no warm-up, batch 32"
 
 CLASSES = list(_synth.SCENES)
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 32, "lr": 2.0, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 2.0, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
@@ -37,7 +37,7 @@ class SceneViews(Dataset):
 
 def _splits():
     return {"train": _synth.scene_crops("train", 150, size=32, seed=54),
-            "val": _synth.scene_crops("val", 30, size=32, seed=55)}  # fmt: skip
+            "val": _synth.scene_crops("val", 25, size=32, seed=55)}  # fmt: skip
 
 
 def transforms():

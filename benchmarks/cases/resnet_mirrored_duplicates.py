@@ -20,7 +20,7 @@ BUG = "35% of val are mirrored, re-cropped train views"
 
 CLASSES = list(_synth.SCENES)
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
@@ -49,7 +49,7 @@ def _augmented_copy(images, rng):
 
 def _splits():
     xt, yt = _synth.scene_crops("train", 150, size=32, seed=62)
-    xv, yv = _synth.scene_crops("val", 30, size=32, seed=63)
+    xv, yv = _synth.scene_crops("val", 25, size=32, seed=63)
     rng = np.random.default_rng(3)
     n = int(len(yv) * 0.35)
     pick = rng.choice(len(yt), n, replace=False)

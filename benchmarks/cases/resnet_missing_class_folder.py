@@ -19,7 +19,7 @@ BUG = "val class indices from a folder list missing one class"
 
 CLASSES = sorted(_synth.SCENES)  # the training tree's folders, as ImageFolder sorts them
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-TRAIN = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
 
 
 class SceneViews(Dataset):
@@ -46,7 +46,7 @@ def _tree(split, n, seed, folders):
 
 def _splits():
     val_folders = [c for c in CLASSES if c != "chelsea"]  # lost in the val export
-    return {"train": _tree("train", 150, 60, CLASSES), "val": _tree("val", 30, 61, val_folders)}
+    return {"train": _tree("train", 150, 60, CLASSES), "val": _tree("val", 25, 61, val_folders)}
 
 
 def transforms():
