@@ -12,7 +12,7 @@ from torchvision import transforms as T  # noqa: N812
 from detective.casekit.demo import kit
 
 EXPECTED = "frozen_parameters"
-SYMPTOM = "low_train_acc"
+SYMPTOM = "train_high_val_low"
 FAMILY = "resnet"
 BUG = "optimizer groups cover only layer4 and fc"
 
