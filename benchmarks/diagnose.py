@@ -600,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not results:
             p.error(f"no per-case results in {args.merge} for the selected cases")
+        by_stem = {q.stem: q for q in paths}
+        stale = [r.name for r in results if r.case_sha != case_sha(by_stem[r.name])]
+        if stale:
+            print(f"note: case file changed since its stored result: {', '.join(stale)}")
     else:
         results = run_all(paths, args)
     return report(results, args, dev_families)
