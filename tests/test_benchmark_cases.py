@@ -9,10 +9,12 @@ import ast
 import contextlib
 import importlib.util
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+from detective.core.case import TrainSettings
 from detective.core.hypotheses import VOCABULARY
 from detective.core.playbook import Symptom
 
@@ -86,6 +88,20 @@ def test_case_declares_what_it_plants_and_builds_nothing_at_import(
     symptom = declared.get("SYMPTOM")
     assert symptom is None or symptom in {s.value for s in Symptom}, f"{path.name}: {symptom!r}"
     assert eager_calls(path, monkeypatch) == []
+    train = _train_keys(path)
+    assert train <= {f.name for f in fields(TrainSettings)}, f"{path.name}: TRAIN has {train}"
+
+
+def _train_keys(path: Path) -> set[str]:
+    """The keys of the case's TRAIN dict (detective refuses a case with an unknown one)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "TRAIN" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    return set()
 
 
 def test_a_case_that_builds_its_data_at_import_is_caught(

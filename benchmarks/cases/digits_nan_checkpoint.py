@@ -16,7 +16,8 @@ BUG = "SGD lr 3.0 on a plain MLP: the loss diverged to NaN and the NaN weights w
 
 CLASSES = [str(d) for d in range(10)]
 NORMALIZATION = {"mean": [0.305], "std": [0.375]}
-TRAIN = {"epochs": 6, "batch_size": 32, "lr": 3.0, "momentum": 0.9, "seed": 0}
+TRAIN = {"epochs": 6, "batch_size": 32, "lr": 3.0, "seed": 0}
+MOMENTUM = 0.9
 
 
 class MLP(nn.Module):
@@ -50,7 +51,7 @@ def fresh_model():
 
 
 def optimizer(model):
-    return torch.optim.SGD(model.parameters(), lr=TRAIN["lr"], momentum=TRAIN["momentum"])
+    return torch.optim.SGD(model.parameters(), lr=TRAIN["lr"], momentum=MOMENTUM)
 
 
 def model():
