@@ -61,10 +61,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE / "cases"
 
-# A fixed subset for CI (about 4 min on the 2-core CI box): cases from every data family -- the
-# pipeline, learning, error-analysis and capacity bugs of the digits, one planted bug each from the
-# shapes, photos, textures and resnet families, and clean controls in- and out of family. The
-# photos, textures and resnet cases read scikit-image's bundled pictures (in the `test` extra).
+# A fixed subset for CI (target ~4 min on an idle 2-core box; not yet timed idle). Every family:
+# the pipeline, learning, error-analysis and capacity bugs of the digits, one planted bug each from
+# shapes, photos and textures, clean controls in and out of family. The resnet family's planted bugs
+# open a train-val gap, on which the capacity and regularization checks re-train the ResNet-18
+# (minutes on a loaded CPU), so the resnet family is represented by its quiet control. Photos,
+# textures and resnet read scikit-image's pictures (in the `test` extra).
 CI_SUBSET = (
     "preprocessing_eval_resolution",
     "label_noise_20pct",
@@ -76,7 +78,7 @@ CI_SUBSET = (
     "shapes_clean_bn_dropout",
     "photos_channel_swap_eval",
     "textures_label_noise",
-    "resnet_channel_swap_eval",
+    "resnet_clean_bn",
 )
 
 
