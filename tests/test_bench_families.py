@@ -85,3 +85,92 @@ def test_every_case_file_declares_its_family(diagnose) -> None:
     assert undeclared == []
     families = {diagnose._declared(p)[2] for p in cases}
     assert {"digits", "shapes", "photos", "textures"} <= families
+
+
+def test_the_top_of_the_ledger_is_the_first_supported_else_the_first_inconclusive(
+    diagnose,
+) -> None:
+    r = diagnose.CaseResult
+    supported_right = r("a", "label_noise", None, "completed", ("label_noise", "overfitting"))
+    # something else is supported: an inconclusive right answer does not count
+    supported_wrong = r("b", "label_noise", None, "completed", ("shift",), ("label_noise",))
+    only_inconclusive = r("c", "label_noise", None, "completed", (), ("label_noise", "x"))
+    inconclusive_wrong = r("d", "label_noise", None, "completed", (), ("x", "label_noise"))
+    assert [x.top1_any for x in (supported_right, supported_wrong, only_inconclusive)] == [
+        True, False, True,
+    ]  # fmt: skip
+    assert not inconclusive_wrong.top1_any
+    assert [x.top1 for x in (supported_right, only_inconclusive)] == [True, False]
+    quiet = r("q", None, None, "completed", (), ("slice_failure",))
+    alarm = r("z", None, None, "completed", ("slice_failure",))
+    assert not quiet.false_alarm and alarm.false_alarm and not quiet.top1_any
+    s = diagnose.score(
+        [supported_right, supported_wrong, only_inconclusive, inconclusive_wrong, quiet, alarm]
+    )
+    assert (s.bug_cases, s.controls, s.false_alarms) == (4, 2, 1)
+    assert s.top1 == 0.25 and s.top1_any == 0.5
+
+
+def test_the_intervention_sentence_of_the_top_entry_prefers_one_that_recovers(diagnose) -> None:
+    from detective.core.findings import Finding, InterventionOutcome, Moved, Side, Verdict
+
+    def outcome(hyp: str, after: float, effect: Moved) -> InterventionOutcome:
+        return InterventionOutcome(
+            hyp, "eval.transform=train", Side.EVAL, "evaluating with the train transform",
+            "val_acc", 0.263, after, 0.6, 0.7, 1e-9, "McNemar", effect, n=450,
+        )  # fmt: skip
+
+    findings = [
+        Finding("a", Verdict.WARN, "", interventions=(outcome("x", 0.27, Moved.NO_EFFECT),)),
+        Finding("b", Verdict.FAIL, "", interventions=(outcome("x", 0.914, Moved.RECOVERS),)),
+    ]
+    sentence = diagnose.intervention_sentence(findings, "x")
+    assert sentence == findings[1].interventions[0].sentence  # the one that recovers, as written
+    assert "91.4" in sentence
+    assert diagnose.intervention_sentence(findings, "y") == ""
+    assert diagnose.intervention_sentence(findings, None) == ""
+
+
+def test_stored_results_are_reused_only_for_an_unchanged_case_file(
+    diagnose, tmp_path: Path
+) -> None:
+    from dataclasses import asdict
+
+    cases, runs = tmp_path / "cases", tmp_path / "run"
+    cases.mkdir()
+    runs.mkdir()
+    case = cases / "one.py"
+    case.write_text("EXPECTED = 'label_noise'\nFAMILY = 'digits'\n")
+    done = diagnose.CaseResult(
+        "one", "label_noise", None, "completed", ("label_noise",), family="digits",
+        case_sha=diagnose.case_sha(case),
+    )  # fmt: skip
+    (runs / "one.json").write_text(json.dumps(asdict(done) | {"from_a_newer_version": 1}))
+    assert diagnose.stored_result(case, runs) == done  # unknown keys are tolerated
+    case.write_text("EXPECTED = 'label_noise'\nFAMILY = 'digits'\n# edited\n")
+    assert diagnose.stored_result(case, runs) is None  # the file changed: run it again
+    (runs / "one.json").write_text("{half a fi")
+    assert diagnose.stored_result(case, runs) is None
+
+
+def test_merge_scores_several_runs_and_families_filter_selects(diagnose, tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    r = diagnose.CaseResult
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "d1.json").write_text(json.dumps(asdict(r("d1", "x", None, "crashed"))))
+    (second / "d1.json").write_text(json.dumps(asdict(r("d1", "x", None, "completed", ("x",)))))
+    (second / "p1.json").write_text(json.dumps(asdict(r("p1", None, None, "completed"))))
+    (second / "other.json").write_text(json.dumps(asdict(r("other", None, None, "completed"))))
+    merged = diagnose.merged_results([first, second], {"d1", "p1"})
+    assert [(m.name, m.status) for m in merged] == [("d1", "completed"), ("p1", "completed")]
+
+    cases = diagnose.discover(diagnose.CASES_DIR, None, ["resnet"])
+    assert cases and all(diagnose._declared(p)[2] == "resnet" for p in cases)
+    with pytest.raises(ValueError, match="unknown family"):
+        diagnose.discover(diagnose.CASES_DIR, None, ["nosuchfamily"])
+    with pytest.raises(SystemExit) as exit_:
+        diagnose.main(["--families", "nosuchfamily"])
+    assert exit_.value.code == 2

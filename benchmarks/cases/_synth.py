@@ -89,3 +89,42 @@ def photo_crops(
             labels.append(label)
     order = rng.permutation(len(labels))
     return np.stack(images)[order], np.asarray(labels, np.int64)[order]
+
+
+SCENES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass")
+
+
+def _scene(name: str) -> np.ndarray:
+    """A bundled scikit-image picture as (256, 384, 3) uint8; grayscale textures become RGB."""
+    import skimage.data
+    from PIL import Image
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.asarray(Image.fromarray(img).resize((384, 256), Image.BILINEAR))
+
+
+def scene_crops(
+    split: str, n_per_class: int, size: int = 32, seed: int = 0, classes: tuple = SCENES
+) -> tuple[np.ndarray, np.ndarray]:
+    """size×size RGB views of scikit-image pictures (SCENES, or `classes`) at random scale (a
+    48–112 px window resized to size), labelled by picture. Train views come from the left 60 % of
+    each picture, val views from the rest: the val split is new pixels of the same scenes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        src = _scene(name)
+        h, w, _ = src.shape
+        edge = int(w * 0.6)
+        for _ in range(n_per_class):
+            side = int(rng.integers(48, 113))
+            lo, hi = (0, edge - side) if split == "train" else (edge, w - side)
+            y0, x0 = rng.integers(0, h - side + 1), rng.integers(lo, max(lo, hi) + 1)
+            view = Image.fromarray(src[y0 : y0 + side, x0 : x0 + side])
+            images.append(np.asarray(view.resize((size, size), Image.BILINEAR)))
+            labels.append(label)
+    order = rng.permutation(len(labels))
+    return np.stack(images)[order], np.asarray(labels, np.int64)[order]

@@ -1,0 +1,79 @@
+"""Channel order swapped at eval (resnet): a ResNet-18 trained from scratch on 32-px views of six
+scikit-image pictures, read with PIL (RGB). The evaluation service decodes with OpenCV and hands
+the model BGR; colour tells the coffee cup, the cat and the astronaut apart."""
+
+import _synth
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms as T  # noqa: N812
+
+from detective.casekit.demo import kit
+
+EXPECTED = "preprocessing_parity"
+SYMPTOM = "train_high_val_low"
+FAMILY = "resnet"
+BUG = "eval decodes BGR, training used RGB"
+
+CLASSES = list(_synth.SCENES)
+NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+
+
+class SceneViews(Dataset):
+    """Our loader: (transformed PIL image, label) from an (N, 32, 32, 3) uint8 array."""
+
+    def __init__(self, images, labels, transform=None):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i])
+        return (self.transform(image) if self.transform else image), int(self.labels[i])
+
+
+def _bgr(image):  # what cv2.imread returns
+    return Image.fromarray(np.ascontiguousarray(np.asarray(image)[..., ::-1]))
+
+
+def _splits():
+    return {"train": _synth.scene_crops("train", 150, size=32, seed=42),
+            "val": _synth.scene_crops("val", 25, size=32, seed=43)}  # fmt: skip
+
+
+def transforms():
+    norm = T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])
+    return {"train": T.Compose([T.RandomHorizontalFlip(), T.ToTensor(), norm]),
+            "eval": T.Compose([T.Lambda(_bgr), T.ToTensor(), norm])}  # fmt: skip
+
+
+def raw_datasets():
+    return {k: SceneViews(x, y) for k, (x, y) in _splits().items()}
+
+
+def datasets():
+    tf, s = transforms(), _splits()
+    return {"train": SceneViews(*s["train"], tf["train"]),
+            "val": SceneViews(*s["val"], tf["eval"])}  # fmt: skip
+
+
+def fresh_model():
+    return torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
+
+
+def optimizer(model):
+    return torch.optim.AdamW(model.parameters(), lr=TRAIN["lr"],
+                             weight_decay=TRAIN["weight_decay"])  # fmt: skip
+
+
+def model():
+    return kit.cached_model(
+        kit.file_key(__file__) + kit.file_key(_synth.__file__),
+        fresh_model,
+        lambda m: kit.fit(m, datasets()["train"], epochs=TRAIN["epochs"],
+                          batch_size=TRAIN["batch_size"], optimizer=optimizer),
+    )  # fmt: skip

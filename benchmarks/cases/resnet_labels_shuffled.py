@@ -1,0 +1,78 @@
+"""Labels shuffled against their images (resnet): the training manifest was rebuilt with a
+pandas merge that reset the index of the label column for half the rows, so half of the
+training labels belong to other images. Val was built before the rebuild."""
+
+import _synth
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms as T  # noqa: N812
+
+from detective.casekit.demo import kit
+
+EXPECTED = "label_misalignment"
+SYMPTOM = "low_train_acc"
+FAMILY = "resnet"
+BUG = "half of the train labels permuted against their images"
+
+CLASSES = list(_synth.SCENES)
+NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+TRAIN = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4, "seed": 0}
+
+
+class SceneViews(Dataset):
+    """Our loader: (transformed PIL image, label) from an (N, 32, 32, 3) uint8 array."""
+
+    def __init__(self, images, labels, transform=None):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i])
+        return (self.transform(image) if self.transform else image), int(self.labels[i])
+
+
+def _splits():
+    x, y = _synth.scene_crops("train", 150, size=32, seed=66)
+    half = np.arange(len(y)) % 2 == 1
+    y = y.copy()
+    y[half] = np.random.default_rng(5).permutation(y[half])
+    return {"train": (x, y), "val": _synth.scene_crops("val", 25, size=32, seed=67)}
+
+
+def transforms():
+    norm = T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])
+    return {"train": T.Compose([T.RandomHorizontalFlip(), T.ToTensor(), norm]),
+            "eval": T.Compose([T.ToTensor(), norm])}  # fmt: skip
+
+
+def raw_datasets():
+    return {k: SceneViews(x, y) for k, (x, y) in _splits().items()}
+
+
+def datasets():
+    tf, s = transforms(), _splits()
+    return {"train": SceneViews(*s["train"], tf["train"]),
+            "val": SceneViews(*s["val"], tf["eval"])}  # fmt: skip
+
+
+def fresh_model():
+    return torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
+
+
+def optimizer(model):
+    return torch.optim.AdamW(model.parameters(), lr=TRAIN["lr"],
+                             weight_decay=TRAIN["weight_decay"])  # fmt: skip
+
+
+def model():
+    return kit.cached_model(
+        kit.file_key(__file__) + kit.file_key(_synth.__file__),
+        fresh_model,
+        lambda m: kit.fit(m, datasets()["train"], epochs=TRAIN["epochs"],
+                          batch_size=TRAIN["batch_size"], optimizer=optimizer),
+    )  # fmt: skip

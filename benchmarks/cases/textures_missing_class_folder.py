@@ -1,0 +1,94 @@
+"""Val label indices shifted (textures): train and val are folder trees read by an
+ImageFolder-style loader that numbers classes by the sorted folder names of each split. The
+val tree has no `brick` folder (nobody cut val patches from it), so every val label is one
+lower than the same material's train label."""
+
+import _textures
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+from torchvision import transforms as T  # noqa: N812
+
+from detective.casekit.demo import kit
+
+EXPECTED = "label_misalignment"
+SYMPTOM = "train_high_val_low"
+FAMILY = "textures"
+BUG = "val numbered from a folder list without brick"
+
+CLASSES = sorted(_textures.TEXTURES)  # the train tree's folders, sorted
+NORMALIZATION = {"mean": [0.45], "std": [0.25]}
+TRAIN = {"epochs": 10, "batch_size": 64, "lr": 3e-3, "seed": 0}
+
+
+class Patches(Dataset):
+    """Our loader: (transformed grayscale PIL patch, label)."""
+
+    def __init__(self, patches, labels, transform=None):
+        self.patches, self.labels, self.transform = patches, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.patches[i], mode="L")
+        return (self.transform(image) if self.transform else image), int(self.labels[i])
+
+
+class TextureNet(nn.Module):
+    def __init__(self, n=6):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, n))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _tree(split, n, seed, folders):
+    """Our folder loader: a split's classes are numbered by its own sorted folder names."""
+    x, y = _textures.texture_patches(split, n, seed=seed)
+    keep = np.isin(y, [_textures.TEXTURES.index(f) for f in folders])
+    index = {name: i for i, name in enumerate(sorted(folders))}
+    return x[keep], np.array([index[_textures.TEXTURES[k]] for k in y[keep]], np.int64)
+
+
+def _splits():
+    val_folders = [c for c in CLASSES if c != "brick"]
+    return {"train": _tree("train", 200, 90, CLASSES), "val": _tree("val", 60, 91, val_folders)}
+
+
+def transforms():
+    norm = T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])
+    return {"train": T.Compose([T.RandomHorizontalFlip(), T.RandomVerticalFlip(),
+                                T.ToTensor(), norm]),
+            "eval": T.Compose([T.ToTensor(), norm])}  # fmt: skip
+
+
+def raw_datasets():
+    return {k: Patches(x, y) for k, (x, y) in _splits().items()}
+
+
+def datasets():
+    tf, s = transforms(), _splits()
+    return {"train": Patches(*s["train"], tf["train"]), "val": Patches(*s["val"], tf["eval"])}
+
+
+def fresh_model():
+    torch.manual_seed(TRAIN["seed"])
+    return TextureNet()
+
+
+def model():
+    return kit.cached_model(
+        kit.file_key(__file__) + kit.file_key(_textures.__file__),
+        fresh_model,
+        lambda m: kit.fit(m, datasets()["train"], epochs=TRAIN["epochs"],
+                          batch_size=TRAIN["batch_size"], lr=TRAIN["lr"]),
+    )  # fmt: skip
