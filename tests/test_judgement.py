@@ -175,3 +175,39 @@ def test_a_clean_model_gets_nothing_supported(tmp_path: Path) -> None:
     judged = [f["finding"] for f in report["findings"]
               if f["finding"]["check_id"] == "interventions"]
     assert judged and judged[0]["verdict"] == "pass"
+
+
+def test_generic_retraining_waits_until_the_gap_is_unexplained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More epochs would 'recover' any undertrained model: it runs after the specific causes,
+    and not at all once they explain the gap."""
+    import detective.checks.judgement.interventions as judgement
+    import detective.workflows.training_interventions as training
+    from detective.core.progress import Progress
+    from detective.workflows.interventions import InterventionResult
+
+    ran: list[str] = []
+
+    def fake(ctx, it, **_):  # noqa: ANN001, ANN202
+        ran.append(it.label)
+        return InterventionResult(it, "val_acc", 0.5, 0.94, 400, 400, 0.4, 0.48, 1e-9, "t",
+                                  seeds=3)
+
+    monkeypatch.setattr(training, "run_training_intervention", fake)
+    monkeypatch.setattr(judgement, "_reference", lambda ctx, n: (0.95, 0.1))
+
+    class Ctx:
+        budget = None
+        prior_findings = (
+            Finding("capacity", Verdict.FAIL, "", effects=(
+                supports("underfitting", Strength.STRONG, "r"),
+                supports("underfitting", Strength.STRONG, "r"))),
+            Finding("loss_curve", Verdict.FAIL, "", effects=(
+                supports("lr_too_high", Strength.STRONG, "r"),)),
+        )
+
+    m = Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
+    assert ran == ["train.lr=/10"]  # the specific cause first; it explains 98 % of the gap
+    assert {s.label for s in m.skipped} >= {"train.epochs=x2"}
+    assert all("already explained" in s.reason for s in m.skipped if s.hypothesis == "underfitting")

@@ -76,15 +76,22 @@ class TrainingIntervention(Intervention):
     """A training-side intervention; `id` is the full change, replayable as `--set <id>`."""
 
     phrase: str = ""  # what was changed, for the sentence
+    # More capacity or more training improves almost any undertrained model, whatever else is
+    # wrong: the judgement runs such a change last, only while the gap is not yet explained.
+    generic: bool = False
 
     @property
     def label(self) -> str:
         return self.id
 
 
-def _ti(change: str, hypothesis: str, description: str, phrase: str) -> TrainingIntervention:
+def _ti(
+    change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False
+) -> TrainingIntervention:
     parse_change(change)  # a typo here is a bug at import time, not at a user's run
-    return TrainingIntervention(change, hypothesis, Side.TRAIN, description, phrase=phrase)
+    return TrainingIntervention(
+        change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic
+    )
 
 
 TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
@@ -135,9 +142,9 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "the case's loss hook replaced by cross-entropy on the model's outputs",
         "training with plain cross-entropy instead of the case's loss"),
     _ti("model.width=x2", "underfitting", "the model's width keyword ×2",
-        "training a model twice as wide"),
+        "training a model twice as wide", generic=True),
     _ti("train.epochs=x2", "underfitting", "twice the short run's epochs",
-        "training twice as many epochs"),
+        "training twice as many epochs", generic=True),
 )
 # Overfitting is a description, not a cause (issue 13): regularization stays available by hand
 # (`train.weight_decay=…`, `model.dropout=…`) but is no intervention here. On planted small-train

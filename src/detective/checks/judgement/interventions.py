@@ -44,6 +44,8 @@ class InterventionSettings:
     sample: int = 2000  # val items per evaluation-side intervention, at most
     max_seconds: float = 300.0  # training-side interventions stop starting after this
     seeds: int = 3  # paired short runs per training-side intervention
+    # Stop retraining once proven causes recover this share of the gap together.
+    explained_share: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,25 @@ def gap_share(o: InterventionOutcome, reference: float | None, chance: float) ->
     return None if gap <= 1e-9 else max(0.0, min(1.0, abs(o.delta) / gap))
 
 
+def _group(it: Intervention) -> int:
+    if it.side is not Side.TRAIN:
+        return 0
+    return 2 if getattr(it, "generic", False) else 1
+
+
+def _explained(
+    outcomes: list[InterventionOutcome], reference: float | None, chance: float
+) -> float:
+    """The share of the gap the recovering outcomes so far explain (the best per hypothesis,
+    summed, at most 1): the same share the ledger ranks by."""
+    best: dict[str, float] = {}
+    for o in outcomes:
+        share = gap_share(o, reference, chance)
+        if share is not None:
+            best[o.hypothesis] = max(best.get(o.hypothesis, 0.0), share)
+    return min(1.0, sum(best.values()))
+
+
 def holm(outcomes: list[InterventionOutcome], alpha: float) -> list[bool]:
     """Holm's step-down: which outcomes stay significant with the family-wise error at alpha."""
     order = sorted(range(len(outcomes)), key=lambda i: outcomes[i].p_value)
@@ -183,9 +204,11 @@ class Interventions(Check[InterventionsMeasurement]):
             st = replace(st, max_seconds=min(st.max_seconds, ctx.budget.seconds_remaining()))
         start = time.monotonic()
         found, descriptions = candidates(ctx.prior_findings)
+        # Cheapest first: evaluation side, then specific training-side changes, then the
+        # generic ones (more capacity/training), each group by the strength of the evidence.
         plan = [
-            (c, i) for side in (Side.EVAL, Side.TRAIN) for c in found for i in catalogue()
-            if i.hypothesis == c.hypothesis and i.side is side
+            (c, i) for group in (0, 1, 2) for c in found for i in catalogue()
+            if i.hypothesis == c.hypothesis and _group(i) == group
         ]
         outcomes: list[InterventionOutcome] = []
         skipped: list[Skipped] = []
@@ -198,6 +221,14 @@ class Interventions(Check[InterventionsMeasurement]):
                 continue  # one recovering intervention proves a cause; save the budget
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
+                continue
+            explained = _explained(outcomes, reference, chance)
+            if it.side is Side.TRAIN and explained >= st.explained_share:
+                # Proven causes already recover the gap: retraining for another would only
+                # find what they produce (an underfit, a slow loss), at the budget's expense.
+                skipped.append(Skipped(it.label, c.hypothesis,
+                                       f"the gap is already explained ({explained:.0%} "
+                                       "recovered by the causes above)"))
                 continue
             t0 = time.monotonic()
             try:
