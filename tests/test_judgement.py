@@ -189,13 +189,13 @@ def test_generic_retraining_waits_until_the_gap_is_unexplained(
 
     ran: list[str] = []
 
-    def fake(ctx, it, **_):  # noqa: ANN001, ANN202
+    def fake(_ctx, it, **_):  # noqa: ANN001, ANN202
         ran.append(it.label)
         return InterventionResult(it, "val_acc", 0.5, 0.94, 400, 400, 0.4, 0.48, 1e-9, "t",
                                   seeds=3)
 
     monkeypatch.setattr(training, "run_training_intervention", fake)
-    monkeypatch.setattr(judgement, "_reference", lambda ctx, n: (0.95, 0.1))
+    monkeypatch.setattr(judgement, "_reference", lambda _ctx, _n: (0.95, 0.1))
 
     class Ctx:
         budget = None
