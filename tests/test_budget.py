@@ -274,7 +274,7 @@ def test_a_check_that_cannot_fit_even_shortened_is_skipped_and_named(
     assert "skipped to fit: lr_range_test" in out
     assert "skip lr_range_test: does not fit --budget" in out
     with Session.open(session, readonly=True) as s:
-        assert [f.check_id for f in s.findings()] == ["case_contract"]
+        assert [f.check_id for f in s.findings()] == ["case_contract", "interventions"]
 
 
 def test_dropping_takes_symptom_gated_work_first_and_keeps_the_contract() -> None:

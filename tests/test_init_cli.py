@@ -145,7 +145,7 @@ def test_init_then_run_the_default_playbook_end_to_end(workspace: Path, tmp_path
         env=env,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "Hypotheses: status, root causes first" in run.stdout
+    assert "Hypotheses: causes proven by intervention first" in run.stdout
     report = tmp_path / "report.md"
     export = subprocess.run(
         [*cli, "export", str(session), "-o", str(report)], capture_output=True, text=True, env=env

@@ -80,7 +80,7 @@ def test_two_process_torchrun_shards_merge_into_the_single_process_findings(
     assert merged and merged.group(1) == "200", run
 
     a, b = _findings(tmp_path / "single"), _findings(sharded)
-    assert set(a) == set(b) == set(CHECKS.split(","))
+    assert set(a) == set(b) == {*CHECKS.split(","), "interventions"}
     for check in a:
         (sum_a, met_a, tab_a), (sum_b, met_b, tab_b) = a[check], b[check]
         assert sum_a == sum_b, check

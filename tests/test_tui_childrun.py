@@ -129,7 +129,7 @@ def test_a_run_happens_in_a_child_that_commits_findings_and_holds_the_lock(
     finished = next(e for e in seen if isinstance(e, CheckFinished))
     with Session.open(path, readonly=True) as s:
         stored = s.findings()
-        assert [f.check_id for f in stored] == ["case_contract"]
+        assert [f.check_id for f in stored] == ["case_contract", "interventions"]
         assert stored[0].id == finished.finding_id
         assert stored[0].finding.summary == finished.finding.summary
         assert s.kv_get(RUN_KEY) == ""  # the run ended in order: not "interrupted"

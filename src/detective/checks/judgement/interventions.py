@@ -10,7 +10,6 @@ in the predicted direction, and at least `min_effect` large. Hypotheses that are
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -183,18 +182,13 @@ class Interventions(Check[InterventionsMeasurement]):
     reads_findings = True  # the engine hands it the findings of this run so far
 
     def cost(self, size: CaseSize) -> Cost:
-        """Evaluation side: a few passes over the val sample and one over a train sample.
-        Training side, only for causes with evidence: about two interventions, each
-        `seeds` × (baseline + change) short runs of ≤ 5 epochs on ≤ 1000 train items."""
+        """The evaluation side only: a few passes over the val sample and one over a train
+        sample. The training side adapts to the budget (it gets what the checks left and
+        stops when that is spent), so it is not planned: a plan would drop checks for it."""
         from detective.core.budget import Cost
 
-        n_val, n_train = min(self.settings.sample, size.val_n), min(self.settings.sample,
-                                                                    size.train_n)
-        steps = 2 * 2 * self.settings.seeds * 5 * math.ceil(
-            min(1000, size.train_n) / max(size.train_batch, 1)
-        )
-        return Cost(forward_items=6 * n_val + n_train, train_steps=steps,
-                    conditional="training-side interventions: only for causes with evidence")
+        n_val = min(self.settings.sample, size.val_n)
+        return Cost(forward_items=6 * n_val + min(self.settings.sample, size.train_n))
 
     def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
         from detective.workflows.interventions import InterventionError, run_intervention
