@@ -182,13 +182,13 @@ class Interventions(Check[InterventionsMeasurement]):
     reads_findings = True  # the engine hands it the findings of this run so far
 
     def cost(self, size: CaseSize) -> Cost:
-        """The evaluation side only: a few passes over the val sample and one over a train
-        sample. The training side adapts to the budget (it gets what the checks left and
-        stops when that is spent), so it is not planned: a plan would drop checks for it."""
+        """Planned as nothing: the judgement spends what the checks leave (its training side
+        stops when the budget is spent; its evaluation side is a few passes over the val
+        sample), so a plan must never drop a check to make room for it."""
         from detective.core.budget import Cost
 
-        n_val = min(self.settings.sample, size.val_n)
-        return Cost(forward_items=6 * n_val + min(self.settings.sample, size.train_n))
+        del size
+        return Cost()
 
     def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
         from detective.workflows.interventions import InterventionError, run_intervention
