@@ -156,9 +156,8 @@ def test_init_then_run_the_default_playbook_end_to_end(workspace: Path, tmp_path
     # hypotheses with evidence; it is in the verdict only if an intervention proved it.
     verdict, hypotheses = text.split("## Hypotheses")[:2]
     assert "## Verdict" in verdict and "`underfitting`" in hypotheses.split("## ")[0]
-    assert ("`underfitting`" in verdict) == ("What moved the metric" in verdict) or (
-        "Nothing is supported" in verdict
-    )
+    if "`underfitting`" in verdict:  # supported: then with what moved the metric
+        assert "What moved the metric" in verdict
 
 
 def test_init_with_train_and_val_csvs_then_run(
