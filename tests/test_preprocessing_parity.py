@@ -33,3 +33,13 @@ def _val_images():
     from detective.core.case import load_case
 
     return load_case(DEMO_CASE).raw_datasets()["val"]
+
+
+def test_catches_eval_geometry_that_keeps_statistics(tmp_path: Path) -> None:
+    # A 2-pixel shift leaves means and stds alone; only the paired predictions show it.
+    m, f = run_check("preprocessing_parity", CASES / "parity_eval_shifted.py", tmp_path)
+    assert f.metric("max mean shift") < 0.2 and 0.8 < f.metric("std ratio (eval/train)") < 1.25
+    assert f.verdict is Verdict.FAIL, f.summary
+    assert f.effect_on("preprocessing_parity").direction is Direction.SUPPORTS
+    assert m.train_only_correct > 5 * max(m.eval_only_correct, 1)
+    assert f.metric("accuracy lost to the eval transform") > 0.08

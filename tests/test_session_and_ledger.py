@@ -278,3 +278,33 @@ def test_a_code_bug_ranks_before_the_data_level_finding_it_can_produce() -> None
     assert supported == ["label_misalignment", "label_noise"]
     ranked = [e.hypothesis_id for e in entries if e.evidence]
     assert ranked.index("slice_failure") > ranked.index("label_noise")
+
+
+def test_a_proven_cause_ranks_above_the_proven_symptom_it_produces() -> None:
+    """Train-mode evaluation makes the reported metric disagree with a recomputation: both
+    interventions recover the whole gap; the cause leads. Training twice as long recovers more
+    than He init, but the exploding init is what to fix; a cause that explains
+    little stays below."""
+    from detective.core.session import StoredFinding
+
+    def rows(*pairs: tuple[str, float]) -> list[StoredFinding]:
+        out = []
+        for i, (hyp, share) in enumerate(pairs):
+            out.append(StoredFinding(2 * i, "c", "fp", finding(
+                "c", supports(hyp, Strength.STRONG, "x")), None, 0.0))
+            out.append(StoredFinding(2 * i + 1, "interventions", "fp", proof(hyp, share=share),
+                                     None, 0.0))
+        return out
+
+    def supported(entries) -> list[str]:  # noqa: ANN001
+        return [e.hypothesis_id for e in entries if e.status is HypothesisStatus.SUPPORTED]
+
+    assert supported(build_ledger(rows(("metric_bug", 1.0), ("eval_mode_bug", 1.0)))) == [
+        "eval_mode_bug", "metric_bug"]
+    assert supported(build_ledger(rows(("underfitting", 1.0), ("exploding_gradients", 0.7)))) == [
+        "exploding_gradients", "underfitting"]
+    assert supported(build_ledger(rows(("underfitting", 0.9), ("exploding_gradients", 0.2)))) == [
+        "underfitting", "exploding_gradients"]
+    # Unrelated causes keep the gap-share order.
+    assert supported(build_ledger(rows(("class_imbalance", 0.9), ("eval_mode_bug", 0.6)))) == [
+        "class_imbalance", "eval_mode_bug"]

@@ -200,6 +200,24 @@ _ALL = (
 
 VOCABULARY: dict[str, HypothesisInfo] = {h.id: h for h in _ALL}
 
+# Symptoms that other causes produce: when both are proven, the cause is the finding to act on
+# (fixing it removes the symptom; the reverse does not hold). Domain knowledge, not a fitted rule.
+_OPTIMISATION = ("exploding_gradients", "vanishing_gradients", "dead_units", "frozen_parameters",
+                 "wrong_loss", "lr_too_low", "lr_too_high", "normalization_mismatch")  # fmt: skip
+CAUSED_BY: dict[str, frozenset[str]] = {
+    # A model evaluated in train mode reports a metric that does not match a recomputation.
+    "metric_bug": frozenset({"eval_mode_bug"}),
+    # Low train accuracy is what every optimisation pathology and every label defect looks like.
+    "underfitting": frozenset((*_OPTIMISATION, "label_misalignment", "label_noise",
+                               "augmentation_breaks_labels")),  # fmt: skip
+    # 0-255 inputs make any sane LR too large; saturating activations make it look too small.
+    "lr_too_high": frozenset({"normalization_mismatch", "exploding_gradients"}),
+    "lr_too_low": frozenset({"normalization_mismatch", "vanishing_gradients", "dead_units"}),
+    # Labels that do not belong to their images look like annotator noise.
+    "label_noise": frozenset({"label_misalignment", "augmentation_breaks_labels"}),
+    "dead_units": frozenset({"lr_too_high", "normalization_mismatch", "label_misalignment"}),
+}
+
 USER_PREFIX = "user:"
 
 

@@ -10,6 +10,9 @@ wins and is marked. Reviews that reject a hypothesis demote it in the ranking.
 Ranking: supported causes by the share of the symptom's gap their intervention recovers; then the
 rest by status, causes before descriptions (slice_failure, overfitting, … — how the model fails,
 not why), untested causes before causes whose intervention had no effect, then by evidence.
+A proven cause that recovers at least half of the gap ranks above a proven symptom it is known to
+produce (eval mode → metric mismatch; an optimisation pathology → underfitting): fixing the cause
+removes the symptom, a generic fix of the symptom (train longer) leaves the cause in place.
 A description with evidence is attached to the supported cause that explains most of the gap.
 """
 
@@ -19,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from detective.core.findings import Direction, InterventionOutcome, Moved, Strength, Verdict
-from detective.core.hypotheses import VOCABULARY, describe
+from detective.core.hypotheses import CAUSED_BY, VOCABULARY, describe
 from detective.core.session import (
     HypothesisStatus,
     Note,
@@ -182,11 +185,29 @@ def build_ledger(
         )
     order = {h: i for i, h in enumerate(evidence)}
     entries.sort(key=lambda e: (*rank_key(e), order[e.hypothesis_id]))
-    return _attach_descriptions(entries)
+    return _attach_descriptions(_causes_first(entries))
 
 
 # A cause explains a description when its intervention recovers at least half of the gap.
 EXPLAINS_SHARE = 0.5
+
+
+def _causes_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """A proven cause that explains at least half of the gap ranks above a proven symptom it
+    produces (hypotheses.CAUSED_BY), even when a generic fix of the symptom recovers more."""
+    out = list(entries)
+    for consequence in [e for e in entries if e.status is HypothesisStatus.SUPPORTED]:
+        causes = CAUSED_BY.get(consequence.hypothesis_id, frozenset())
+        at = out.index(consequence)
+        movers = [
+            e for e in out[at + 1:]
+            if e.hypothesis_id in causes and e.status is HypothesisStatus.SUPPORTED
+            and (e.gap_share or 0.0) >= EXPLAINS_SHARE
+        ]
+        for e in movers:
+            out.remove(e)
+        out[at:at] = movers
+    return out
 
 
 def _attach_descriptions(entries: list[LedgerEntry]) -> list[LedgerEntry]:

@@ -16,6 +16,10 @@ class ParityThresholds:
     max_mean_shift: float = 0.2  # |mean_eval - mean_train| in units of the train std, per channel
     max_std_ratio: float = 1.2  # std_eval / std_train (or its inverse)
     max_disagreement: float = 0.01  # share of images whose prediction flips beyond this matters
+    # Same statistics but worse predictions (a crop, a resize, an interpolation): the eval transform
+    # must lose this much accuracy, and significantly so (exact McNemar on the paired predictions).
+    min_accuracy_lost: float = 0.02
+    alpha: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class ParityMeasurement:
     train_tf_accuracy: float
     eval_tf_accuracy: float
     problems: tuple[str, ...]
+    # Paired predictions: right only under the train-time transform / only under the eval one.
+    train_only_correct: int = 0
+    eval_only_correct: int = 0
 
 
 @register
@@ -84,11 +91,11 @@ class PreprocessingParity(Check[ParityMeasurement]):
         hi_t = hi_e = -math.inf
         t_shape: tuple[int, ...] = ()
         e_shape: tuple[int, ...] = ()
-        disagree = t_correct = e_correct = count = 0
+        disagree = t_correct = e_correct = count = t_only = e_only = 0
         batch_t, batch_e, labels = [], [], []
 
         def flush() -> None:
-            nonlocal disagree, t_correct, e_correct, count
+            nonlocal disagree, t_correct, e_correct, count, t_only, e_only
             if not batch_t:
                 return
             with torch.no_grad():
@@ -98,6 +105,8 @@ class PreprocessingParity(Check[ParityMeasurement]):
             disagree += int((pt != pe).sum())
             t_correct += int((pt == y).sum())
             e_correct += int((pe == y).sum())
+            t_only += int(((pt == y) & (pe != y)).sum())
+            e_only += int(((pe == y) & (pt != y)).sum())
             count += len(labels)
             batch_t.clear()
             batch_e.clear()
@@ -161,7 +170,21 @@ class PreprocessingParity(Check[ParityMeasurement]):
             train_tf_accuracy=t_correct / count if count else math.nan,
             eval_tf_accuracy=e_correct / count if count else math.nan,
             problems=tuple(problems[:20]),
+            train_only_correct=t_only,
+            eval_only_correct=e_only,
         )
+
+    def _accuracy_lost(self, m: ParityMeasurement) -> float | None:
+        """McNemar p-value when the eval transform loses accuracy beyond noise, else None."""
+        from scipy.stats import binomtest
+
+        b, c = m.train_only_correct, m.eval_only_correct
+        if not m.images or b <= c:
+            return None
+        if (b - c) / m.images < self.thresholds.min_accuracy_lost:
+            return None
+        p = float(binomtest(b, b + c, 0.5, alternative="greater").pvalue)
+        return p if p < self.thresholds.alpha else None
 
     def judge(self, m: ParityMeasurement) -> Finding:
         th = self.thresholds
@@ -237,6 +260,7 @@ class PreprocessingParity(Check[ParityMeasurement]):
         )
         predictions_differ = m.prediction_disagreement > th.max_disagreement
         notes = list(m.problems)
+        geometry = self._accuracy_lost(m)
         if not m.augmentation_removed:
             notes.append(
                 "The train transform is not a torchvision Compose; augmentation could not be "
@@ -269,6 +293,25 @@ class PreprocessingParity(Check[ParityMeasurement]):
                 notes=tuple(notes),
                 next_step="Build the eval transform from the train transform minus augmentation "
                 "(same resize, same Normalize constants, same channel order), then re-measure val.",
+            )
+        if geometry is not None:
+            what = (
+                f"the same images score {m.train_tf_accuracy:.1%} through the train-time "
+                f"transform (augmentation off) and {m.eval_tf_accuracy:.1%} through the eval "
+                f"transform ({m.train_only_correct} right only at train time, "
+                f"{m.eval_only_correct} only at eval; McNemar p = {geometry:.2g})"
+            )
+            return Finding(
+                self.id,
+                Verdict.FAIL,
+                f"Eval preprocessing costs accuracy though tensor statistics agree (a crop, a "
+                f"resize or an interpolation): {what}.",
+                metrics=metrics,
+                tables=(table,),
+                effects=(supports("preprocessing_parity", Strength.MODERATE, what),),
+                notes=tuple(notes),
+                next_step="Compare the two transforms' geometry (resize, crop, interpolation) and "
+                "build the eval transform from the train transform minus augmentation.",
             )
         return Finding(
             self.id,
