@@ -49,6 +49,7 @@ PLANTED = [
     ("model.activation=leaky_relu", "dead_units", {"BIAS": -3.0, "DEPTH": 2}),
     ("model.init=default", "dead_units", {"BIAS": -3.0, "DEPTH": 2}),
     ("data.drop=label_issues", "label_noise", {"NOISE": 0.3, "PAIR_NOISE": True}),
+    ("data.labels=raw", "label_misalignment", {"MISALIGN": 0.6}),
     ("train.class_weight=balanced", "class_imbalance",
      {"LONGTAIL": 0.5, "EPOCHS": 10, "LR": 1e-3}),
     ("transform.train=deterministic", "augmentation_breaks_labels", {"FLIP": True, "EPOCHS": 5}),

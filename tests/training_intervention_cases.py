@@ -17,6 +17,8 @@ from __future__ import annotations
 #   FLIP: the train transform flips every image vertically (an augmentation that breaks labels)
 #   AUG: a benign augmentation (small random affine) in the train transform
 #   EPOCHS: the user's (and the recipe's) epochs
+#   MISALIGN: share of train labels the loader pairs with other images (datasets() only: the
+#             raw_datasets() keep the source's pairs)
 #   SOFTMAX: forward() ends with a softmax and the loss is cross-entropy (a double softmax)
 #   MSE: the loss hook is MSE between the argmax-free outputs' sum and the class index
 TEMPLATE = '''
@@ -81,6 +83,10 @@ def raw_datasets():
 
 def datasets():
     (x, y), (xv, yv) = _splits()
+    if K["MISALIGN"]:  # a share of the labels rotated one place against their images
+        y = y.copy()
+        moved = np.flatnonzero(np.random.default_rng(1).random(len(y)) < K["MISALIGN"])
+        y[moved] = np.roll(y[moved], 1)
     if K["FLIP"] or K["AUG"]:  # through the transforms: augmentation is in the train pipeline
         tf = transforms()
         return {{
@@ -159,7 +165,7 @@ CLEAN = {
     "SCALE": 255.0, "STD": True, "LR": 3e-3, "OPT": "adamw", "DEPTH": 1, "WIDTH": 64,
     "ACT": "relu", "INIT_STD": 0.0, "BIAS": 0.0, "FREEZE": False, "HEAD_ONLY_OPT": False,
     "NOISE": 0.0, "PAIR_NOISE": False, "LONGTAIL": 0.0, "PER_CLASS": 0, "PIXEL_NOISE": 0.0,
-    "FLIP": False, "AUG": False, "EPOCHS": 30, "SOFTMAX": False, "MSE": False,
+    "FLIP": False, "AUG": False, "EPOCHS": 30, "SOFTMAX": False, "MSE": False, "MISALIGN": 0.0,
 }
 
 

@@ -5,7 +5,7 @@ An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `transform.train=deterministic`, `hook.optimizer=default`; relative values `train.lr=x10`,
 `train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
 `train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
-`data.drop=label_issues`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
+`data.drop=label_issues`, `data.labels=raw`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
 `model.init=default|he`) to a copy of the case's recipe,
 trains the baseline and the changed recipe side by side with the same seeds and budget on a
 bounded sample, and records the metric before and after. Two changes at once are refused unless
@@ -58,7 +58,7 @@ class Target(StrEnum):
 
 
 _TRAIN_KEYS = ("lr", "weight_decay", "epochs", "batch_size", "clip", "class_weight")
-_DATA_CHANGES = {"normalize": "measured", "drop": "label_issues"}
+_DATA_CHANGES = {"normalize": "measured", "drop": "label_issues", "labels": "raw"}
 # Structural model changes for models whose hook has no such keyword (like model.dropout).
 _MODEL_CHANGES = {
     "unfreeze": ("all",),
@@ -175,6 +175,7 @@ class Recipe:
     class_weight: bool = False  # cross-entropy weighted by inverse class frequency
     normalize: bool = False  # inputs standardized per channel with the fit items' statistics
     drop_label_issues: bool = False  # fit items cleanlab flags are left out
+    raw_labels: bool = False  # data.labels=raw: fit labels as raw_datasets() pairs them
     unfreeze: bool = False  # requires_grad on every parameter
     activation: str | None = None  # Sigmoid/Tanh → ReLU ("relu"); also ReLU → LeakyReLU
     fresh_augmentation: bool = False  # train on fresh augmented draws, not one frozen draw
@@ -189,6 +190,13 @@ class Recipe:
         if change.target is Target.DATA:
             if change.key == "normalize":
                 return replace(self, normalize=True)
+            if change.key == "labels":
+                if not ctx.case.has("raw_datasets"):
+                    raise ExperimentError(
+                        "data.labels=raw needs the case's raw_datasets() (images and labels as "
+                        "the source pairs them)"
+                    )
+                return replace(self, raw_labels=True)
             return replace(self, drop_label_issues=True)
         if change.target is Target.AUG:
             return replace(self, shift=int(change.value))
@@ -588,6 +596,8 @@ def _train_probe(
         aug = _augmented_copies(
             ctx, data, max(1, min(recipe.epochs, AUGMENTED_IMAGES // per_draw))
         )
+    if recipe.raw_labels:
+        y = raw_fit_labels(ctx, data)
     if recipe.drop_label_issues:
         keep = label_issue_keep(ctx, data)
         x, y = x[keep], y[keep]
@@ -685,6 +695,19 @@ def balanced_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     weights = torch.zeros(num_classes, dtype=torch.float64, device=y.device)
     weights[present] = len(y) / (int(present.sum()) * counts[present])
     return weights.float()
+
+
+def raw_fit_labels(ctx: RunContext, data: ProbeData) -> torch.Tensor:
+    """The fit items' labels as raw_datasets() pairs them with their images (the label_alignment
+    check's reference): training on them removes a misalignment in the training loader."""
+    import torch
+
+    def compute() -> torch.Tensor:
+        raw = ctx.raw_dataset("train")
+        labels = [int(raw[i][1]) for i in data.fit_indices]
+        return torch.tensor(labels, dtype=data.y_fit.dtype, device=data.y_fit.device)
+
+    return ctx.cache.get(CacheKey[torch.Tensor]("raw_fit_labels", data.fit_indices), compute)
 
 
 def label_issue_keep(ctx: RunContext, data: ProbeData) -> torch.Tensor:
