@@ -5,7 +5,8 @@ An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `transform.train=deterministic`, `hook.optimizer=default`; relative values `train.lr=x10`,
 `train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
 `train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
-`data.drop=label_issues`, `data.labels=raw`, `model.unfreeze=all`, `model.activation=relu|leaky_relu`,
+`data.drop=label_issues`, `data.labels=raw`, `model.unfreeze=all`,
+`model.activation=relu|leaky_relu`,
 `model.init=default|he`) to a copy of the case's recipe,
 trains the baseline and the changed recipe side by side with the same seeds and budget on a
 bounded sample, and records the metric before and after. Two changes at once are refused unless
