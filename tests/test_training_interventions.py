@@ -100,7 +100,8 @@ def test_planted_bug_is_recovered(
 
 @pytest.mark.parametrize(
     ("label", "hypothesis"),
-    sorted({(i.id, i.hypothesis) for i in TRAIN_INTERVENTIONS if i.id != "model.activation=relu"}),
+    sorted({(i.id, i.hypothesis) for i in TRAIN_INTERVENTIONS
+            if i.id not in ("model.activation=relu", "data.labels=raw")}),
 )
 def test_clean_model_is_not_recovered(label: str, hypothesis: str, clean: RunContext) -> None:
     r = run_training_intervention(clean, parse_training_intervention(label, hypothesis))
@@ -128,6 +129,11 @@ def test_benign_augmentation_on_small_data_is_not_blamed(tmp_path: Path) -> None
 def test_relu_swap_on_a_relu_model_says_there_is_nothing_to_swap(clean: RunContext) -> None:
     with pytest.raises(InterventionError, match="no Sigmoid/Tanh module"):
         run_training_intervention(clean, "model.activation=relu")
+
+
+def test_raw_labels_on_an_aligned_case_say_there_is_nothing_to_realign(clean: RunContext) -> None:
+    with pytest.raises(InterventionError, match="nothing to realign"):
+        run_training_intervention(clean, "data.labels=raw")
 
 
 def test_an_undertrained_short_baseline_never_makes_a_change_look_like_a_fix(

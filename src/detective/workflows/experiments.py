@@ -597,8 +597,9 @@ def _train_probe(
         aug = _augmented_copies(
             ctx, data, max(1, min(recipe.epochs, AUGMENTED_IMAGES // per_draw))
         )
+    y_val = data.y_val
     if recipe.raw_labels:
-        y = raw_fit_labels(ctx, data)
+        y, y_val = raw_labels(ctx, data)
     if recipe.drop_label_issues:
         keep = label_issue_keep(ctx, data)
         x, y = x[keep], y[keep]
@@ -655,9 +656,9 @@ def _train_probe(
     )
     train_acc, _ = accuracy(model, x, y)
     held_acc, _ = accuracy(model, x_held, data.y_held)
-    val_acc, val_loss = accuracy(model, x_val, data.y_val)
+    val_acc, val_loss = accuracy(model, x_val, y_val)
     params = sum(p.numel() for p in model.parameters())
-    correct = _item_correct(model, x_val, data.y_val) if item_correct else ()
+    correct = _item_correct(model, x_val, y_val) if item_correct else ()
     return ProbeResult(
         train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, cut_short[0],
         correct,
@@ -698,17 +699,35 @@ def balanced_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return weights.float()
 
 
-def raw_fit_labels(ctx: RunContext, data: ProbeData) -> torch.Tensor:
-    """The fit items' labels as raw_datasets() pairs them with their images (the label_alignment
-    check's reference): training on them removes a misalignment in the training loader."""
+def raw_labels(ctx: RunContext, data: ProbeData) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fit and val items' labels as raw_datasets() pairs them with their images (the
+    label_alignment check's reference). A loader that misaligns labels usually does so in every
+    split it reads, so both are realigned: the metric is then measured on images with their own
+    labels. Raises ExperimentError when nothing differs (the intervention would be a no-op)."""
     import torch
 
-    def compute() -> torch.Tensor:
-        raw = ctx.raw_dataset("train")
-        labels = [int(raw[i][1]) for i in data.fit_indices]
-        return torch.tensor(labels, dtype=data.y_fit.dtype, device=data.y_fit.device)
+    def compute() -> tuple[torch.Tensor, torch.Tensor]:
+        out = []
+        for split, indices, ours in (("train", data.fit_indices, data.y_fit),
+                                     ("val", data.val_indices, data.y_val)):  # fmt: skip
+            if len(indices) != len(ours):
+                out.append(ours)  # no index record (an old cache): keep the loader's labels
+                continue
+            raw = ctx.raw_dataset(split)
+            labels = [int(raw[i][1]) for i in indices]
+            out.append(torch.tensor(labels, dtype=ours.dtype, device=ours.device))
+        return out[0], out[1]
 
-    return ctx.cache.get(CacheKey[torch.Tensor]("raw_fit_labels", data.fit_indices), compute)
+    key = CacheKey[tuple[torch.Tensor, torch.Tensor]](
+        "raw_labels", (data.fit_indices, data.val_indices)
+    )
+    y_fit, y_val = ctx.cache.get(key, compute)
+    if torch.equal(y_fit, data.y_fit) and torch.equal(y_val, data.y_val):
+        raise ExperimentError(
+            "raw_datasets() gives every sampled image the label the loader gives it: nothing "
+            "to realign"
+        )
+    return y_fit, y_val
 
 
 def label_issue_keep(ctx: RunContext, data: ProbeData) -> torch.Tensor:

@@ -48,6 +48,7 @@ class ProbeData:
     fit_indices: tuple[int, ...]  # dataset indices of the fit items, in order
     label_problems: int  # sampled train items dropped because the label is outside 0..K-1
     sampled: int  # train items sampled (before dropping unreadable ones)
+    val_indices: tuple[int, ...] = ()  # dataset indices of the val items, in order
 
 
 def probe_data(
@@ -84,8 +85,9 @@ def _probe_data(
 
     indices = ctx.sample_indices("train", train_n)
     x, y, kept = ctx.tensors("train", indices)
+    val_kept: list[int] = []
     if val_n:
-        xv, yv, _ = ctx.tensors("val", ctx.sample_indices("val", val_n))
+        xv, yv, val_kept = ctx.tensors("val", ctx.sample_indices("val", val_n))
     else:
         xv, yv = x[:0], y[:0]
     problems = ctx.item_problems.get("train", {})
@@ -100,7 +102,8 @@ def _probe_data(
     held, fit = order[:n_held], order[n_held:]
     fit_indices = tuple(kept[i] for i in fit.tolist())
     return ProbeData(
-        x[fit], y[fit], x[held], y[held], xv, yv, fit_indices, bad_labels, len(indices)
+        x[fit], y[fit], x[held], y[held], xv, yv, fit_indices, bad_labels, len(indices),
+        tuple(val_kept),
     )
 
 
