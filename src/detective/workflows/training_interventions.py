@@ -35,6 +35,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +70,23 @@ VAL_SAMPLES = 1000  # val items every run is evaluated on, at most
 MAX_EPOCHS = 5  # epochs of a short run (the case's own epochs when fewer)
 MIN_STEPS = 150  # optimizer steps of a short run at least (small train sets get more epochs)
 BUDGET_S = 300.0  # wall-time cap of one intervention (all its runs) when none is given
+ALPHA = 0.05  # "significantly below the user's model" (Reference.EQUAL_BUDGET)
+
+
+class Reference(StrEnum):
+    """What the changed short runs must beat."""
+
+    # The better of the baseline short runs and the user's model: for changes that can make a
+    # short run converge faster (LR, init, capacity), which an undertrained baseline would
+    # reward on a clean model.
+    STRONGER = "stronger"
+    # The baseline short runs (the same recipe and budget, the cause left in), and the changed
+    # runs must not fall significantly below the user's model: for changes that remove training
+    # data or signal and so can never speed a clean run up. Leaving out noisy labels is the
+    # case: the user's longer run learns through the noise (val labels noisy alike cap the
+    # metric), so only an equal-budget comparison shows what the noise costs; a clean model's
+    # undertrained short runs stay below the user's model and cannot pass.
+    EQUAL_BUDGET = "equal_budget"
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ class TrainingIntervention(Intervention):
     # More capacity or more training improves almost any undertrained model, whatever else is
     # wrong: the judgement runs such a change last, only while the gap is not yet explained.
     generic: bool = False
+    reference: Reference = Reference.STRONGER
 
     @property
     def label(self) -> str:
@@ -86,11 +105,13 @@ class TrainingIntervention(Intervention):
 
 
 def _ti(
-    change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False
+    change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False,
+    reference: Reference = Reference.STRONGER,
 ) -> TrainingIntervention:
     parse_change(change)  # a typo here is a bug at import time, not at a user's run
     return TrainingIntervention(
-        change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic
+        change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic,
+        reference=reference,
     )
 
 
@@ -127,7 +148,7 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "re-initializing every layer with its default init"),
     _ti("data.drop=label_issues", "label_noise",
         "train items whose label cleanlab flags (the label_issues check's code path) left out",
-        "dropping the train items with flagged labels"),
+        "dropping the train items with flagged labels", reference=Reference.EQUAL_BUDGET),
     _ti("train.class_weight=balanced", "class_imbalance",
         "cross-entropy weighted by inverse class frequency of the train items",
         "weighting the loss by inverse class frequency"),
@@ -178,10 +199,13 @@ class TrainingResult(InterventionResult):
     seed_deltas: tuple[float, ...] = ()  # per seed: changed − baseline val accuracy
     cost_s: float = 0.0
     cut_short: bool = False  # the budget stopped a run: not comparable, no effect
+    # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
+    # undertrained short run cannot speak for the cause: no effect.
+    below_model: bool = False
 
     @property
     def effect(self) -> Moved:
-        if self.cut_short:
+        if self.cut_short or self.below_model:
             return Moved.NO_EFFECT
         return super().effect
 
@@ -361,19 +385,31 @@ def _judge(
     min_delta = max(_spread(b_acc), _spread(a_acc), _spread(deltas))
     model_acc = float(model_ok.mean())
     baseline_acc = statistics.fmean(b_acc)
-    use_model = model_acc > baseline_acc
+    after_acc = statistics.fmean(a_acc)
+    equal_budget = it.reference is Reference.EQUAL_BUDGET
+    use_model = model_acc > baseline_acc and not equal_budget
     ref = vs_model if use_model else vs_base
+    p_value = vs_base.p if equal_budget else max(vs_base.p, vs_model.p)
+    below_model = equal_budget and after_acc < model_acc and vs_model.p < ALPHA
     cut = any(r.stopped_early for r in (*before, *after))
     notes = [
         f"baseline short runs {baseline_acc:.1%} (seeds {', '.join(f'{a:.1%}' for a in b_acc)}),"
         f" changed {statistics.fmean(a_acc):.1%} (seeds {', '.join(f'{a:.1%}' for a in a_acc)})"
         f", your trained model {model_acc:.1%} on the same {len(model_ok)} val items",
         f"Wilcoxon changed vs baseline p = {vs_base.p:.3g}, vs your model p = {vs_model.p:.3g};"
-        f" the larger decides, and an effect must exceed the seeds' spread "
-        f"{min_delta * 100:.1f} points",
+        + (" the baseline decides (an equal budget), and the changed runs must not fall "
+           "significantly below your model;" if equal_budget else " the larger decides,")
+        + f" an effect must exceed the seeds' spread {min_delta * 100:.1f} points",
+        "reference: the baseline short runs at an equal budget (the change removes data, it "
+        "cannot speed a run up)" if equal_budget else
         f"reference: {'your trained model' if use_model else 'the baseline short runs'}"
         " (the stronger)",
     ]
+    if below_model:
+        notes.append(
+            f"the changed runs ({after_acc:.1%}) stay significantly below your trained model "
+            f"({model_acc:.1%}): short runs too undertrained to speak for the cause, inconclusive"
+        )
     if len(before) == 1:
         notes.append("one seed: no seed spread to exceed; the McNemar tests alone decide")
     if cut:
@@ -382,12 +418,15 @@ def _judge(
         it,
         "val_acc",
         model_acc if use_model else baseline_acc,
-        statistics.fmean(a_acc),
+        after_acc,
         len(model_ok),
         len(model_ok),
         ref.ci_low,
         ref.ci_high,
-        max(vs_base.p, vs_model.p),
+        p_value,
+        "Wilcoxon signed-rank on per-item accuracy averaged over seeds, vs the baseline short "
+        "runs at an equal budget (and not significantly below the user's model)"
+        if equal_budget else
         "Wilcoxon signed-rank on per-item accuracy averaged over seeds, vs the baseline short "
         "runs and vs the user's model (intersection–union: the larger p)",
         fixed=ref.fixed,
@@ -402,4 +441,5 @@ def _judge(
         seed_deltas=tuple(deltas),
         cost_s=round(cost_s, 3),
         cut_short=cut,
+        below_model=below_model,
     )
