@@ -98,6 +98,11 @@ class TrainingIntervention(Intervention):
     # wrong: the judgement runs such a change last, only while the gap is not yet explained.
     generic: bool = False
     reference: Reference = Reference.STRONGER
+    # LR scales the changed recipe is also tried with (seed 0), the best kept by held-out train
+    # accuracy: a change of the input scale changes the first layer's effective step, and an
+    # engineer who normalizes inputs re-chooses the LR. Never chosen on val (no selection bias
+    # in the judged metric); the baseline keeps the user's LR.
+    lr_choices: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -106,12 +111,12 @@ class TrainingIntervention(Intervention):
 
 def _ti(
     change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False,
-    reference: Reference = Reference.STRONGER,
+    reference: Reference = Reference.STRONGER, lr_choices: tuple[float, ...] = (),
 ) -> TrainingIntervention:
     parse_change(change)  # a typo here is a bug at import time, not at a user's run
     return TrainingIntervention(
         change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic,
-        reference=reference,
+        reference=reference, lr_choices=lr_choices,
     )
 
 
@@ -129,8 +134,9 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "gradients clipped to global norm 1.0 before every optimizer step",
         "clipping gradients to norm 1.0"),
     _ti("data.normalize=measured", "normalization_mismatch",
-        "train and val inputs standardized per channel with the train items' mean/std",
-        "training on inputs standardized per channel"),
+        "train and val inputs standardized per channel with the train items' mean/std (the LR "
+        "re-chosen from ×1 and ×10 on held-out train items)",
+        "training on inputs standardized per channel", lr_choices=(1.0, 10.0)),
     _ti("model.unfreeze=all", "frozen_parameters", "requires_grad on every parameter",
         "training with every parameter unfrozen"),
     _ti("hook.optimizer=default", "frozen_parameters",
@@ -199,6 +205,7 @@ class TrainingResult(InterventionResult):
     seed_deltas: tuple[float, ...] = ()  # per seed: changed − baseline val accuracy
     cost_s: float = 0.0
     cut_short: bool = False  # the budget stopped a run: not comparable, no effect
+    lr_scale: float = 1.0  # the LR scale chosen on held-out train items (lr_choices)
     # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
     # undertrained short run cannot speak for the cause: no effect.
     below_model: bool = False
@@ -212,7 +219,10 @@ class TrainingResult(InterventionResult):
     @property
     def change(self) -> str:
         i = self.intervention
-        return i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
+        phrase = i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
+        if self.lr_scale != 1.0:
+            phrase += f" with the learning rate ×{self.lr_scale:g} (chosen on held-out train items)"
+        return phrase
 
     def to_outcome(
         self, gap_share: float | None = None, cost_s: float | None = None
@@ -312,6 +322,10 @@ def run_training_intervention(
         changed = base.apply(parse_change(it.id), ctx)
     except ExperimentError as e:
         raise InterventionError(str(e)) from e
+    chosen = 1.0
+    if len(it.lr_choices) > 1:
+        chosen = _choose_lr(ctx, it, changed, base, data, budget - (time.monotonic() - start))
+        changed = replace(changed, lr_scale=changed.lr_scale * chosen)
     if progress is not None:
         progress.log(
             f"intervention {it.label}: {it.description}; {seeds} seed(s) × 2 short runs of "
@@ -338,9 +352,40 @@ def run_training_intervention(
         except ExperimentError as e:
             raise InterventionError(str(e)) from e
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
+    if chosen != 1.0:
+        result = replace(result, lr_scale=chosen, notes=(
+            *result.notes,
+            f"learning rate ×{chosen:g} chosen from {', '.join(f'×{c:g}' for c in it.lr_choices)}"
+            " by held-out train accuracy (seed 0); replay with "
+            f"`--set {it.id} --set train.lr=x{chosen:g}`",
+        ))
     if progress is not None:
         progress.update(1.0)
     return result
+
+
+def _choose_lr(
+    ctx: RunContext, it: TrainingIntervention, changed: Recipe, base: Recipe, data: ProbeData,
+    budget_s: float,
+) -> float:
+    """The LR scale among `it.lr_choices` whose seed-0 changed run scores best on the held-out
+    train items (train accuracy when there are none); the first on a tie. The winner's run is
+    the seed-0 run the judgement reuses (same recipe, seed and initial weights)."""
+    best, best_score = it.lr_choices[0], -math.inf
+    init = _initial_state(ctx, base, 0)
+    for scale in it.lr_choices:
+        try:
+            r = train_probe(
+                ctx, replace(changed, lr_scale=changed.lr_scale * scale), data, 0,
+                max_seconds=max(budget_s, 0.0) / len(it.lr_choices), init_state=init,
+                item_correct=True,
+            )
+        except ExperimentError as e:
+            raise InterventionError(str(e)) from e
+        score = r.heldout_acc if not math.isnan(r.heldout_acc) else r.train_acc
+        if score > best_score + 1e-9:
+            best, best_score = scale, score
+    return best
 
 
 @dataclass(frozen=True)
