@@ -179,3 +179,18 @@ def test_normalizing_inputs_rechooses_the_lr_and_says_so(tmp_path: Path) -> None
     assert r.effect is Moved.RECOVERS and r.delta > 0.2, r.notes
     assert "learning rate ×10" in r.sentence
     assert any("--set train.lr=x10" in note for note in r.notes)
+
+
+# --- cost: a hopeless change stops after its first seed ----------------------------------------
+def test_a_hopeless_change_stops_after_one_seed_and_a_real_one_runs_all(tmp_path: Path) -> None:
+    from detective.core.findings import Moved as M
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "p").mkdir()
+    clean = context_for(write_case(tmp_path / "c", case_source()), tmp_path / "c")
+    r = run_training_intervention(clean, "train.lr=/10", seeds=3)
+    assert r.futile and r.seeds == 1 and r.effect is M.NO_EFFECT, r.notes
+    assert any("stopped after seed 0" in n for n in r.notes)
+    planted = context_for(write_case(tmp_path / "p", case_source(LR=0.3)), tmp_path / "p")
+    r = run_training_intervention(planted, "train.lr=/10", seeds=3)
+    assert not r.futile and r.seeds == 3 and r.effect is M.RECOVERS, r.notes

@@ -209,10 +209,11 @@ class TrainingResult(InterventionResult):
     # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
     # undertrained short run cannot speak for the cause: no effect.
     below_model: bool = False
+    futile: bool = False  # stopped after seed 0: the change did not beat its reference
 
     @property
     def effect(self) -> Moved:
-        if self.cut_short or self.below_model:
+        if self.cut_short or self.below_model or self.futile:
             return Moved.NO_EFFECT
         return super().effect
 
@@ -351,7 +352,16 @@ def run_training_intervention(
             ))
         except ExperimentError as e:
             raise InterventionError(str(e)) from e
+        if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
+            break  # a hopeless change: its first pair already says "no gain"
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
+    if len(after) < seeds:
+        result = replace(result, futile=True, notes=(
+            *(n for n in result.notes if not n.startswith("one seed:")),
+            f"stopped after seed 0 of {seeds}: the changed run ({after[0].val_acc:.1%}) did not "
+            "beat its reference, so no number of further seeds could make it a recovery worth "
+            "its cost",
+        ))
     if chosen != 1.0:
         result = replace(result, lr_scale=chosen, notes=(
             *result.notes,
@@ -362,6 +372,18 @@ def run_training_intervention(
     if progress is not None:
         progress.update(1.0)
     return result
+
+
+def _futile(
+    it: TrainingIntervention, base: ProbeResult, changed: ProbeResult, model_ok: np.ndarray
+) -> bool:
+    """Seed 0's changed run is not above its reference (the baseline run; also the user's model
+    unless the reference is an equal budget). Stopping then can only turn a recovery into "no
+    effect", never the reverse: it saves the other seeds' cost and adds no false alarm."""
+    ref = base.val_acc
+    if it.reference is Reference.STRONGER:
+        ref = max(ref, float(model_ok.mean()))
+    return not changed.val_acc > ref
 
 
 def _choose_lr(
