@@ -121,12 +121,17 @@ def _ti(
 
 
 TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
-    _ti("train.lr=x10", "lr_too_low", "the recipe's learning rate ×10 (every optimizer group)",
-        "training with the learning rate ×10"),
-    _ti("train.lr=/10", "lr_too_high", "the recipe's learning rate ÷10 (every optimizer group)",
-        "training with the learning rate ÷10"),
-    _ti("train.lr=/10", "exploding_gradients", "the recipe's learning rate ÷10",
-        "training with the learning rate ÷10"),
+    # A wrong LR is often off by more than one decade (AdamW at 0.3 from an SGD recipe is 150×
+    # too high): the second decade is tried too, chosen on held-out train items.
+    _ti("train.lr=x10", "lr_too_low",
+        "the recipe's learning rate ×10 or ×100 (every optimizer group; the better on held-out "
+        "train items)", "training with the learning rate ×10", lr_choices=(1.0, 10.0)),
+    _ti("train.lr=/10", "lr_too_high",
+        "the recipe's learning rate ÷10 or ÷100 (every optimizer group; the better on held-out "
+        "train items)", "training with the learning rate ÷10", lr_choices=(1.0, 0.1)),
+    _ti("train.lr=/10", "exploding_gradients",
+        "the recipe's learning rate ÷10 or ÷100 (the better on held-out train items)",
+        "training with the learning rate ÷10", lr_choices=(1.0, 0.1)),
     _ti("model.init=he", "exploding_gradients",
         "He (Kaiming-normal) weights and zero biases for every Linear/Conv layer",
         "re-initializing every layer with He init"),
@@ -221,9 +226,13 @@ class TrainingResult(InterventionResult):
     def change(self) -> str:
         i = self.intervention
         phrase = i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
-        if self.lr_scale != 1.0:
-            phrase += f" with the learning rate ×{self.lr_scale:g} (chosen on held-out train items)"
-        return phrase
+        if self.lr_scale == 1.0:
+            return phrase
+        if i.id.startswith("train.lr="):
+            return f"training with the learning rate {_factor(i.id, self.lr_scale)}" + (
+                " (chosen on held-out train items)")
+        return phrase + (
+            f" with the learning rate ×{self.lr_scale:g} (chosen on held-out train items)")
 
     def to_outcome(
         self, gap_share: float | None = None, cost_s: float | None = None
@@ -365,13 +374,27 @@ def run_training_intervention(
     if chosen != 1.0:
         result = replace(result, lr_scale=chosen, notes=(
             *result.notes,
-            f"learning rate ×{chosen:g} chosen from {', '.join(f'×{c:g}' for c in it.lr_choices)}"
-            " by held-out train accuracy (seed 0); replay with "
-            f"`--set {it.id} --set train.lr=x{chosen:g}`",
+            f"learning rate ×{chosen:g} of the change chosen from "
+            f"{', '.join(f'×{c:g}' for c in it.lr_choices)} by held-out train accuracy (seed 0);"
+            f" replay with `{_replay(it.id, chosen)}`",
         ))
     if progress is not None:
         progress.update(1.0)
     return result
+
+
+def _factor(change: str, chosen: float) -> str:
+    """`train.lr=/10` with a further ×0.1 → "÷100"; `train.lr=x10` with ×10 → "×100"."""
+    from detective.workflows.experiments import relative
+
+    total = (relative(change.split("=", 1)[1]) or 1.0) * chosen
+    return f"×{total:g}" if total >= 1 else f"÷{1 / total:g}"
+
+
+def _replay(change: str, chosen: float) -> str:
+    if change.startswith("train.lr="):
+        return f"--set train.lr={_factor(change, chosen).replace('×', 'x').replace('÷', '/')}"
+    return f"--set {change} --set train.lr=x{chosen:g}"
 
 
 def _futile(
