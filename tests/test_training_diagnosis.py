@@ -150,6 +150,7 @@ def test_a_clean_init_is_neither() -> None:
 
 
 def _check(tmp: Path, check_id: str, **knobs: object) -> Finding:
+    """One check on a fresh context (a sibling folder per check)."""
     from detective.core.engine import run_one
     from detective.core.progress import Progress
     from detective.core.registry import get_check
@@ -194,3 +195,23 @@ def test_a_hopeless_change_stops_after_one_seed_and_a_real_one_runs_all(tmp_path
     planted = context_for(write_case(tmp_path / "p", case_source(LR=0.3)), tmp_path / "p")
     r = run_training_intervention(planted, "train.lr=/10", seeds=3)
     assert not r.futile and r.seeds == 3 and r.effect is M.RECOVERS, r.notes
+
+
+def test_an_oversized_init_becomes_a_candidate_cause_and_a_clean_init_does_not(
+    tmp_path: Path,
+) -> None:
+    """A finite gradient window refutes only weakly: the init-scale evidence makes
+    exploding_gradients a cause the judgement tests (by He init), not one a short window of
+    finite gradients cancels."""
+    from detective.checks.judgement.interventions import candidates
+
+    def found(name: str, **knobs: object) -> set[str]:
+        fs = tuple(_check(tmp_path / f"{name}{c}", c, **knobs)
+                   for c in ("loss_at_init", "gradient_flow"))
+        flow = fs[1].effect_on("exploding_gradients")
+        assert flow is None or flow.strength is not Strength.MODERATE or (
+            flow.direction is Direction.SUPPORTS)
+        return {c.hypothesis for c in candidates(fs)[0]}
+
+    assert "exploding_gradients" in found("p", DEPTH=6, INIT_STD=0.4)
+    assert "exploding_gradients" not in found("c", DEPTH=6)
