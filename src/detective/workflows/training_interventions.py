@@ -21,6 +21,17 @@ The judgement is paired and conservative:
   the p-value is the larger of the two tests (an intersection–union test): the change
   recovers only when it beats both significantly. On a clean, well-trained model a short run
   with LR ×10 is below the user's model, so it can never "recover" anything.
+- **a change that only removes data is judged at an equal budget** (`Reference.EQUAL_BUDGET`:
+  dropping flagged labels): the reference is the baseline short runs, and the changed runs must
+  not fall significantly below the user's model. The user's longer run learns through label
+  noise (and noisy val labels cap its metric), so only the same short recipe with and without
+  the flagged labels shows what the noise costs; a clean model's undertrained short runs stay
+  below the user's model and cannot pass;
+- **an LR the change invalidates is re-chosen** (`lr_choices`): a second LR decade for the LR
+  changes (a wrong LR is often off by more than ×10), ×1/×10 for normalized inputs; chosen by
+  held-out *train* accuracy on seed 0, never on val, and named in the sentence and the replay;
+- **a hopeless change stops after seed 0** (not above its reference): that can only turn a
+  recovery into "no effect", never add one, and saves most of a slow case's cost.
 
 Cost is bounded: at most `train_samples` fit items, `val_samples` val items, `max_epochs` epochs
 per run, and a wall-time budget for the whole intervention; a run the budget cuts short makes the
