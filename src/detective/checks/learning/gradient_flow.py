@@ -203,15 +203,11 @@ class GradientFlow(Check[GradFlowMeasurement]):
                 )
             )
         else:
-            # Weak: a window of `steps` steps that stays finite says little about a blow-up
-            # later in training (an oversized init, SGD momentum building up); seeing one here
-            # is strong evidence, not seeing one is not.
             effects.append(
                 refutes(
                     "exploding_gradients",
-                    Strength.WEAK,
-                    f"gradients stay finite over {m.steps} steps; total norm changes "
-                    f"{growth:.2g}×",
+                    Strength.MODERATE,
+                    f"gradients stay finite; total norm changes {growth:.2g}×",
                 )
             )
 

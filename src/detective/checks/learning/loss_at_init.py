@@ -152,8 +152,11 @@ class LossAtInit(Check[InitMeasurement]):
                 # The loss IS a cross-entropy over these outputs as logits: the loss is fine,
                 # the fresh model's outputs are huge. Signal that grows layer by layer from the
                 # init is what exploding gradients start from (the init, not the loss).
+                # Strong: unambiguous on a fresh model, and only an intervention (He init) can
+                # make it a verified cause; a short window of finite gradients (gradient_flow)
+                # does not cancel it, as a blow-up comes later in training.
                 effects.append(supports(
-                    "exploding_gradients", Strength.MODERATE,
+                    "exploding_gradients", Strength.STRONG,
                     why + ": the loss is a cross-entropy over logits that the fresh model makes "
                     "huge (an init scale that grows the signal through the layers)",
                 ))
