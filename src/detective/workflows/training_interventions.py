@@ -21,6 +21,17 @@ The judgement is paired and conservative:
   the p-value is the larger of the two tests (an intersection–union test): the change
   recovers only when it beats both significantly. On a clean, well-trained model a short run
   with LR ×10 is below the user's model, so it can never "recover" anything.
+- **a change that only removes data is judged at an equal budget** (`Reference.EQUAL_BUDGET`:
+  dropping flagged labels): the reference is the baseline short runs, and the changed runs must
+  not fall significantly below the user's model. The user's longer run learns through label
+  noise (and noisy val labels cap its metric), so only the same short recipe with and without
+  the flagged labels shows what the noise costs; a clean model's undertrained short runs stay
+  below the user's model and cannot pass;
+- **an LR the change invalidates is re-chosen** (`lr_choices`): a second LR decade for the LR
+  changes (a wrong LR is often off by more than ×10), ×1/×10 for normalized inputs; chosen by
+  held-out *train* accuracy on seed 0, never on val, and named in the sentence and the replay;
+- **a hopeless change stops after seed 0** (not above its reference): that can only turn a
+  recovery into "no effect", never add one, and saves most of a slow case's cost.
 
 Cost is bounded: at most `train_samples` fit items, `val_samples` val items, `max_epochs` epochs
 per run, and a wall-time budget for the whole intervention; a run the budget cuts short makes the
@@ -35,6 +46,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +81,23 @@ VAL_SAMPLES = 1000  # val items every run is evaluated on, at most
 MAX_EPOCHS = 5  # epochs of a short run (the case's own epochs when fewer)
 MIN_STEPS = 150  # optimizer steps of a short run at least (small train sets get more epochs)
 BUDGET_S = 300.0  # wall-time cap of one intervention (all its runs) when none is given
+ALPHA = 0.05  # "significantly below the user's model" (Reference.EQUAL_BUDGET)
+
+
+class Reference(StrEnum):
+    """What the changed short runs must beat."""
+
+    # The better of the baseline short runs and the user's model: for changes that can make a
+    # short run converge faster (LR, init, capacity), which an undertrained baseline would
+    # reward on a clean model.
+    STRONGER = "stronger"
+    # The baseline short runs (the same recipe and budget, the cause left in), and the changed
+    # runs must not fall significantly below the user's model: for changes that remove training
+    # data or signal and so can never speed a clean run up. Leaving out noisy labels is the
+    # case: the user's longer run learns through the noise (val labels noisy alike cap the
+    # metric), so only an equal-budget comparison shows what the noise costs; a clean model's
+    # undertrained short runs stay below the user's model and cannot pass.
+    EQUAL_BUDGET = "equal_budget"
 
 
 @dataclass(frozen=True)
@@ -79,6 +108,12 @@ class TrainingIntervention(Intervention):
     # More capacity or more training improves almost any undertrained model, whatever else is
     # wrong: the judgement runs such a change last, only while the gap is not yet explained.
     generic: bool = False
+    reference: Reference = Reference.STRONGER
+    # LR scales the changed recipe is also tried with (seed 0), the best kept by held-out train
+    # accuracy: a change of the input scale changes the first layer's effective step, and an
+    # engineer who normalizes inputs re-chooses the LR. Never chosen on val (no selection bias
+    # in the judged metric); the baseline keeps the user's LR.
+    lr_choices: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -86,21 +121,28 @@ class TrainingIntervention(Intervention):
 
 
 def _ti(
-    change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False
+    change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False,
+    reference: Reference = Reference.STRONGER, lr_choices: tuple[float, ...] = (),
 ) -> TrainingIntervention:
     parse_change(change)  # a typo here is a bug at import time, not at a user's run
     return TrainingIntervention(
-        change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic
+        change, hypothesis, Side.TRAIN, description, phrase=phrase, generic=generic,
+        reference=reference, lr_choices=lr_choices,
     )
 
 
 TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
-    _ti("train.lr=x10", "lr_too_low", "the recipe's learning rate ×10 (every optimizer group)",
-        "training with the learning rate ×10"),
-    _ti("train.lr=/10", "lr_too_high", "the recipe's learning rate ÷10 (every optimizer group)",
-        "training with the learning rate ÷10"),
-    _ti("train.lr=/10", "exploding_gradients", "the recipe's learning rate ÷10",
-        "training with the learning rate ÷10"),
+    # A wrong LR is often off by more than one decade (AdamW at 0.3 from an SGD recipe is 150×
+    # too high): the second decade is tried too, chosen on held-out train items.
+    _ti("train.lr=x10", "lr_too_low",
+        "the recipe's learning rate ×10 or ×100 (every optimizer group; the better on held-out "
+        "train items)", "training with the learning rate ×10", lr_choices=(1.0, 10.0)),
+    _ti("train.lr=/10", "lr_too_high",
+        "the recipe's learning rate ÷10 or ÷100 (every optimizer group; the better on held-out "
+        "train items)", "training with the learning rate ÷10", lr_choices=(1.0, 0.1)),
+    _ti("train.lr=/10", "exploding_gradients",
+        "the recipe's learning rate ÷10 or ÷100 (the better on held-out train items)",
+        "training with the learning rate ÷10", lr_choices=(1.0, 0.1)),
     _ti("model.init=he", "exploding_gradients",
         "He (Kaiming-normal) weights and zero biases for every Linear/Conv layer",
         "re-initializing every layer with He init"),
@@ -108,8 +150,9 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "gradients clipped to global norm 1.0 before every optimizer step",
         "clipping gradients to norm 1.0"),
     _ti("data.normalize=measured", "normalization_mismatch",
-        "train and val inputs standardized per channel with the train items' mean/std",
-        "training on inputs standardized per channel"),
+        "train and val inputs standardized per channel with the train items' mean/std (the LR "
+        "re-chosen from ×1 and ×10 on held-out train items)",
+        "training on inputs standardized per channel", lr_choices=(1.0, 10.0)),
     _ti("model.unfreeze=all", "frozen_parameters", "requires_grad on every parameter",
         "training with every parameter unfrozen"),
     _ti("hook.optimizer=default", "frozen_parameters",
@@ -127,7 +170,7 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "re-initializing every layer with its default init"),
     _ti("data.drop=label_issues", "label_noise",
         "train items whose label cleanlab flags (the label_issues check's code path) left out",
-        "dropping the train items with flagged labels"),
+        "dropping the train items with flagged labels", reference=Reference.EQUAL_BUDGET),
     _ti("data.labels=raw", "label_misalignment",
         "train labels taken from raw_datasets() (each image with the label its source gives it)",
         "training on the labels raw_datasets() pairs with each image"),
@@ -181,17 +224,29 @@ class TrainingResult(InterventionResult):
     seed_deltas: tuple[float, ...] = ()  # per seed: changed − baseline val accuracy
     cost_s: float = 0.0
     cut_short: bool = False  # the budget stopped a run: not comparable, no effect
+    lr_scale: float = 1.0  # the LR scale chosen on held-out train items (lr_choices)
+    # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
+    # undertrained short run cannot speak for the cause: no effect.
+    below_model: bool = False
+    futile: bool = False  # stopped after seed 0: the change did not beat its reference
 
     @property
     def effect(self) -> Moved:
-        if self.cut_short:
+        if self.cut_short or self.below_model or self.futile:
             return Moved.NO_EFFECT
         return super().effect
 
     @property
     def change(self) -> str:
         i = self.intervention
-        return i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
+        phrase = i.phrase if isinstance(i, TrainingIntervention) and i.phrase else i.description
+        if self.lr_scale == 1.0:
+            return phrase
+        if i.id.startswith("train.lr="):
+            return f"training with the learning rate {_factor(i.id, self.lr_scale)}" + (
+                " (chosen on held-out train items)")
+        return phrase + (
+            f" with the learning rate ×{self.lr_scale:g} (chosen on held-out train items)")
 
     def to_outcome(
         self, gap_share: float | None = None, cost_s: float | None = None
@@ -291,6 +346,10 @@ def run_training_intervention(
         changed = base.apply(parse_change(it.id), ctx)
     except ExperimentError as e:
         raise InterventionError(str(e)) from e
+    chosen = 1.0
+    if len(it.lr_choices) > 1:
+        chosen = _choose_lr(ctx, it, changed, base, data, budget - (time.monotonic() - start))
+        changed = replace(changed, lr_scale=changed.lr_scale * chosen)
     if progress is not None:
         progress.log(
             f"intervention {it.label}: {it.description}; {seeds} seed(s) × 2 short runs of "
@@ -316,10 +375,76 @@ def run_training_intervention(
             ))
         except ExperimentError as e:
             raise InterventionError(str(e)) from e
+        if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
+            break  # a hopeless change: its first pair already says "no gain"
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
+    if len(after) < seeds:
+        result = replace(result, futile=True, notes=(
+            *(n for n in result.notes if not n.startswith("one seed:")),
+            f"stopped after seed 0 of {seeds}: the changed run ({after[0].val_acc:.1%}) did not "
+            "beat its reference, so no number of further seeds could make it a recovery worth "
+            "its cost",
+        ))
+    if chosen != 1.0:
+        result = replace(result, lr_scale=chosen, notes=(
+            *result.notes,
+            f"learning rate ×{chosen:g} of the change chosen from "
+            f"{', '.join(f'×{c:g}' for c in it.lr_choices)} by held-out train accuracy (seed 0);"
+            f" replay with `{_replay(it.id, chosen)}`",
+        ))
     if progress is not None:
         progress.update(1.0)
     return result
+
+
+def _factor(change: str, chosen: float) -> str:
+    """`train.lr=/10` with a further ×0.1 → "÷100"; `train.lr=x10` with ×10 → "×100"."""
+    from detective.workflows.experiments import relative
+
+    total = (relative(change.split("=", 1)[1]) or 1.0) * chosen
+    return f"×{total:g}" if total >= 1 else f"÷{1 / total:g}"
+
+
+def _replay(change: str, chosen: float) -> str:
+    if change.startswith("train.lr="):
+        return f"--set train.lr={_factor(change, chosen).replace('×', 'x').replace('÷', '/')}"
+    return f"--set {change} --set train.lr=x{chosen:g}"
+
+
+def _futile(
+    it: TrainingIntervention, base: ProbeResult, changed: ProbeResult, model_ok: np.ndarray
+) -> bool:
+    """Seed 0's changed run is not above its reference (the baseline run; also the user's model
+    unless the reference is an equal budget). Stopping then can only turn a recovery into "no
+    effect", never the reverse: it saves the other seeds' cost and adds no false alarm."""
+    ref = base.val_acc
+    if it.reference is Reference.STRONGER:
+        ref = max(ref, float(model_ok.mean()))
+    return not changed.val_acc > ref
+
+
+def _choose_lr(
+    ctx: RunContext, it: TrainingIntervention, changed: Recipe, base: Recipe, data: ProbeData,
+    budget_s: float,
+) -> float:
+    """The LR scale among `it.lr_choices` whose seed-0 changed run scores best on the held-out
+    train items (train accuracy when there are none); the first on a tie. The winner's run is
+    the seed-0 run the judgement reuses (same recipe, seed and initial weights)."""
+    best, best_score = it.lr_choices[0], -math.inf
+    init = _initial_state(ctx, base, 0)
+    for scale in it.lr_choices:
+        try:
+            r = train_probe(
+                ctx, replace(changed, lr_scale=changed.lr_scale * scale), data, 0,
+                max_seconds=max(budget_s, 0.0) / len(it.lr_choices), init_state=init,
+                item_correct=True,
+            )
+        except ExperimentError as e:
+            raise InterventionError(str(e)) from e
+        score = r.heldout_acc if not math.isnan(r.heldout_acc) else r.train_acc
+        if score > best_score + 1e-9:
+            best, best_score = scale, score
+    return best
 
 
 @dataclass(frozen=True)
@@ -364,19 +489,31 @@ def _judge(
     min_delta = max(_spread(b_acc), _spread(a_acc), _spread(deltas))
     model_acc = float(model_ok.mean())
     baseline_acc = statistics.fmean(b_acc)
-    use_model = model_acc > baseline_acc
+    after_acc = statistics.fmean(a_acc)
+    equal_budget = it.reference is Reference.EQUAL_BUDGET
+    use_model = model_acc > baseline_acc and not equal_budget
     ref = vs_model if use_model else vs_base
+    p_value = vs_base.p if equal_budget else max(vs_base.p, vs_model.p)
+    below_model = equal_budget and after_acc < model_acc and vs_model.p < ALPHA
     cut = any(r.stopped_early for r in (*before, *after))
     notes = [
         f"baseline short runs {baseline_acc:.1%} (seeds {', '.join(f'{a:.1%}' for a in b_acc)}),"
         f" changed {statistics.fmean(a_acc):.1%} (seeds {', '.join(f'{a:.1%}' for a in a_acc)})"
         f", your trained model {model_acc:.1%} on the same {len(model_ok)} val items",
         f"Wilcoxon changed vs baseline p = {vs_base.p:.3g}, vs your model p = {vs_model.p:.3g};"
-        f" the larger decides, and an effect must exceed the seeds' spread "
-        f"{min_delta * 100:.1f} points",
+        + (" the baseline decides (an equal budget), and the changed runs must not fall "
+           "significantly below your model;" if equal_budget else " the larger decides,")
+        + f" an effect must exceed the seeds' spread {min_delta * 100:.1f} points",
+        "reference: the baseline short runs at an equal budget (the change removes data, it "
+        "cannot speed a run up)" if equal_budget else
         f"reference: {'your trained model' if use_model else 'the baseline short runs'}"
         " (the stronger)",
     ]
+    if below_model:
+        notes.append(
+            f"the changed runs ({after_acc:.1%}) stay significantly below your trained model "
+            f"({model_acc:.1%}): short runs too undertrained to speak for the cause, inconclusive"
+        )
     if len(before) == 1:
         notes.append("one seed: no seed spread to exceed; the McNemar tests alone decide")
     if cut:
@@ -385,12 +522,15 @@ def _judge(
         it,
         "val_acc",
         model_acc if use_model else baseline_acc,
-        statistics.fmean(a_acc),
+        after_acc,
         len(model_ok),
         len(model_ok),
         ref.ci_low,
         ref.ci_high,
-        max(vs_base.p, vs_model.p),
+        p_value,
+        "Wilcoxon signed-rank on per-item accuracy averaged over seeds, vs the baseline short "
+        "runs at an equal budget (and not significantly below the user's model)"
+        if equal_budget else
         "Wilcoxon signed-rank on per-item accuracy averaged over seeds, vs the baseline short "
         "runs and vs the user's model (intersection–union: the larger p)",
         fixed=ref.fixed,
@@ -405,4 +545,5 @@ def _judge(
         seed_deltas=tuple(deltas),
         cost_s=round(cost_s, 3),
         cut_short=cut,
+        below_model=below_model,
     )

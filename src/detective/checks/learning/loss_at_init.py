@@ -32,6 +32,13 @@ class InitMeasurement:
     loss_error: str = ""  # the loss raised on (outputs, labels)
 
 
+def _same_as_logits(m: InitMeasurement, tolerance: float) -> bool:
+    """The recipe's loss equals the cross-entropy of the outputs read as logits."""
+    return math.isfinite(m.logits_ce) and m.logits_ce > 0 and (
+        abs(m.loss / m.logits_ce - 1) <= tolerance
+    )
+
+
 @register
 class LossAtInit(Check[InitMeasurement]):
     id = "loss_at_init"
@@ -42,7 +49,7 @@ class LossAtInit(Check[InitMeasurement]):
         "(2.303 for 10 classes); far off means the loss, the output layer or the labels are "
         "not what you think."
     )
-    hypotheses = ("wrong_loss", "label_misalignment")
+    hypotheses = ("wrong_loss", "label_misalignment", "exploding_gradients")
     needs_trained_model = False  # a fresh model and the recipe
     measurement_type = InitMeasurement
     thresholds_type = InitThresholds
@@ -141,8 +148,21 @@ class LossAtInit(Check[InitMeasurement]):
                 f"cross-entropy over {m.num_classes} classes starts at{as_logits}"
             )
             problems.append(why)
-            # A different loss can be legitimate (focal, MSE on one-hot): moderate, not strong.
-            effects.append(supports("wrong_loss", Strength.MODERATE, why))
+            if ratio > th.far and _same_as_logits(m, th.tolerance):
+                # The loss IS a cross-entropy over these outputs as logits: the loss is fine,
+                # the fresh model's outputs are huge. Signal that grows layer by layer from the
+                # init is what exploding gradients start from (the init, not the loss).
+                # Strong: unambiguous on a fresh model, and only an intervention (He init) can
+                # make it a verified cause; a short window of finite gradients (gradient_flow)
+                # does not cancel it, as a blow-up comes later in training.
+                effects.append(supports(
+                    "exploding_gradients", Strength.STRONG,
+                    why + ": the loss is a cross-entropy over logits that the fresh model makes "
+                    "huge (an init scale that grows the signal through the layers)",
+                ))
+            else:
+                # A different loss can be legitimate (focal, MSE on one-hot): moderate.
+                effects.append(supports("wrong_loss", Strength.MODERATE, why))
         elif abs(ratio - 1) <= th.tolerance:
             effects.append(
                 refutes(
