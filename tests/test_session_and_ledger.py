@@ -308,3 +308,22 @@ def test_a_proven_cause_ranks_above_the_proven_symptom_it_produces() -> None:
     # Unrelated causes keep the gap-share order.
     assert supported(build_ledger(rows(("class_imbalance", 0.9), ("eval_mode_bug", 0.6)))) == [
         "class_imbalance", "eval_mode_bug"]
+
+
+def test_a_cause_with_net_support_ranks_above_one_with_only_a_weak_refutation() -> None:
+    """An intervention that did not move the metric leaves a cause with strong evidence
+    inconclusive; it still leads a cause whose only evidence is a weak refutation."""
+    from detective.core.session import StoredFinding
+
+    entries = build_ledger([
+        StoredFinding(1, "label_issues", "fp", finding(
+            "label_issues", refutes("label_noise", Strength.WEAK, "flags at a clean rate")),
+            None, 0.0),
+        StoredFinding(2, "label_alignment", "fp", finding(
+            "label_alignment", supports("label_misalignment", Strength.STRONG, "91% differ"),
+            supports("label_misalignment", Strength.STRONG, "less learnable")), None, 0.0),
+        StoredFinding(3, "interventions", "fp", proof("label_misalignment", Moved.NO_EFFECT),
+                      None, 0.0),
+    ])
+    ranked = [e.hypothesis_id for e in entries if e.evidence]
+    assert ranked.index("label_misalignment") < ranked.index("label_noise")

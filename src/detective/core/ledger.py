@@ -8,8 +8,9 @@ refutation with no meaningful support is `refuted`; no evidence is `open`. A sta
 wins and is marked. Reviews that reject a hypothesis demote it in the ranking.
 
 Ranking: supported causes by the share of the symptom's gap their intervention recovers; then the
-rest by status, causes before descriptions (slice_failure, overfitting, … — how the model fails,
-not why), untested causes before causes whose intervention had no effect, then by evidence.
+rest by status, net support before none, causes before descriptions (slice_failure, overfitting,
+… — how the model fails, not why), untested causes before causes whose intervention had no
+effect, then by evidence.
 A proven cause that recovers at least half of the gap ranks above a proven symptom it is known to
 produce (eval mode → metric mismatch; an optimisation pathology → underfitting): fixing the cause
 removes the symptom, a generic fix of the symptom (train longer) leaves the cause in place.
@@ -106,15 +107,16 @@ def _proof_order(o: InterventionOutcome) -> tuple[bool, float]:
     return (o.effect is not Moved.RECOVERS, -(o.gap_share or 0.0))
 
 
-def rank_key(e: LedgerEntry) -> tuple[int, bool, float, int, float, int]:
+def rank_key(e: LedgerEntry) -> tuple[int, bool, float, bool, int, float, int]:
     """Supported: by gap share recovered. Others: causes before descriptions, untested causes
     before causes an intervention did not move, then by evidence."""
     proven = e.status is HypothesisStatus.SUPPORTED
     share = -(e.gap_share if proven and e.gap_share is not None else 0.0)
     kind = 0 if proven else 2 if e.description else 1 if e.tested and e.proof is None else 0
     supports = sum(1 for r in e.evidence if r.direction is Direction.SUPPORTS)
-    return (_STATUS_RANK[e.status], e.review_disagree > e.review_agree, share, kind, -e.score,
-            -supports)
+    # Net support first: a cause with only a weak refutation is no lead, tested or not.
+    return (_STATUS_RANK[e.status], e.review_disagree > e.review_agree, share, e.score <= 0,
+            kind, -e.score, -supports)
 
 
 def build_ledger(
