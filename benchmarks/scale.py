@@ -9,8 +9,8 @@ so val is a little harder than train, as in real data). Then, in this one proces
    Dataset, AdamW, batch 64): the *epoch* every cost is compared with;
 2. times the collection pass against a bare `torch.no_grad()` loop over the same val loader
    (interleaved, best of two each);
-3. runs the default investigation (`detective run`, default playbook, no symptom, optionally
-   `--budget MIN`) and prints the per-check table: planned seconds (the cost model's estimate,
+3. runs the default investigation (`detective run`, default playbook, no symptom, its default
+   budget of about one epoch, or `--budget MIN|none`) and prints the per-check table: planned seconds (the cost model's estimate,
    made before the first check) beside measured seconds.
 
     python benchmarks/scale.py                  # about 10-15 min on a 2-core CPU
@@ -202,11 +202,15 @@ def investigate(case_path: Path, session: Path, budget: float | None, sample: in
 
 
 def main() -> None:
+    from detective.ui import cliargs
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-per-class", type=int, default=700)
     parser.add_argument("--val-per-class", type=int, default=210)
     parser.add_argument("--image", type=int, default=64)
-    parser.add_argument("--budget", type=float, default=None, help="run with --budget MIN")
+    parser.add_argument("--budget", type=cliargs.budget, default=None,
+                        help="run with --budget MIN (none: no bound; default: the run's default, "
+                        "one epoch)")  # fmt: skip
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--workdir", default=None, help="keep the case here (default: a temp dir)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -257,7 +261,7 @@ def main() -> None:
               f"{verdicts[cid]}")  # fmt: skip
     print(f"{'total (checks)':<26}{sum(planned.values()):>10.1f}{sum(measured.values()):>11.1f}")
     print()
-    budget = f" under --budget {args.budget:g}" if args.budget else ""
+    budget = f" under --budget {args.budget:g}" if args.budget else " (default budget)"
     print(f"investigation{budget}: {total:.0f} s wall = {total / epoch:.2f}× one training epoch "
           f"({epoch:.0f} s) (goal ≤ 2×)")  # fmt: skip
     print(f"collection pass / bare no_grad loop: {min(ours) / min(bare):.2f}× (goal ≤ 1.1×)")

@@ -10,6 +10,10 @@ budget is shared out from the cheapest check up, so cheap checks run in full and
 expensive ones are shortened. The result is a playbook with the shortened settings (the ordinary
 override mechanism, `CheckConfig.settings`) and a list of what was shortened, for the user.
 
+Without `--budget` a run still has one: about one training epoch of the recipe (measured before
+the first check), never less than `DEFAULT_FLOOR_S`, so that a case whose epoch takes a second
+(the demo, the diagnosis benchmark's cases) runs in full; `--budget none` removes the bound.
+
 `BudgetClock` is the running side: seconds spent and remaining, for whatever runs after the checks
 (interventions) and must fit the same budget. `Eta` turns the plan and progress into an ETA.
 """
@@ -21,12 +25,43 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from detective.core.context import RunContext
     from detective.core.playbook import Playbook
     from detective.core.registry import Check
+
+
+# The default budget's floor: the slowest case of the diagnosis benchmark runs its checks and its
+# judgement in ~135 s (benchmarks/diagnose.py, photos_lr_too_high); 3 min leaves it a third more
+# for a loaded machine, and keeps a real network's default at one epoch once an epoch takes
+# longer than that (the ResNet-18 scale case: one epoch ≈ 1-4 min on a 2-core CPU).
+DEFAULT_FLOOR_S = 180.0
+
+
+class BudgetSource(StrEnum):
+    """Where a run's budget came from (said in the plan line)."""
+
+    GIVEN = "given"  # --budget MIN
+    EPOCH = "epoch"  # the default: one training epoch of the recipe
+    FLOOR = "floor"  # the default, raised to its floor (an epoch shorter than DEFAULT_FLOOR_S)
+    NONE = "none"  # --budget none (or 0): no bound
+
+
+def resolve_budget(budget_min: float | None, epoch_s: float) -> tuple[float | None, BudgetSource]:
+    """The run's budget in seconds (None: no bound) from `--budget` and the measured epoch.
+
+    `budget_min` is None without `--budget` (the default), `math.inf` for `--budget none`.
+    An unknown epoch (nan: the case could not be timed) falls back to the floor."""
+    if budget_min is not None:
+        if math.isinf(budget_min):
+            return None, BudgetSource.NONE
+        return budget_min * 60.0, BudgetSource.GIVEN
+    if math.isfinite(epoch_s) and epoch_s > DEFAULT_FLOOR_S:
+        return epoch_s, BudgetSource.EPOCH
+    return DEFAULT_FLOOR_S, BudgetSource.FLOOR
 
 
 @dataclass(frozen=True)
@@ -124,6 +159,7 @@ class RunPlan:
     settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     # Checks that do not fit even at their floors, most expensive first: the run skips them.
     dropped: tuple[str, ...] = ()
+    budget_source: BudgetSource = BudgetSource.GIVEN
 
     @property
     def total_s(self) -> float:
@@ -156,13 +192,25 @@ class RunPlan:
             text += f"; short runs ≈ {duration(self.short_runs_s)}"
         if conditional >= 1:
             text += f"; {duration(conditional)} of it only if the symptom calls for it"
+        text += self._describe_budget()
         if self.budget_s is not None:
-            text += f"; budget {duration(self.budget_s)}"
             if self.dropped:
                 text += f"; skipped to fit: {', '.join(self.dropped)}"
             if self.over_budget():
                 text += " (cannot fit: every shrinkable setting is at its floor)"
         return text
+
+
+    def _describe_budget(self) -> str:
+        change = "--budget MIN to change, --budget none for no bound"
+        if self.budget_source is BudgetSource.NONE or self.budget_s is None:
+            return "; no budget (--budget none)"
+        if self.budget_source is BudgetSource.EPOCH:
+            return f"; budget: one epoch ≈ {duration(self.budget_s)} (default; {change})"
+        if self.budget_source is BudgetSource.FLOOR:
+            return (f"; budget {duration(self.budget_s)} (default: one epoch, at least "
+                    f"{duration(DEFAULT_FLOOR_S)}; {change})")  # fmt: skip
+        return f"; budget {duration(self.budget_s)}"
 
 
 def duration(seconds: float) -> str:
@@ -458,7 +506,7 @@ def prepare(
     units = measure_units(ctx, size)
     base = playbook_settings(playbook, check_ids)
     shortened: tuple[Shortened, ...] = ()
-    budget_s = None if budget_min is None else budget_min * 60.0
+    budget_s, source = resolve_budget(budget_min, size.epoch_steps * units.train_step_s)
     if budget_s is not None:
         changed, shortened = fit_budget(checks, size, units, budget_s, base)
         playbook = with_settings(playbook, changed)
@@ -478,6 +526,7 @@ def prepare(
             if v
         ),
         dropped,
+        source,
     )
     return plan, playbook
 
