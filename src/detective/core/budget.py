@@ -203,8 +203,10 @@ class RunPlan:
 
     def _describe_budget(self) -> str:
         change = "--budget MIN to change, --budget none for no bound"
-        if self.budget_source is BudgetSource.NONE or self.budget_s is None:
+        if self.budget_source is BudgetSource.NONE:
             return "; no budget (--budget none)"
+        if self.budget_s is None:
+            return ""
         if self.budget_source is BudgetSource.EPOCH:
             return f"; budget: one epoch ≈ {duration(self.budget_s)} (default; {change})"
         if self.budget_source is BudgetSource.FLOOR:
