@@ -10,8 +10,8 @@ so val is a little harder than train, as in real data). Then, in this one proces
 2. times the collection pass against a bare `torch.no_grad()` loop over the same val loader
    (interleaved, best of two each);
 3. runs the default investigation (`detective run`, default playbook, no symptom, its default
-   budget of about one epoch, or `--budget MIN|none`) and prints the per-check table: planned seconds (the cost model's estimate,
-   made before the first check) beside measured seconds.
+   budget of about one epoch, or `--budget MIN|none`) and prints the per-check table: planned
+   seconds (the cost model's estimate, made before the first check) beside measured seconds.
 
     python benchmarks/scale.py                  # about 10-15 min on a 2-core CPU
     python benchmarks/scale.py --budget 2       # the same case under `--budget 2`
