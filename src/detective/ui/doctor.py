@@ -189,16 +189,17 @@ def amp_facts(devices: int) -> tuple[AmpResult, ...]:
             gen = torch.Generator().manual_seed(0)
             x = torch.randn(8, 3, 16, 16, generator=gen).to(device)
             y = torch.randint(0, 2, (8,), generator=gen).to(device)
-            net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                nn.Flatten(), nn.Linear(8, 2)).to(device)  # fmt: skip
+            conv = nn.Conv2d(3, 8, 3)
+            net = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                nn.Linear(8, 2)).to(device)  # fmt: skip
             seen: list[torch.dtype] = []
-            net[0].register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+            conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
             losses: list[float] = []
             scaler = dtype == torch.float16 and device != "cpu"
             fit_batches(net, [(x, y)], torch.optim.SGD(net.parameters(), lr=0.01),
                         nn.CrossEntropyLoss(), lambda _s, loss, _o, _y: losses.append(loss),
                         precision=Precision(dtype, scaler, channels_last=True))  # fmt: skip
-            nhwc = net[0].weight.is_contiguous(memory_format=torch.channels_last)
+            nhwc = conv.weight.is_contiguous(memory_format=torch.channels_last)
             ok = seen == [dtype] and nhwc and all(map(math.isfinite, losses))
             detail = "" if ok else f"autocast gave {seen}, channels_last {nhwc}, loss {losses}"
             return AmpResult(device, name, ok, detail)
