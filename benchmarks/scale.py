@@ -264,6 +264,13 @@ def main() -> None:
     budget = f" under --budget {args.budget:g}" if args.budget else " (default budget)"
     print(f"investigation{budget}: {total:.0f} s wall = {total / epoch:.2f}× one training epoch "
           f"({epoch:.0f} s) (goal ≤ 2×)")  # fmt: skip
+    if plan is not None:
+        # On a shared machine the load moves between the epoch above and the run: the plan's
+        # epoch (its step timed at the start of the run) is the same-moment yardstick.
+        print(f"  the plan's epoch (timed at the run's start): {plan.epoch_s:.0f} s → "
+              f"{total / plan.epoch_s:.2f}×; budget {plan.budget_s or float('nan'):.0f} s, "
+              f"check work {sum(measured.values()):.0f} s; skipped to fit: "
+              f"{', '.join(plan.dropped) or 'nothing'}")  # fmt: skip
     print(f"collection pass / bare no_grad loop: {min(ours) / min(bare):.2f}× (goal ≤ 1.1×)")
 
 
