@@ -291,6 +291,30 @@ def test_dropping_takes_symptom_gated_work_first_and_keeps_the_contract() -> Non
     assert "loss_curve" not in drop_to_fit(shared, 60.0)
 
 
+def test_checks_sharing_a_short_run_are_skipped_together_and_cheap_evidence_never() -> None:
+    """Planted: the learning stage's short run (80 s) is read by three checks with no work of
+    their own; the contract reads the collection pass. Skipping one reader saves nothing, all
+    three save the run. Cheap checks are kept even when the rest cannot fit."""
+    from detective.core.budget import CheckEstimate, drop_to_fit
+
+    run, coll = ("short_run@20", 80.0), ("collection@2000", 30.0)
+    est = [CheckEstimate("case_contract", 30.5, 0.0, own_s=0.5, shared=(coll,)),
+           CheckEstimate("loss_curve", 80.0, 80.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("gradient_flow", 0.0, 0.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("weight_updates", 0.0, 0.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("per_class", 0.0, 0.0, own_s=0.0, shared=(coll,)),
+           CheckEstimate("loss_at_init", 4.0, 0.0, own_s=4.0)]  # fmt: skip
+    # 114.5 s planned, 60 s budget: the group goes (80 s), nothing else needs to
+    dropped = drop_to_fit(est, 60.0)
+    assert set(dropped) == {"loss_curve", "gradient_flow", "weight_updates"}
+    # a budget nothing can meet: the collection stays (the contract reads it), and the 4 s
+    # check is not thrown away for nothing
+    assert "loss_at_init" not in drop_to_fit(est, 10.0)
+    assert "per_class" not in drop_to_fit(est, 10.0)
+    # clean: a budget that fits drops nothing
+    assert drop_to_fit(est, 120.0) == ()
+
+
 def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
     tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
 ) -> None:

@@ -144,6 +144,9 @@ class CheckEstimate:
     short_runs_s: float  # of which training steps
     conditional: str = ""
     own_s: float = math.nan  # without the shared work (what skipping the check saves); nan: all
+    # The shared work it reads, (key, seconds), wherever it is charged: skipping every reader
+    # of a key saves that work too.
+    shared: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,11 @@ def estimate(costs: Sequence[tuple[str, Cost]], units: UnitCosts) -> tuple[Check
                 steps += s.train_steps
         train_s = steps * units.train_step_s
         own = units.seconds(cost.forward_items, cost.train_steps)
+        reads = tuple((c.key, units.seconds(c.forward_items, c.train_steps)) for c in cost.shared)
         out.append(
-            CheckEstimate(check_id, units.seconds(fwd, steps), train_s, cost.conditional, own)
+            CheckEstimate(
+                check_id, units.seconds(fwd, steps), train_s, cost.conditional, own, reads
+            )
         )
     return tuple(out)
 
@@ -538,24 +544,63 @@ def prepare(
 KEEP = frozenset({"case_contract", "interventions"})
 
 
-def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
-    """The last resort when shortening is not enough: skip the most expensive checks (those
-    that run only with a symptom first) until the rest fits. A check saves only its own work:
-    work it shares (the learning stage's short run) is still done for the others."""
+# Never skipped to fit: evidence this cheap (a share of the whole plan, or of the budget when
+# larger) costs less than the plan's own error, and skipping it cannot rescue a budget too small
+# for the rest.
+MIN_DROP_SHARE = 0.05
 
-    def saves(e: CheckEstimate) -> float:
+
+def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
+    """The last resort when shortening is not enough: skip the most expensive work (what runs
+    only with a symptom first) until the rest fits. A check saves its own work; work it shares
+    (the learning stage's short run) is saved only when every check reading it is skipped, so
+    such checks are also weighed as one group. A check on the never-skipped list (the contract,
+    the judgement) keeps what it reads; evidence cheaper than MIN_DROP_SHARE of the plan is
+    never skipped, even when the rest cannot fit."""
+    readers: dict[str, set[str]] = {}
+    shared_s: dict[str, float] = {}
+    for e in estimates:
+        for key, sec in e.shared:
+            readers.setdefault(key, set()).add(e.check_id)
+            shared_s[key] = sec
+
+    def own(e: CheckEstimate) -> float:
         return e.seconds if math.isnan(e.own_s) else e.own_s
 
+    def saving(group: set[str], dropped: set[str]) -> float:
+        gone = dropped | group
+        total = sum(own(e) for e in estimates if e.check_id in group)
+        orphaned = {k for k, rs in readers.items() if rs <= gone and not rs <= dropped}
+        return total + sum(shared_s[k] for k in orphaned)
+
+    by_id = {e.check_id: e for e in estimates}
+    candidates: list[frozenset[str]] = [
+        frozenset({e.check_id}) for e in estimates if e.check_id not in KEEP
+    ]
+    candidates += [frozenset(rs) for rs in readers.values() if len(rs) > 1 and not rs & KEEP]
     total = sum(e.seconds for e in estimates)
-    dropped: list[str] = []
-    for e in sorted(estimates, key=lambda e: (not e.conditional, -saves(e))):
-        if total <= budget_s * 1.05:
+    cheap = MIN_DROP_SHARE * max(budget_s, total)
+    dropped: set[str] = set()
+    order: list[str] = []
+    while total > budget_s * 1.05:
+        options = []
+        for group in candidates:
+            rest = set(group) - dropped
+            if not rest:
+                continue
+            saved = saving(rest, dropped)
+            if saved < cheap:
+                continue
+            gated = all(by_id[c].conditional for c in rest)
+            options.append((not gated, -saved, sorted(rest)))
+        if not options:
             break
-        if e.check_id in KEEP or saves(e) <= 0:
-            continue
-        dropped.append(e.check_id)
-        total -= saves(e)
-    return tuple(dropped)
+        _, neg, chosen = min(options)
+        # a group goes most expensive member first, as the plan lists it
+        order += sorted(chosen, key=lambda c: -own(by_id[c]))
+        dropped |= set(chosen)
+        total += neg
+    return tuple(order)
 
 
 # --- the running side -------------------------------------------------------------------------
