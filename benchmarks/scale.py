@@ -8,7 +8,7 @@ so val is a little harder than train, as in real data). Then, in this one proces
 1. trains the model for one epoch with the case's own recipe (a DataLoader over the train
    Dataset, AdamW, batch 64): the *epoch* every cost is compared with;
 2. times the collection pass against a bare `torch.no_grad()` loop over the same val loader
-   (interleaved, best of two each);
+   (interleaved, best of three each);
 3. runs the default investigation (`detective run`, default playbook, no symptom, its default
    budget of about one epoch, or `--budget MIN|none`) and prints the per-check table: planned
    seconds (the cost model's estimate, made before the first check) beside measured seconds.
@@ -244,7 +244,7 @@ def main() -> None:
         bs = ctx.case.eval_settings.batch_size
         bare_loop(ctx, bs)  # warm-up
         bare, ours = [], []
-        for _ in range(2):
+        for _ in range(3):  # best of three each: the machine may be shared
             bare.append(bare_loop(ctx, bs))
             ours.append(collection_pass(ctx, bs))
         print(f"val pass over {n_val} items: bare no_grad loop {min(bare):.1f} s, collection "
