@@ -313,6 +313,11 @@ def test_checks_sharing_a_short_run_are_skipped_together_and_cheap_evidence_neve
     assert "per_class" not in drop_to_fit(est, 10.0)
     # clean: a budget that fits drops nothing
     assert drop_to_fit(est, 120.0) == ()
+    # the least that fits goes, not the most: a 40 s sweep rather than the 80 s group (the
+    # 7k ResNet-18 case lost its whole learning stage to a rule that took the most)
+    sweep = [*est, CheckEstimate("lr_range_test", 40.0, 40.0, own_s=40.0)]  # 154.5 s
+    assert drop_to_fit(sweep, 110.0) == ("lr_range_test",)
+    assert set(drop_to_fit(sweep, 75.0)) == {"loss_curve", "gradient_flow", "weight_updates"}
 
 
 def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(

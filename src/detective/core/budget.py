@@ -551,8 +551,9 @@ MIN_DROP_SHARE = 0.05
 
 
 def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
-    """The last resort when shortening is not enough: skip the most expensive work (what runs
-    only with a symptom first) until the rest fits. A check saves its own work; work it shares
+    """The last resort when shortening is not enough: skip work until the rest fits, what runs
+    only with a symptom first, then the least that makes the plan fit (else the most expensive
+    and on). A check saves its own work; work it shares
     (the learning stage's short run) is saved only when every check reading it is skipped, so
     such checks are also weighed as one group. A check on the never-skipped list (the contract,
     the judgement) keeps what it reads; evidence cheaper than MIN_DROP_SHARE of the plan is
@@ -592,10 +593,18 @@ def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[st
             if saved < cheap:
                 continue
             gated = all(by_id[c].conditional for c in rest)
-            options.append((not gated, -saved, sorted(rest)))
+            options.append((not gated, saved, sorted(rest)))
         if not options:
             break
-        _, neg, chosen = min(options)
+        # Symptom-gated work first; then the least that fits the budget (the least evidence
+        # lost), else the most that can be saved, and on.
+        first = min(o[0] for o in options)
+        options = [o for o in options if o[0] == first]
+        enough = [o for o in options if total - o[1] <= budget_s * 1.05]
+        _, saved, chosen = min(enough, key=lambda o: o[1]) if enough else max(
+            options, key=lambda o: o[1]
+        )
+        neg = -saved
         # a group goes most expensive member first, as the plan lists it
         order += sorted(chosen, key=lambda c: -own(by_id[c]))
         dropped |= set(chosen)
