@@ -332,7 +332,8 @@ def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
     assert code == 0, out
     assert "Plan: ≈" in out and "shortened to fit" not in out
     # the digits' epoch (a few steps at 0.25 s) is far below the floor: the default is the floor
-    assert "budget 3 min (default: one epoch, at least 3 min;" in out
+    floor = budget.duration(budget.DEFAULT_FLOOR_S)
+    assert f"budget {floor} (default: one epoch, at least {floor};" in out
 
 
 # --- the default budget: one epoch, at least the floor ----------------------------------------
@@ -374,7 +375,8 @@ def test_default_budget_follows_the_measured_epoch_and_shortens_a_slow_case(
                  str(tmp_path / "s"), "--only", "case_contract,lr_range_test"])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
-    assert "budget: one epoch ≈ 6 min (default;" in out
+    epoch = budget.duration(2 * budget.DEFAULT_FLOOR_S)
+    assert f"budget: one epoch ≈ {epoch} (default;" in out
     assert "shortened to fit the budget" in out or "skipped to fit: lr_range_test" in out
 
 
