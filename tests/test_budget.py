@@ -291,6 +291,35 @@ def test_dropping_takes_symptom_gated_work_first_and_keeps_the_contract() -> Non
     assert "loss_curve" not in drop_to_fit(shared, 60.0)
 
 
+def test_checks_sharing_a_short_run_are_skipped_together_and_cheap_evidence_never() -> None:
+    """Planted: the learning stage's short run (80 s) is read by three checks with no work of
+    their own; the contract reads the collection pass. Skipping one reader saves nothing, all
+    three save the run. Cheap checks are kept even when the rest cannot fit."""
+    from detective.core.budget import CheckEstimate, drop_to_fit
+
+    run, coll = ("short_run@20", 80.0), ("collection@2000", 30.0)
+    est = [CheckEstimate("case_contract", 30.5, 0.0, own_s=0.5, shared=(coll,)),
+           CheckEstimate("loss_curve", 80.0, 80.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("gradient_flow", 0.0, 0.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("weight_updates", 0.0, 0.0, own_s=0.0, shared=(run,)),
+           CheckEstimate("per_class", 0.0, 0.0, own_s=0.0, shared=(coll,)),
+           CheckEstimate("loss_at_init", 4.0, 0.0, own_s=4.0)]  # fmt: skip
+    # 114.5 s planned, 60 s budget: the group goes (80 s), nothing else needs to
+    dropped = drop_to_fit(est, 60.0)
+    assert set(dropped) == {"loss_curve", "gradient_flow", "weight_updates"}
+    # a budget nothing can meet: the collection stays (the contract reads it), and the 4 s
+    # check is not thrown away for nothing
+    assert "loss_at_init" not in drop_to_fit(est, 10.0)
+    assert "per_class" not in drop_to_fit(est, 10.0)
+    # clean: a budget that fits drops nothing
+    assert drop_to_fit(est, 120.0) == ()
+    # the least that fits goes, not the most: a 40 s sweep rather than the 80 s group (the
+    # 7k ResNet-18 case lost its whole learning stage to a rule that took the most)
+    sweep = [*est, CheckEstimate("lr_range_test", 40.0, 40.0, own_s=40.0)]  # 154.5 s
+    assert drop_to_fit(sweep, 110.0) == ("lr_range_test",)
+    assert set(drop_to_fit(sweep, 75.0)) == {"loss_curve", "gradient_flow", "weight_updates"}
+
+
 def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
     tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
 ) -> None:
@@ -299,18 +328,91 @@ def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
     _fixed_units(monkeypatch)
     code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session",
                  str(tmp_path / "s"), "--only", "case_contract,loss_at_init"])  # fmt: skip
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
-    assert "Plan: ≈" in out and "shortened to fit" not in out and "; budget" not in out
+    assert "Plan: ≈" in out and "shortened to fit" not in out
+    # the digits' epoch (a few steps at 0.25 s) is far below the floor: the default is the floor
+    floor = budget.duration(budget.DEFAULT_FLOOR_S)
+    assert f"budget {floor} (default: one epoch, at least {floor};" in out
 
 
-def test_budget_must_be_positive_minutes(capsys) -> None:  # noqa: ANN001
+# --- the default budget: one epoch, at least the floor ----------------------------------------
+def test_default_budget_is_one_epoch_above_the_floor_and_the_floor_below_it() -> None:
+    from detective.core.budget import DEFAULT_FLOOR_S, BudgetSource, resolve_budget
+
+    # a real network: an epoch well above the floor is the budget
+    assert resolve_budget(None, 3 * DEFAULT_FLOOR_S) == (3 * DEFAULT_FLOOR_S, BudgetSource.EPOCH)
+    # a tiny case (an epoch of a second) gets the floor, so it runs in full
+    assert resolve_budget(None, 1.0) == (DEFAULT_FLOOR_S, BudgetSource.FLOOR)
+    assert resolve_budget(None, math.nan) == (DEFAULT_FLOOR_S, BudgetSource.FLOOR)  # untimed
+    # what the user says wins, either way
+    assert resolve_budget(2.0, 3 * DEFAULT_FLOOR_S) == (120.0, BudgetSource.GIVEN)
+    assert resolve_budget(10.0, 1.0) == (600.0, BudgetSource.GIVEN)
+    assert resolve_budget(math.inf, 3 * DEFAULT_FLOOR_S) == (None, BudgetSource.NONE)
+
+
+def _slow_steps(monkeypatch, step_s: float) -> None:  # noqa: ANN001
+    """Units with a training step so slow that one epoch of the digits is `step_s` × its steps."""
+    monkeypatch.setattr(
+        budget, "measure_units", lambda *_: UnitCosts(0.001, step_s, device="cpu")
+    )
+
+
+def test_default_budget_follows_the_measured_epoch_and_shortens_a_slow_case(
+    tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
+) -> None:
+    """Planted: a step so slow that lr_range_test's 80 steps cost far more than one epoch, and
+    the epoch is above the floor. The default budget must be that epoch and must shorten."""
     from detective.ui.cli import main
 
-    with pytest.raises(SystemExit) as e:
-        main(["run", str(CASES / "digits_clean.py"), "--budget", "0"])
-    assert e.value.code == 2
-    assert "expected minutes > 0" in capsys.readouterr().err
+    ctx = context_for(CASES / "digits_clean.py", tmp_path / "probe")
+    steps = budget.case_size(ctx).epoch_steps
+    step_s = 2 * budget.DEFAULT_FLOOR_S / steps  # one epoch = twice the floor
+    _slow_steps(monkeypatch, step_s)
+    lr_range_s = 80 * step_s  # its default 80 steps
+    assert lr_range_s > 2 * steps * step_s  # the sweep alone is over the epoch, by a margin
+    code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session",
+                 str(tmp_path / "s"), "--only", "case_contract,lr_range_test"])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    epoch = budget.duration(2 * budget.DEFAULT_FLOOR_S)
+    assert f"budget: one epoch ≈ {epoch} (default;" in out
+    assert "shortened to fit the budget" in out or "skipped to fit: lr_range_test" in out
+
+
+def test_budget_none_is_no_bound_even_for_a_slow_case(
+    tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
+) -> None:
+    """The same slow case: `--budget none` (or 0) shortens nothing and skips nothing."""
+    from detective.core.session import Session
+    from detective.ui.cli import main
+
+    ctx = context_for(CASES / "digits_clean.py", tmp_path / "probe")
+    _slow_steps(monkeypatch, 2 * budget.DEFAULT_FLOOR_S / budget.case_size(ctx).epoch_steps)
+    for i, word in enumerate(("none", "0")):
+        session = tmp_path / f"s{i}"
+        code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session",
+                     str(session), "--only", "case_contract,lr_range_test",
+                     "--budget", word])  # fmt: skip
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 0, out
+        assert "no budget (--budget none)" in out
+        assert "shortened to fit" not in out and "skipped to fit" not in out
+        with Session.open(session, readonly=True) as s:
+            stored = {f.check_id: f for f in s.findings()}
+        lrs = stored["lr_range_test"].measurement["lrs"]
+        # the full 80-step schedule (the sweep may stop early once the loss diverges)
+        assert lrs[1] / lrs[0] == pytest.approx((10 / 1e-6) ** (1 / 79), rel=1e-6)
+
+
+def test_budget_must_be_positive_minutes_or_none(capsys) -> None:  # noqa: ANN001
+    from detective.ui.cli import main
+
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(SystemExit) as e:
+            main(["run", str(CASES / "digits_clean.py"), "--budget", bad])
+        assert e.value.code == 2
+        assert "expected minutes > 0, or none" in capsys.readouterr().err
 
 
 # --- symptom gating and reuse of coinciding short runs ----------------------------------------

@@ -76,6 +76,33 @@ def test_the_real_amp_trial_on_this_machine_runs() -> None:
     assert cpu.device == "cpu" and cpu.dtype == "bfloat16"
 
 
+def test_the_amp_trial_is_a_real_training_step_and_catches_a_dtype_that_does_not_take(
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    """Planted: autocast silently a no-op (the conv stays fp32). The trial must say so."""
+    import contextlib
+
+    import torch
+
+    from detective.ui.doctor import amp_facts
+
+    if torch.cuda.is_available():
+        pytest.skip("the planted fault is CPU-only")
+    (clean,) = amp_facts(0)
+    monkeypatch.setattr(torch, "autocast", lambda *_a, **_k: contextlib.nullcontext())
+    (broken,) = amp_facts(0)
+    assert not broken.works and "autocast gave [torch.float32]" in broken.detail
+    assert clean.works or "bfloat16" in clean.detail  # this torch may lack CPU bf16
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()")
+def test_the_amp_trial_on_cuda_passes_fp16_with_its_scaler() -> None:
+    from detective.ui.doctor import amp_facts
+
+    results = amp_facts(1)
+    assert any(r.works for r in results if r.dtype == "float16"), results
+
+
 def test_llama_lines() -> None:
     assert llama_line(LlamaFacts(None, None, given=False)).status is Status.SKIPPED
     assert llama_line(LlamaFacts(None, "m.gguf", given=True)).status is Status.PROBLEM

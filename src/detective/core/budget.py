@@ -10,6 +10,10 @@ budget is shared out from the cheapest check up, so cheap checks run in full and
 expensive ones are shortened. The result is a playbook with the shortened settings (the ordinary
 override mechanism, `CheckConfig.settings`) and a list of what was shortened, for the user.
 
+Without `--budget` a run still has one: about one training epoch of the recipe (measured before
+the first check), never less than `DEFAULT_FLOOR_S`, so that a case whose epoch takes a second
+(the demo, the diagnosis benchmark's cases) runs in full; `--budget none` removes the bound.
+
 `BudgetClock` is the running side: seconds spent and remaining, for whatever runs after the checks
 (interventions) and must fit the same budget. `Eta` turns the plan and progress into an ETA.
 """
@@ -21,12 +25,44 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from detective.core.context import RunContext
     from detective.core.playbook import Playbook
     from detective.core.registry import Check
+
+
+# The default budget's floor: the slowest case of the diagnosis benchmark runs its checks and its
+# judgement in ~135 s on an idle 2-core box (benchmarks/diagnose.py, photos_lr_too_high) and in
+# ~185 s on a loaded one, where a 3 min floor left its judgement 8 s instead of 75; 5 min keeps
+# it whole. A real network's default is one epoch once an epoch takes longer than that (the
+# ResNet-18 scale case at one thread: 6-8 min on a shared 2-core CPU).
+DEFAULT_FLOOR_S = 300.0
+
+
+class BudgetSource(StrEnum):
+    """Where a run's budget came from (said in the plan line)."""
+
+    GIVEN = "given"  # --budget MIN
+    EPOCH = "epoch"  # the default: one training epoch of the recipe
+    FLOOR = "floor"  # the default, raised to its floor (an epoch shorter than DEFAULT_FLOOR_S)
+    NONE = "none"  # --budget none (or 0): no bound
+
+
+def resolve_budget(budget_min: float | None, epoch_s: float) -> tuple[float | None, BudgetSource]:
+    """The run's budget in seconds (None: no bound) from `--budget` and the measured epoch.
+
+    `budget_min` is None without `--budget` (the default), `math.inf` for `--budget none`.
+    An unknown epoch (nan: the case could not be timed) falls back to the floor."""
+    if budget_min is not None:
+        if math.isinf(budget_min):
+            return None, BudgetSource.NONE
+        return budget_min * 60.0, BudgetSource.GIVEN
+    if math.isfinite(epoch_s) and epoch_s > DEFAULT_FLOOR_S:
+        return epoch_s, BudgetSource.EPOCH
+    return DEFAULT_FLOOR_S, BudgetSource.FLOOR
 
 
 @dataclass(frozen=True)
@@ -109,6 +145,9 @@ class CheckEstimate:
     short_runs_s: float  # of which training steps
     conditional: str = ""
     own_s: float = math.nan  # without the shared work (what skipping the check saves); nan: all
+    # The shared work it reads, (key, seconds), wherever it is charged: skipping every reader
+    # of a key saves that work too.
+    shared: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +163,7 @@ class RunPlan:
     settings: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     # Checks that do not fit even at their floors, most expensive first: the run skips them.
     dropped: tuple[str, ...] = ()
+    budget_source: BudgetSource = BudgetSource.GIVEN
 
     @property
     def total_s(self) -> float:
@@ -156,13 +196,27 @@ class RunPlan:
             text += f"; short runs ≈ {duration(self.short_runs_s)}"
         if conditional >= 1:
             text += f"; {duration(conditional)} of it only if the symptom calls for it"
+        text += self._describe_budget()
         if self.budget_s is not None:
-            text += f"; budget {duration(self.budget_s)}"
             if self.dropped:
                 text += f"; skipped to fit: {', '.join(self.dropped)}"
             if self.over_budget():
                 text += " (cannot fit: every shrinkable setting is at its floor)"
         return text
+
+
+    def _describe_budget(self) -> str:
+        change = "--budget MIN to change, --budget none for no bound"
+        if self.budget_source is BudgetSource.NONE:
+            return "; no budget (--budget none)"
+        if self.budget_s is None:
+            return ""
+        if self.budget_source is BudgetSource.EPOCH:
+            return f"; budget: one epoch ≈ {duration(self.budget_s)} (default; {change})"
+        if self.budget_source is BudgetSource.FLOOR:
+            return (f"; budget {duration(self.budget_s)} (default: one epoch, at least "
+                    f"{duration(DEFAULT_FLOOR_S)}; {change})")  # fmt: skip
+        return f"; budget {duration(self.budget_s)}"
 
 
 def duration(seconds: float) -> str:
@@ -193,8 +247,11 @@ def estimate(costs: Sequence[tuple[str, Cost]], units: UnitCosts) -> tuple[Check
                 steps += s.train_steps
         train_s = steps * units.train_step_s
         own = units.seconds(cost.forward_items, cost.train_steps)
+        reads = tuple((c.key, units.seconds(c.forward_items, c.train_steps)) for c in cost.shared)
         out.append(
-            CheckEstimate(check_id, units.seconds(fwd, steps), train_s, cost.conditional, own)
+            CheckEstimate(
+                check_id, units.seconds(fwd, steps), train_s, cost.conditional, own, reads
+            )
         )
     return tuple(out)
 
@@ -458,7 +515,7 @@ def prepare(
     units = measure_units(ctx, size)
     base = playbook_settings(playbook, check_ids)
     shortened: tuple[Shortened, ...] = ()
-    budget_s = None if budget_min is None else budget_min * 60.0
+    budget_s, source = resolve_budget(budget_min, size.epoch_steps * units.train_step_s)
     if budget_s is not None:
         changed, shortened = fit_budget(checks, size, units, budget_s, base)
         playbook = with_settings(playbook, changed)
@@ -478,6 +535,7 @@ def prepare(
             if v
         ),
         dropped,
+        source,
     )
     return plan, playbook
 
@@ -487,24 +545,72 @@ def prepare(
 KEEP = frozenset({"case_contract", "interventions"})
 
 
-def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
-    """The last resort when shortening is not enough: skip the most expensive checks (those
-    that run only with a symptom first) until the rest fits. A check saves only its own work:
-    work it shares (the learning stage's short run) is still done for the others."""
+# Never skipped to fit: evidence this cheap (a share of the whole plan, or of the budget when
+# larger) costs less than the plan's own error, and skipping it cannot rescue a budget too small
+# for the rest.
+MIN_DROP_SHARE = 0.05
 
-    def saves(e: CheckEstimate) -> float:
+
+def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[str, ...]:
+    """The last resort when shortening is not enough: skip work until the rest fits, what runs
+    only with a symptom first, then the least that makes the plan fit (else the most expensive
+    and on). A check saves its own work; work it shares
+    (the learning stage's short run) is saved only when every check reading it is skipped, so
+    such checks are also weighed as one group. A check on the never-skipped list (the contract,
+    the judgement) keeps what it reads; evidence cheaper than MIN_DROP_SHARE of the plan is
+    never skipped, even when the rest cannot fit."""
+    readers: dict[str, set[str]] = {}
+    shared_s: dict[str, float] = {}
+    for e in estimates:
+        for key, sec in e.shared:
+            readers.setdefault(key, set()).add(e.check_id)
+            shared_s[key] = sec
+
+    def own(e: CheckEstimate) -> float:
         return e.seconds if math.isnan(e.own_s) else e.own_s
 
+    def saving(group: set[str], dropped: set[str]) -> float:
+        gone = dropped | group
+        total = sum(own(e) for e in estimates if e.check_id in group)
+        orphaned = {k for k, rs in readers.items() if rs <= gone and not rs <= dropped}
+        return total + sum(shared_s[k] for k in orphaned)
+
+    by_id = {e.check_id: e for e in estimates}
+    candidates: list[frozenset[str]] = [
+        frozenset({e.check_id}) for e in estimates if e.check_id not in KEEP
+    ]
+    candidates += [frozenset(rs) for rs in readers.values() if len(rs) > 1 and not rs & KEEP]
     total = sum(e.seconds for e in estimates)
-    dropped: list[str] = []
-    for e in sorted(estimates, key=lambda e: (not e.conditional, -saves(e))):
-        if total <= budget_s * 1.05:
+    cheap = MIN_DROP_SHARE * max(budget_s, total)
+    dropped: set[str] = set()
+    order: list[str] = []
+    while total > budget_s * 1.05:
+        options = []
+        for group in candidates:
+            rest = set(group) - dropped
+            if not rest:
+                continue
+            saved = saving(rest, dropped)
+            if saved < cheap:
+                continue
+            gated = all(by_id[c].conditional for c in rest)
+            options.append((not gated, saved, sorted(rest)))
+        if not options:
             break
-        if e.check_id in KEEP or saves(e) <= 0:
-            continue
-        dropped.append(e.check_id)
-        total -= saves(e)
-    return tuple(dropped)
+        # Symptom-gated work first; then the least that fits the budget (the least evidence
+        # lost), else the most that can be saved, and on.
+        first = min(o[0] for o in options)
+        options = [o for o in options if o[0] == first]
+        enough = [o for o in options if total - o[1] <= budget_s * 1.05]
+        _, saved, chosen = min(enough, key=lambda o: o[1]) if enough else max(
+            options, key=lambda o: o[1]
+        )
+        neg = -saved
+        # a group goes most expensive member first, as the plan lists it
+        order += sorted(chosen, key=lambda c: -own(by_id[c]))
+        dropped |= set(chosen)
+        total += neg
+    return tuple(order)
 
 
 # --- the running side -------------------------------------------------------------------------

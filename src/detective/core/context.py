@@ -40,7 +40,9 @@ class RunOptions:
     num_workers: int = 0
     hook_timeout: float = 600.0  # seconds a hook of the case may take (see
     # detective.core.hookwatch)
-    budget_min: float | None = None  # --budget: minutes of measured work (detective.core.budget)
+    # --budget: minutes of measured work; None: the default (about one epoch), inf: no bound
+    # (detective.core.budget.resolve_budget)
+    budget_min: float | None = None
 
 
 def default_workers(device: str) -> int:

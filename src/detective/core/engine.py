@@ -376,13 +376,15 @@ def _execute_inner(
 def _plan(
     ctx: RunContext, playbook: Playbook, todo: list[str], events: queue.Queue[Event | None]
 ) -> Playbook:
-    """Measure what the run will cost and start the budget's clock; with `--budget`, the
-    playbook with shortened settings. A case too broken to time runs unplanned (its checks say
-    what is wrong)."""
-    from detective.core.budget import BudgetClock, prepare
+    """Measure what the run will cost and start the budget's clock; the playbook with settings
+    shortened to fit the budget (`--budget`, else about one epoch). A case too broken to time
+    runs unplanned (its checks say what is wrong) under the default budget's floor."""
+    import math
+
+    from detective.core.budget import BudgetClock, prepare, resolve_budget
 
     budget_min = ctx.options.budget_min
-    ctx.budget = BudgetClock(None if budget_min is None else budget_min * 60.0)
+    ctx.budget = BudgetClock(resolve_budget(budget_min, math.nan)[0])
     if not todo:
         return playbook
     try:
@@ -392,6 +394,7 @@ def _plan(
     except Exception as e:  # noqa: BLE001 - planning is advice: the checks report the case's faults
         events.put(CheckLog("plan", f"no cost plan: {type(e).__name__}: {e}"))
         return playbook
+    ctx.budget.budget_s = plan.budget_s  # the clock started before the timing: it counts too
     ctx.plan = plan
     events.put(RunPlanned(plan))
     return playbook

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from detective import __version__
+from detective.core.budget import DEFAULT_FLOOR_S
 from detective.ui import cliargs
 from detective.ui.exitcodes import ExitCode
 
@@ -109,11 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--budget",
-        type=cliargs.minutes,
+        type=cliargs.budget,
         default=None,
         metavar="MIN",
         help="minutes of measured work: shorten sample sizes and short runs to fit, cheapest "
-        "evidence first (the plan says what was shortened)",
+        "evidence first (the plan says what was shortened). Default: one training epoch of "
+        f"your recipe (timed before the first check), at least {DEFAULT_FLOOR_S / 60:g} min; "
+        "none (or 0): no bound",
     )
     _run_options(run)
 

@@ -54,6 +54,18 @@ def minutes(text: str) -> float:
     return value
 
 
+def budget(text: str) -> float:
+    """`--budget`: minutes of measured work, or `none` / `0` for no bound (returned as inf)."""
+    if text.strip().lower() in ("none", "0", "0.0", "inf"):
+        return math.inf
+    try:
+        return minutes(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a budget: expected minutes > 0, or none for no bound"
+        ) from None
+
+
 def reported_metric(text: str) -> float:
     """An accuracy in [0, 1]; a value in (1, 100] (or "87%") is read as a percentage, with a
     printed notice so that a typo is not silently rescaled."""

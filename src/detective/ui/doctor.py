@@ -8,6 +8,7 @@ llama.cpp) without needing such a machine.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -173,20 +174,37 @@ class AmpResult:
 
 
 def amp_facts(devices: int) -> tuple[AmpResult, ...]:
-    """Try autocast for real: a small matmul must come out in the reduced dtype and finite."""
+    """Try mixed precision for real, as the short runs use it: one training step of a small
+    conv net in channels_last under autocast (fp16 with a gradient scaler) through the recipe
+    runner's step loop; the conv must compute in the reduced dtype and the loss be finite."""
     import torch
 
     def trial(device: str, dtype: torch.dtype) -> AmpResult:
+        from torch import nn
+
+        from detective.analysis.training import Precision, fit_batches
+
+        name = str(dtype).removeprefix("torch.")
         try:
-            with torch.no_grad():
-                a = torch.randn(32, 32, device=device)
-                with torch.autocast(device.split(":")[0], dtype=dtype):
-                    y = a @ a
-            ok = y.dtype == dtype and bool(torch.isfinite(y.float()).all())
-            detail = "" if ok else f"autocast gave {y.dtype}"
-            return AmpResult(device, str(dtype).removeprefix("torch."), ok, detail)
+            gen = torch.Generator().manual_seed(0)
+            x = torch.randn(8, 3, 16, 16, generator=gen).to(device)
+            y = torch.randint(0, 2, (8,), generator=gen).to(device)
+            conv = nn.Conv2d(3, 8, 3)
+            net = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                nn.Linear(8, 2)).to(device)  # fmt: skip
+            seen: list[torch.dtype] = []
+            conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+            losses: list[float] = []
+            scaler = dtype == torch.float16 and device != "cpu"
+            fit_batches(net, [(x, y)], torch.optim.SGD(net.parameters(), lr=0.01),
+                        nn.CrossEntropyLoss(), lambda _s, loss, _o, _y: losses.append(loss),
+                        precision=Precision(dtype, scaler, channels_last=True))  # fmt: skip
+            nhwc = conv.weight.is_contiguous(memory_format=torch.channels_last)
+            ok = seen == [dtype] and nhwc and all(map(math.isfinite, losses))
+            detail = "" if ok else f"autocast gave {seen}, channels_last {nhwc}, loss {losses}"
+            return AmpResult(device, name, ok, detail)
         except Exception as e:  # unsupported dtype on this device, driver errors
-            return AmpResult(device, str(dtype).removeprefix("torch."), False, str(e)[:120])
+            return AmpResult(device, name, False, str(e)[:120])
 
     if devices == 0:
         return (trial("cpu", torch.bfloat16),)
@@ -204,7 +222,12 @@ def amp_line(results: Sequence[AmpResult]) -> Line:
         r = results[0]
         # Checks run in float32 on CPU: CPU autocast is information, never a problem.
         if r.works:
-            return Line("amp", Status.OK, "CPU autocast bfloat16 works (checks use float32 on CPU)")
+            return Line(
+                "amp",
+                Status.OK,
+                "a conv training step in CPU autocast bfloat16, channels_last, works "
+                "(checks use float32 on CPU)",
+            )
         return Line(
             "amp",
             Status.OK,
@@ -212,7 +235,8 @@ def amp_line(results: Sequence[AmpResult]) -> Line:
         )
     parts = [f"{r.device} {r.dtype} {'works' if r.works else 'FAILS'}" for r in results]
     if any(r.works for r in results if r.dtype == "float16"):
-        return Line("amp", Status.OK, "; ".join(parts))
+        what = " (a conv training step in channels_last under autocast; fp16 with a scaler)"
+        return Line("amp", Status.OK, "; ".join(parts) + what)
     return Line(
         "amp",
         Status.PROBLEM,

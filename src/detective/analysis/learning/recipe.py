@@ -322,7 +322,7 @@ def run_recipe(
                 opt = optimizer or make_optimizer(ctx, model, lr)
                 batches = _batches(x, y, bs, gen, augment, drop_last)
                 _run_builtin(model, batches, opt, loss_fn or make_loss(ctx), lr_schedule,
-                             after_step, accs)
+                             after_step, accs, progress.log if progress is not None else None)
         except _StopRun:
             pass
         except HookError as e:
@@ -384,14 +384,16 @@ def _batches(x, y, bs, gen, augment, drop_last) -> Iterator[tuple[Any, Any]]:
             return
 
 
-def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, accs) -> None:
-    from detective.analysis.training import fit_batches
+def _run_builtin(model, batches, optimizer, loss_fn, lr_schedule, after_step, accs, log) -> None:
+    from detective.analysis.training import fit_batches, short_run_precision
 
     def on_step(step: int, loss: float, out: Any, yb: Any) -> None:
         accs.append(float((out.argmax(1) == yb).float().mean()))
         after_step(step, loss)
 
-    fit_batches(model, batches, optimizer, loss_fn, on_step, lr_schedule)
+    # On a GPU, AMP and channels_last as the user's own training would (fp32 on the CPU).
+    fit_batches(model, batches, optimizer, loss_fn, on_step, lr_schedule,
+                short_run_precision(model), log)  # fmt: skip
 
 
 def _run_hook(ctx, model, x, y, bs, steps, gen, after_step) -> None:
