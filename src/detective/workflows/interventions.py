@@ -546,17 +546,25 @@ def _drop_near_twins(ctx: RunContext, v: _Val, it: Intervention) -> Intervention
     return drop_result(it, v.correct, twin, notes)
 
 
-def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
-    flat = v.x.flatten(1).double()
-    constant = ((flat.max(1).values - flat.min(1).values) <= 1e-6).cpu().numpy()
-    unreadable = sorted(set(ctx.item_problems.get("val", {})) & set(ctx.sample_indices("val")))
-    notes: tuple[str, ...] = (f"{int(constant.sum())} blank/constant items",)
+def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention, sample: int) -> InterventionResult:
+    from detective.analysis.imageprops import blank_inputs
+
+    blank = blank_inputs(v.x)
+    # Items that cannot be read get no prediction from the user's pipeline: before, each one
+    # counts as a failure of the split's accuracy; dropping them is part of the intervention.
+    asked = ctx.sample_indices("val", sample)
+    unreadable = sorted(set(asked) - set(v.indices))
+    correct = np.concatenate([v.correct, np.zeros(len(unreadable), bool)])
+    drop = np.concatenate([blank, np.ones(len(unreadable), bool)])
+    notes: tuple[str, ...] = (f"{int(blank.sum())} blank/constant items",)
     if unreadable:
+        problems = ctx.item_problems.get("val", {})
+        first = problems.get(unreadable[0], "unreadable")
         notes += (
-            f"{len(unreadable)} unreadable items were never evaluated (val accuracy above is on "
-            "the readable ones)",
+            f"{len(unreadable)} unreadable items (first: val item {unreadable[0]}: {first}) "
+            "count as failures before, as the pipeline gives them no prediction",
         )
-    return drop_result(it, v.correct, constant, notes)
+    return drop_result(it, correct, drop, notes)
 
 
 def run_intervention(
@@ -583,7 +591,7 @@ def run_intervention(
         "mode=eval": lambda: _mode_eval(ctx, v, it),
         "metric=recomputed": lambda: _metric_recomputed(ctx, v, it),
         "drop=near_twins": lambda: _drop_near_twins(ctx, v, it),
-        "drop=corrupt": lambda: _drop_corrupt(ctx, v, it),
+        "drop=corrupt": lambda: _drop_corrupt(ctx, v, it, sample),
     }
     result = runners[it.id]()
     if progress is not None:
