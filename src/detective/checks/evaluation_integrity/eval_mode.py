@@ -98,6 +98,12 @@ class EvalMode(Check[EvalModeMeasurement]):
                     f"{match.batch} ({match.accuracy:.3f} ± {match.draw_sd:.3f} over "
                     f"{match.draws} passes), not eval-mode accuracy {m.eval_accuracy:.3f}"
                 )
+        notes: tuple[str, ...] = ()
+        if m.train_mode_sweep and 0 < m.n < m.split_size:
+            notes = (
+                f"train mode measured on {m.n} of the split's {m.split_size} items: batches hold "
+                "other items than the user's loop saw (batch-norm statistics differ a little)",
+            )
         if reasons:
             what = "; ".join(reasons)
             return Finding(
@@ -107,6 +113,7 @@ class EvalMode(Check[EvalModeMeasurement]):
                 metrics=metrics,
                 tables=tables,
                 effects=(supports("eval_mode_bug", Strength.STRONG, what),),
+                notes=notes,
                 next_step="Call model.eval() before evaluating and do not override eval()/train(); "
                 "use nn.Dropout modules (not F.dropout(training=True)); re-measure.",
             )
@@ -118,6 +125,7 @@ class EvalMode(Check[EvalModeMeasurement]):
             f"change (accuracy {m.eval_accuracy:.1%} → {m.train_mode_accuracy:.1%}).",
             metrics=metrics,
             tables=tables,
+            notes=notes,
             effects=(
                 refutes(
                     "eval_mode_bug",
