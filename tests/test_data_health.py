@@ -164,3 +164,27 @@ def test_clean_case_passes(tmp_path: Path) -> None:
     assert f.metric("train imbalance ratio") < 1.1
     for h in ("corrupt_inputs", "class_imbalance", "distribution_shift"):
         assert f.effect_on(h).direction is Direction.REFUTES, h
+
+
+def test_blank_fallback_images_are_corrupt_inputs(tmp_path: Path) -> None:
+    # A decoder fallback: one item in nine of every split comes back as a black image.
+    edit = """for k, (x, y) in list(s.items()):
+            x = x.copy()
+            x[np.arange(len(y)) % 9 == 4] = 0
+            s[k] = (x, y)"""
+    m, f = run_check("data_health", case(tmp_path, edit=edit), tmp_path)
+    blanks = sum(s.blank for s in m.splits)
+    assert blanks > 0.1 * sum(s.sampled for s in m.splits)  # 1/9 of the items
+    e = f.effect_on("corrupt_inputs")
+    assert e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG
+    assert "blank" in e.reason and f.metric("blank inputs") == blanks
+
+
+def test_faint_images_are_not_blank(tmp_path: Path) -> None:
+    # Very faint scans still have content: never counted as blank.
+    edit = """x, y = s["val"]
+        s["val"] = ((x // 40).astype(np.uint8), y)"""
+    m, f = run_check("data_health", case(tmp_path, edit=edit), tmp_path)
+    assert sum(s.blank for s in m.splits) <= 2  # digits at 1/40 brightness: a stray empty one
+    e = f.effect_on("corrupt_inputs")
+    assert e.direction is Direction.REFUTES or e.strength is Strength.WEAK, f.summary

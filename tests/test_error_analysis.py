@@ -146,7 +146,9 @@ def test_reported_number_from_a_train_mode_eval_loop(tmp_path: Path) -> None:
     assert "train-mode accuracy" in f.summary
     _, fm = res["metric_recompute"]
     assert "train mode" in fm.summary
-    assert fm.effect_on("metric_bug").strength is Strength.MODERATE
+    # A train-mode number is computed right in the wrong mode: eval_mode_bug, not metric_bug.
+    assert fm.effect_on("metric_bug") is None
+    assert fm.effect_on("eval_mode_bug").strength is Strength.MODERATE
     # the clean model's own accuracy as the reported number: no eval-mode bug
     res = run_all(
         "errors_eval_forgotten.py", tmp_path / "ok", ("eval_mode",), reported_metric=m.eval_accuracy

@@ -127,3 +127,16 @@ def test_blank_images_shared_by_the_splits_are_corrupt_inputs_not_leakage(tmp_pa
     assert f.effect_on("train_val_leakage").direction is Direction.REFUTES
     e = f.effect_on("corrupt_inputs")
     assert e.direction is Direction.SUPPORTS and e.strength is Strength.STRONG, f.summary
+
+
+def test_drop_near_twins_drops_the_aligned_twins_the_check_finds(tmp_path: Path) -> None:
+    # The intervention tests the check's claim: the mirrored and shifted copies it finds by
+    # alignment are dropped too (a thumbnail-cosine search alone misses most of them).
+    from helpers import context_for
+
+    from detective.workflows.interventions import run_intervention
+
+    r = run_intervention(context_for(write_case(tmp_path, SHIFTED), tmp_path), "drop=near_twins")
+    assert 24 <= r.dropped <= 26, r.notes
+    aligned = int(r.notes[0].split("(")[1].split(" of them")[0])
+    assert aligned >= 24, r.notes

@@ -81,3 +81,12 @@ def raw_size(image: object) -> tuple[int, int]:
     if shape is not None and len(shape) >= 2:
         return int(shape[-1]), int(shape[-2])
     return 0, 0
+
+
+def blank_inputs(x: torch.Tensor) -> np.ndarray:
+    """Items whose every channel is one constant value: a decoder's fallback (a black or grey
+    image), also after a per-channel Normalize (which makes the channels differ)."""
+    flat = x.flatten(2).double() if x.dim() >= 3 else x.double().unsqueeze(1)
+    spread = (flat.amax(2) - flat.amin(2)).amax(1)
+    scale = flat.abs().amax((1, 2)).clamp_min(1.0)
+    return (spread <= 1e-6 * scale).cpu().numpy()

@@ -441,42 +441,61 @@ def _mode_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResul
 def _mode_eval(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
     import torch
 
+    from detective.analysis.measures import EvalModeStats, reported_fraction
+    from detective.checks.evaluation_integrity.eval_mode import (
+        EvalModeThresholds,
+        train_mode_match,
+    )
+
     kinds = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm)
     model = ctx.model_copy()
     model.eval()
     stuck = [n for n, m in model.named_modules() if isinstance(m, kinds) and m.training]
     bs = ctx.case.eval_settings.batch_size
+    x, y = v.x, v.y
     if stuck:
         how = f"{len(stuck)} module(s) stay training after .eval() ({', '.join(stuck[:3])})"
     else:
         # eval() takes effect, so the cause can only be a loop that never calls it: there is
-        # something to remove only when the reported number sits with train-mode accuracy.
+        # something to remove only when the reported number IS train-mode accuracy (the
+        # eval_mode check's match: seeded passes at each candidate batch size, the split in
+        # order, within the passes' measured spread).
         reported = ctx.options.reported_metric
         if reported is None:
             raise InterventionError(
                 "eval() takes effect on this model and no reported metric says the user's "
                 "loop skipped it: nothing to remove"
             )
-        reported = reported / 100 if reported > 1 else reported
-        model.train()
-        torch.manual_seed(0)
-        train_accs = [float((_predict(model, v.x, b) == v.y).float().mean()) for b in (bs, 8)]
-        eval_acc = float(v.correct.mean())
-        if min(abs(reported - a) for a in train_accs) >= abs(reported - eval_acc):
+        stats = ctx.shared(EvalModeStats)
+        match = train_mode_match(stats, EvalModeThresholds())
+        if match is None:
             raise InterventionError(
-                f"the reported metric {reported:.3f} is closer to eval-mode accuracy "
-                f"{eval_acc:.3f} than to train-mode accuracy "
-                f"({', '.join(f'{a:.3f}' for a in train_accs)}): nothing to remove"
+                f"the reported metric {reported_fraction(reported):.3f} is not train-mode "
+                f"accuracy at any measured batch size (eval mode: {stats.eval_accuracy:.3f}): "
+                "nothing to remove"
             )
-        # The loop's batch size is unknown: the one whose train-mode accuracy is the reported's.
-        bs = min(zip(train_accs, (bs, 8), strict=True), key=lambda t: abs(reported - t[0]))[1]
-        how = f"before: the model in train mode at batch {bs}, as the user's loop reported"
-    torch.manual_seed(0)
-    before = _predict(model, v.x, bs)
-    for m in model.modules():  # every module, whatever its train()/eval() overrides do
+        bs = match.batch
+        # The items the match was measured on, in the split's order: batch-norm's batch
+        # statistics depend on which items share a batch, as in the user's loop.
+        idx = ctx.sample_indices(stats.split, stats.n) if stats.n else v.indices
+        x, y, _ = ctx.tensors(stats.split, idx)
+        y = y.cpu()
+        model.train()
+        how = (
+            f"before: the model in train mode at batch {bs}, the split in order, as the "
+            f"user's loop reported ({reported_fraction(reported):.3f} vs "
+            f"{match.accuracy:.3f} ± {match.draw_sd:.3f} measured)"
+        )
+    # Eval mode first: a pass in train mode updates batch-norm running statistics (on val).
+    modes = {m: m.training for m in model.modules()}
+    for m in modes:  # every module, whatever its train()/eval() overrides do
         m.training = False
-    after = _predict(model, v.x, bs)
-    return paired_result(it, (before == v.y).numpy(), (after == v.y).numpy(), (how,))
+    after = _predict(model, x, bs)
+    for m, training in modes.items():
+        m.training = training
+    torch.manual_seed(0)
+    before = _predict(model, x, bs)
+    return paired_result(it, (before == y).numpy(), (after == y).numpy(), (how,))
 
 
 def _metric_recomputed(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
@@ -502,53 +521,50 @@ def _metric_recomputed(ctx: RunContext, v: _Val, it: Intervention) -> Interventi
     )
 
 
-def _drop_near_twins(
-    ctx: RunContext, v: _Val, it: Intervention, sample: int
-) -> InterventionResult:
-    from detective.analysis.neardup import nearest
-    from detective.checks.pipeline.train_val_leakage import LeakageThresholds
-    from detective.checks.pipeline.train_val_leakage import _load as load_descriptors
+def _drop_near_twins(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    from detective.checks.pipeline.train_val_leakage import TrainValLeakage
     from detective.core.progress import Progress
 
-    # The leakage check's own search: raw images when the case has them (augmentation in the
-    # train transform would hide exact copies), its threshold, exact copies by pixel hash.
-    near = LeakageThresholds().near
-    use_raw = ctx.case.has("raw_datasets")
-    quiet = Progress()
-    problems: list[str] = []
-    tidx = ctx.sample_indices("train", max(sample, 10_000))
-    _, _, t_desc, t_hash = load_descriptors(ctx, "train", tidx, use_raw, quiet, problems)
-    if len(t_desc) == 0:
-        raise InterventionError("no train item could be read")
-    v_ids, _, v_desc, v_hash = load_descriptors(ctx, "val", v.indices, use_raw, quiet, problems)
-    row = {int(i): r for r, i in enumerate(v_ids)}
-    found = nearest(v_desc, t_desc)
-    hashes = set(t_hash)
-    exact = np.zeros(len(v.indices), bool)
-    twin = np.zeros(len(v.indices), bool)
-    for k, i in enumerate(v.indices):
-        r = row.get(i)
-        if r is None:
-            continue
-        exact[k] = v_hash[r] in hashes
-        twin[k] = exact[k] or bool(found.similarity[r] >= near)
-    near_only = int((twin & ~exact).sum())
-    src = "raw images" if use_raw else "model inputs"
-    note = f"{int(exact.sum())} exact copies, {near_only} near twins (cos ≥ {near}, {src})"
-    return drop_result(it, v.correct, twin, (note, *problems[:3]))
+    # The twins the leakage check finds, by its own search: exact copies by pixel hash, near
+    # ones by thumbnail cosine and by alignment over mirroring and small shifts (raw images
+    # when the case has them). A cheaper search here would miss the shifted and mirrored
+    # copies the check reports, and the intervention would test a different claim.
+    check = TrainValLeakage()
+    m = check.measure(ctx, Progress())
+    twins = {p.val_index: p for p in check.duplicates(m)}
+    twin = np.array([i in twins for i in v.indices], bool)
+    exact = sum(twins[i].exact for i in v.indices if i in twins)
+    aligned = sum(bool(twins[i].transform) for i in v.indices if i in twins)
+    unchecked = len(set(v.indices)) - m.val_checked
+    note = (
+        f"{exact} exact copies, {int(twin.sum()) - exact} near twins ({aligned} of them "
+        f"shifted or mirrored), {'raw images' if m.source == 'raw' else 'model inputs'}"
+    )
+    notes: tuple[str, ...] = (note, *m.problems[:3])
+    if unchecked > 0:
+        notes += (f"{unchecked} val items were not searched for a twin (kept)",)
+    return drop_result(it, v.correct, twin, notes)
 
 
-def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
-    flat = v.x.flatten(1).double()
-    constant = ((flat.max(1).values - flat.min(1).values) <= 1e-6).cpu().numpy()
-    unreadable = sorted(set(ctx.item_problems.get("val", {})) & set(ctx.sample_indices("val")))
-    notes: tuple[str, ...] = (f"{int(constant.sum())} blank/constant items",)
+def _drop_corrupt(ctx: RunContext, v: _Val, it: Intervention, sample: int) -> InterventionResult:
+    from detective.analysis.imageprops import blank_inputs
+
+    blank = blank_inputs(v.x)
+    # Items that cannot be read get no prediction from the user's pipeline: before, each one
+    # counts as a failure of the split's accuracy; dropping them is part of the intervention.
+    asked = ctx.sample_indices("val", sample)
+    unreadable = sorted(set(asked) - set(v.indices))
+    correct = np.concatenate([v.correct, np.zeros(len(unreadable), bool)])
+    drop = np.concatenate([blank, np.ones(len(unreadable), bool)])
+    notes: tuple[str, ...] = (f"{int(blank.sum())} blank/constant items",)
     if unreadable:
+        problems = ctx.item_problems.get("val", {})
+        first = problems.get(unreadable[0], "unreadable")
         notes += (
-            f"{len(unreadable)} unreadable items were never evaluated (val accuracy above is on "
-            "the readable ones)",
+            f"{len(unreadable)} unreadable items (first: val item {unreadable[0]}: {first}) "
+            "count as failures before, as the pipeline gives them no prediction",
         )
-    return drop_result(it, v.correct, constant, notes)
+    return drop_result(it, correct, drop, notes)
 
 
 def run_intervention(
@@ -574,8 +590,8 @@ def run_intervention(
         "mode=train": lambda: _mode_train(ctx, v, it),
         "mode=eval": lambda: _mode_eval(ctx, v, it),
         "metric=recomputed": lambda: _metric_recomputed(ctx, v, it),
-        "drop=near_twins": lambda: _drop_near_twins(ctx, v, it, sample),
-        "drop=corrupt": lambda: _drop_corrupt(ctx, v, it),
+        "drop=near_twins": lambda: _drop_near_twins(ctx, v, it),
+        "drop=corrupt": lambda: _drop_corrupt(ctx, v, it, sample),
     }
     result = runners[it.id]()
     if progress is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detective.analysis.measures import EvalModeStats
+from detective.analysis.measures import EvalModeStats, TrainModeAccuracy, reported_fraction
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -63,6 +63,20 @@ class EvalMode(Check[EvalModeMeasurement]):
             )
             if m.stuck_in_training
             else ()
+        ) + (
+            (
+                Table(
+                    "train-mode accuracy by batch size (the split in order, seeded passes)",
+                    ("batch", "accuracy", "sd of one pass", "passes"),
+                    tuple(
+                        (s.batch, round(s.accuracy, 4), round(s.draw_sd, 4), s.draws)
+                        for s in m.train_mode_sweep
+                    ),
+                    key="train_mode_sweep",
+                ),
+            )
+            if m.train_mode_sweep
+            else ()
         )
         reasons = []
         if m.stuck_in_training:
@@ -75,28 +89,21 @@ class EvalMode(Check[EvalModeMeasurement]):
                 f"two eval-mode passes over the same images disagree on "
                 f"{m.eval_repeat_disagreement:.1%} of predictions"
             )
-        train_accs = [m.train_mode_accuracy]
-        if m.small_batch_train_mode_accuracy is not None:
-            train_accs.append(m.small_batch_train_mode_accuracy)
         if m.reported_metric is not None:
-            reported = m.reported_metric / 100 if m.reported_metric > 1 else m.reported_metric
-            to_eval = abs(reported - m.eval_accuracy)
-            # Train-mode accuracy is random (dropout, batch statistics): the user's run and ours
-            # are two draws, so "matches" means within their sampling noise, never "closer to
-            # train mode than to eval mode" (a metric far below both is some other bug).
-            noise = th.metric_tolerance + max(
-                th.z * math.sqrt(2 * p * (1 - p) / max(m.n, 1))
-                for p in (min(max(a, 1e-3), 1 - 1e-3) for a in train_accs)
-            )
-            # The batch size of the user's loop is unknown: batch 8 or the case's eval batch,
-            # each measured; a number merely between them is not a match.
-            to_train = min(abs(reported - a) for a in train_accs)
-            if to_eval > max(th.min_mode_gap, noise) and to_train <= noise:
+            match = train_mode_match(m, th)
+            if match is not None:
+                reported = reported_fraction(m.reported_metric)
                 reasons.append(
-                    f"the reported metric {reported:.3f} matches train-mode accuracy "
-                    f"({', '.join(f'{a:.3f}' for a in train_accs)}), not eval-mode accuracy "
-                    f"{m.eval_accuracy:.3f}"
+                    f"the reported metric {reported:.3f} matches train-mode accuracy at batch "
+                    f"{match.batch} ({match.accuracy:.3f} ± {match.draw_sd:.3f} over "
+                    f"{match.draws} passes), not eval-mode accuracy {m.eval_accuracy:.3f}"
                 )
+        notes: tuple[str, ...] = ()
+        if m.train_mode_sweep and 0 < m.n < m.split_size:
+            notes = (
+                f"train mode measured on {m.n} of the split's {m.split_size} items: batches hold "
+                "other items than the user's loop saw (batch-norm statistics differ a little)",
+            )
         if reasons:
             what = "; ".join(reasons)
             return Finding(
@@ -106,6 +113,7 @@ class EvalMode(Check[EvalModeMeasurement]):
                 metrics=metrics,
                 tables=tables,
                 effects=(supports("eval_mode_bug", Strength.STRONG, what),),
+                notes=notes,
                 next_step="Call model.eval() before evaluating and do not override eval()/train(); "
                 "use nn.Dropout modules (not F.dropout(training=True)); re-measure.",
             )
@@ -116,6 +124,8 @@ class EvalMode(Check[EvalModeMeasurement]):
             f"deterministic; in train mode {m.train_eval_disagreement:.1%} of predictions would "
             f"change (accuracy {m.eval_accuracy:.1%} → {m.train_mode_accuracy:.1%}).",
             metrics=metrics,
+            tables=tables,
+            notes=notes,
             effects=(
                 refutes(
                     "eval_mode_bug",
@@ -124,3 +134,41 @@ class EvalMode(Check[EvalModeMeasurement]):
                 ),
             ),
         )
+
+
+def train_mode_match(m: EvalModeStats, th: EvalModeThresholds) -> TrainModeAccuracy | None:
+    """The train-mode accuracy (at some batch size) the reported metric is, within the noise of
+    two passes; None when it is the eval-mode accuracy, or none matches (another bug).
+
+    Noise: the reported number is one train-mode pass over the split; ours is the mean of R
+    seeded passes, so the two differ by sd·√(1 + 1/R) (sd measured per item from the passes),
+    plus item sampling when we predicted only a sample of the split, plus rounding."""
+    if m.reported_metric is None or not m.n:
+        return None
+    reported = reported_fraction(m.reported_metric)
+    fpc = max(0.0, 1 - m.n / m.split_size) if m.split_size else 1.0
+
+    def sampling(p: float) -> float:
+        p = min(max(p, 1e-3), 1 - 1e-3)
+        return p * (1 - p) / m.n * fpc
+
+    sweep = m.train_mode_sweep
+    if not sweep:  # stored before the sweep was measured: one pass at two batch sizes
+        sweep = tuple(
+            TrainModeAccuracy(b, a, math.sqrt(sampling(a) / max(fpc, 1e-9)), 1)
+            for b, a in ((0, m.train_mode_accuracy), (8, m.small_batch_train_mode_accuracy))
+            if a is not None
+        )
+    to_eval = abs(reported - m.eval_accuracy)
+    if to_eval <= max(th.min_mode_gap, th.metric_tolerance + th.z * math.sqrt(
+        sampling(m.eval_accuracy)
+    )):
+        return None
+
+    def band(s: TrainModeAccuracy) -> float:
+        return th.metric_tolerance + th.z * math.sqrt(
+            s.draw_sd**2 * (1 + 1 / max(s.draws, 1)) + sampling(s.accuracy)
+        )
+
+    within = [s for s in sweep if abs(reported - s.accuracy) <= band(s)]
+    return min(within, key=lambda s: abs(reported - s.accuracy) / band(s), default=None)

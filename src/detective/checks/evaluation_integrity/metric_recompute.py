@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from detective.analysis.measures import EvalModeStats
+from detective.checks.evaluation_integrity.eval_mode import EvalModeThresholds, train_mode_match
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -40,6 +41,7 @@ class MetricMeasurement:
     balanced_accuracy: float
     support_ratio: float
     candidates: tuple[Candidate, ...]  # other quantities the reported number might be
+    eval_mode: EvalModeStats | None = None  # train-mode accuracy by batch size, its spread
 
 
 @register
@@ -52,7 +54,7 @@ class MetricRecompute(Check[MetricMeasurement]):
         "mismatch (top-k, error rate, train split, skipped items, balanced accuracy...), and "
         "flags accuracy on an imbalanced set that balanced accuracy exposes."
     )
-    hypotheses = ("metric_bug",)
+    hypotheses = ("metric_bug", "eval_mode_bug")
     measurement_type = MetricMeasurement
     thresholds_type = MetricThresholds
     uses = (EvalModeStats,)  # a reported number may be the train-mode accuracy
@@ -87,7 +89,12 @@ class MetricRecompute(Check[MetricMeasurement]):
         mode = ctx.shared(EvalModeStats, progress.span(0.7, 0.8))
         if mode.n:
             cands.append(Candidate(TRAIN_MODE, mode.train_mode_accuracy))
-            if mode.small_batch_train_mode_accuracy is not None:
+            if mode.train_mode_sweep:
+                cands.extend(
+                    Candidate(f"{TRAIN_MODE}, batch {s.batch}", s.accuracy)
+                    for s in mode.train_mode_sweep
+                )
+            elif mode.small_batch_train_mode_accuracy is not None:
                 cands.append(
                     Candidate(TRAIN_MODE + ", batch 8", mode.small_batch_train_mode_accuracy)
                 )
@@ -111,6 +118,7 @@ class MetricRecompute(Check[MetricMeasurement]):
             balanced_accuracy=report.balanced_accuracy,
             support_ratio=max(sup) / min(sup) if sup else 1.0,
             candidates=tuple(Candidate(c.name, float(np.round(c.value, 6))) for c in cands),
+            eval_mode=mode if mode.n else None,
         )
 
     def tolerance(self, m: MetricMeasurement) -> float:
@@ -219,18 +227,32 @@ class MetricRecompute(Check[MetricMeasurement]):
             f"reported {reported:.3f}{scale_note} vs recomputed {m.split} accuracy "
             f"{m.accuracy:.3f} (±{tol:.3f}); {why}"
         )
-        train_mode = match is not None and match.name.startswith(TRAIN_MODE)
+        # The eval_mode check's own match (train-mode passes at each batch size, with their
+        # measured spread): a number it explains is computed right, in the wrong mode.
+        mode_match = (
+            train_mode_match(m.eval_mode, EvalModeThresholds()) if m.eval_mode else None
+        )
+        if mode_match is not None and (match is None or match.name.startswith(TRAIN_MODE)):
+            what = (
+                f"reported {reported:.3f}{scale_note} vs recomputed {m.split} accuracy "
+                f"{m.accuracy:.3f} (±{tol:.3f}); it is the {TRAIN_MODE} at batch "
+                f"{mode_match.batch} ({mode_match.accuracy:.3f})"
+            )
+            effects = (supports("eval_mode_bug", Strength.MODERATE, what),)
+        else:
+            loose = match is not None and match.name.startswith(TRAIN_MODE)
+            effects = (
+                supports("metric_bug", Strength.MODERATE if loose else Strength.STRONG, what),
+            )
         return Finding(
             self.id,
             Verdict.FAIL,
             f"The reported metric does not match the predictions: {what}.",
             metrics=tuple(metrics),
             tables=(table,),
-            # A number that is train-mode accuracy is an eval-mode bug (eval_mode says so);
-            # the metric's computation itself may be fine.
-            effects=(
-                supports("metric_bug", Strength.MODERATE if train_mode else Strength.STRONG, what),
-            ),
+            # A number that is train-mode accuracy is an eval-mode bug, not a wrong formula:
+            # metric_bug would be its consequence, never a cause to rank beside it.
+            effects=effects,
             next_step="Recompute the metric as top-1 accuracy on the eval split in eval mode, "
             "from the same checkpoint; compare with the explanation above.",
         )

@@ -33,6 +33,7 @@ ALWAYS_ODD = ("CMYK", "I;16", "I;16B", "I;16L", "I", "F", "array uint16")
 @dataclass(frozen=True)
 class HealthThresholds:
     corrupt_share: float = 0.01  # bad items (of the sample) an expert must fix before training
+    blank_count: int = 3  # blank inputs that make a pattern (one can be a real empty scan)
     imbalance_moderate: float = 3.0  # largest / smallest class count
     imbalance_strong: float = 10.0
     alpha: float = 1e-3  # significance, Bonferroni-corrected over the properties tested
@@ -57,6 +58,10 @@ class SplitHealth:
     counts: tuple[int, ...]  # per class
     counts_from: str  # "labels attribute (whole split)" or "sample"
     kinds: tuple[tuple[str, int], ...]  # raw image mode → count in the sample
+    # Inputs (as the model gets them) whose every channel is one constant: a decoder's fallback
+    # image. They load, so nothing else flags them, but they carry a label and no content.
+    blank: int = 0
+    blank_examples: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class DataHealth(Check[HealthMeasurement]):
         import numpy as np
         from scipy import stats
 
-        from detective.analysis.imageprops import tensor_properties
+        from detective.analysis.imageprops import blank_inputs, tensor_properties
 
         use_raw = ctx.case.has("raw_datasets")
         k = ctx.case.num_classes
@@ -110,10 +115,13 @@ class DataHealth(Check[HealthMeasurement]):
             span = progress.span(n / len(names), (n + 1) / len(names))
             indices = ctx.sample_indices(split)
             sample_counts = np.zeros(k, dtype=np.int64)
+            blank: list[int] = []
             values = props.setdefault(split, {})
             inputs = span.span(0, 0.5 if use_raw else 1.0)
             for batch in ctx.batches(split, indices, progress=inputs):
                 sample_counts += np.bincount(batch.y.cpu().numpy(), minlength=k)[:k]
+                flat = blank_inputs(batch.x)
+                blank.extend(int(i) for i in batch.indices.cpu().numpy()[flat])
                 if not use_raw:
                     for name, v in (
                         tensor_properties(batch.x, ctx.case.normalization).as_dict().items()
@@ -140,6 +148,8 @@ class DataHealth(Check[HealthMeasurement]):
                     tuple(int(c) for c in (full if full is not None else sample_counts)),
                     "labels attribute (whole split)" if full is not None else "sample",
                     tuple(sorted(kinds.items(), key=lambda t: -t[1])),
+                    blank=len(blank),
+                    blank_examples=tuple(blank[:20]),
                 )
             )
         # Odd modes: anything always odd, or a minority mode in the set (grey among RGB).
@@ -198,7 +208,9 @@ class DataHealth(Check[HealthMeasurement]):
     # --- the judgement, one concern at a time (thresholds only here) -------------------------
 
     def _corrupt(self, m: HealthMeasurement, sampled: int) -> Concern:
-        if not (m.bad or m.odd):
+        th = self.thresholds
+        blanks = sum(s.blank for s in m.splits)
+        if not (m.bad or m.odd or blanks):
             complete = all(s.sampled >= s.size for s in m.splits)
             return Concern(
                 effects=(
@@ -209,26 +221,42 @@ class DataHealth(Check[HealthMeasurement]):
                     ),
                 )
             )
-        share = len(m.bad) / sampled
-        first = m.bad[0] if m.bad else m.odd[0]
-        what = (
-            f"{len(m.bad)} unusable item(s) and {len(m.odd)} odd-mode image(s) among "
-            f"{sampled} sampled; first: {first.split} item {first.index}: {first.reason}"
-        )
+        parts = []
+        if m.bad or m.odd:
+            first = m.bad[0] if m.bad else m.odd[0]
+            parts.append(
+                f"{len(m.bad)} unusable item(s) and {len(m.odd)} odd-mode image(s) among "
+                f"{sampled} sampled; first: {first.split} item {first.index}: {first.reason}"
+            )
+        if blanks:
+            parts.append(
+                f"{blanks} of {sampled} sampled inputs are blank (every channel one constant: a "
+                "decoder's fallback image) — "
+                + ", ".join(f"{s.split} {s.blank}" for s in m.splits if s.blank)
+            )
+        what = "; ".join(parts)
+        # Blank inputs count as corrupt only as a pattern (a single blank image can be real).
+        unusable = len(m.bad) + (blanks if blanks >= th.blank_count else 0)
+        share = unusable / sampled
         strength = (
-            Strength.STRONG if share >= self.thresholds.corrupt_share else Strength.MODERATE
+            Strength.STRONG
+            if share >= th.corrupt_share
+            else Strength.MODERATE if m.bad or m.odd or unusable else Strength.WEAK
+        )
+        rows = tuple((b.split, b.index, b.reason) for b in (*m.bad, *m.odd)[:50]) + tuple(
+            (s.split, i, "blank input (one constant value per channel)")
+            for s in m.splits
+            for i in s.blank_examples
         )
         return Concern(
             effects=(supports("corrupt_inputs", strength, what),),
             problems=(what,),
-            tables=(
-                Table(
-                    "problem items",
-                    ("split", "index", "problem"),
-                    tuple((b.split, b.index, b.reason) for b in (*m.bad, *m.odd)[:50]),
-                ),
+            metrics=(Metric("blank inputs", blanks),) if blanks else (),
+            tables=(Table("problem items", ("split", "index", "problem"), rows[:80]),),
+            next_steps=(
+                "Fix or drop the listed items (re-encode odd modes to the set's mode; make the "
+                "loader raise instead of returning a blank image).",
             ),
-            next_steps=("Fix or drop the listed items (re-encode odd modes to the set's mode).",),
         )
 
     def _imbalance(self, m: HealthMeasurement) -> Concern:

@@ -72,6 +72,9 @@ class NormMeasurement:
     declared_std: tuple[float, ...]
     splits: tuple[SplitStats, ...]
     backbone: str  # a torchvision.models class inside the model ("" when none)
+    # The same items' raw images (raw_datasets, [0, 1] pixels, before any transform): whether
+    # a train/val difference is in the images themselves or made by the pipeline.
+    raw: tuple[SplitStats, ...] = ()
 
 
 @register
@@ -85,7 +88,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
         "that explains them ([0,255], none, doubled, other constants, channels swapped)."
     )
     needs = ("model", "datasets")
-    hypotheses = ("normalization_mismatch", "preprocessing_parity")
+    hypotheses = ("normalization_mismatch", "preprocessing_parity", "distribution_shift")
     measurement_type = NormMeasurement
     thresholds_type = NormThresholds
     settings_type = NormSettings
@@ -116,6 +119,13 @@ class NormalizationMismatch(Check[NormMeasurement]):
             mean = total / pixels
             std = (total_sq / pixels - mean**2).clamp_min(0).sqrt()
             splits.append(SplitStats(split, images, _t(mean), _t(std), _t(low), _t(high)))
+        raw = []
+        if ctx.case.has("raw_datasets"):
+            for split in names:
+                indices = ctx.sample_indices(split, min(ctx.options.sample, self.settings.sample))
+                stats = _raw_stats(ctx, split, indices)
+                if stats is not None:
+                    raw.append(stats)
         norm = ctx.case.normalization
         progress.update(1.0)
         return NormMeasurement(
@@ -123,6 +133,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
             declared_std=norm.std if norm else (),
             splits=tuple(splits),
             backbone=_backbone(ctx.model()),
+            raw=tuple(raw),
         )
 
     def judge(self, m: NormMeasurement) -> Finding:
@@ -249,20 +260,108 @@ class NormalizationMismatch(Check[NormMeasurement]):
                 parity.append((what, named))
         if not parity:
             return Concern(metrics=tuple(metrics))
-        # Different images per split: statistics alone could be a data shift, so MODERATE;
-        # a distinct named pipeline or a channel swap is a preprocessing difference.
         named = any(n for _, n in parity)
-        effect = supports(
-            "preprocessing_parity",
-            Strength.STRONG if named and train_ok else Strength.MODERATE,
-            "; ".join(p for p, _ in parity),
-        )
+        what = "; ".join(p for p, _ in parity)
         step = (
             "Build the eval transform from the training transform minus augmentation "
             "(same scaling, Normalize constants and channel order)."
         )
-        problems = tuple(p for p, _ in parity)
-        return Concern((effect,), problems, tuple(metrics), next_steps=(step,))
+        source = self._source(m)
+        if source is not None and not named:
+            # The raw images say where the difference is made: in the data (the pipeline
+            # carries it through unchanged) or by the pipeline (the raw images agree).
+            verdict, raw_what, raw_metrics = source
+            metrics.extend(raw_metrics)
+            if verdict == "data":
+                return Concern(
+                    (
+                        supports("distribution_shift", Strength.STRONG, raw_what),
+                        refutes(
+                            "preprocessing_parity", Strength.MODERATE,
+                            "the raw images differ as the model inputs do: the pipeline treats "
+                            "both splits alike",
+                        ),
+                    ),
+                    (f"{what}; {raw_what}",),
+                    tuple(metrics),
+                    next_steps=(
+                        "Compare val and train images: collect or re-split val from the "
+                        "distribution you deploy on (or normalize each source's images).",
+                    ),
+                )
+            if verdict == "pipeline":
+                return Concern(
+                    (supports("preprocessing_parity",
+                              Strength.STRONG if train_ok else Strength.MODERATE,
+                              f"{what}; {raw_what}"),),
+                    (f"{what}; {raw_what}",),
+                    tuple(metrics),
+                    next_steps=(step,),
+                )
+            what = f"{what}; {raw_what}"  # both differ, by different amounts
+        # Different images per split: statistics alone could be a data shift, so MODERATE;
+        # a distinct named pipeline or a channel swap is a preprocessing difference.
+        effect = supports(
+            "preprocessing_parity",
+            Strength.STRONG if named and train_ok else Strength.MODERATE,
+            what,
+        )
+        return Concern((effect,), (what,), tuple(metrics), next_steps=(step,))
+
+    def _source(self, m: NormMeasurement) -> tuple[str, str, list[Metric]] | None:
+        """Where the val inputs' difference from train comes from: "data" when the raw images
+        differ by as much (in train σ, per channel, the same for std ratios) as the model
+        inputs, "pipeline" when the raw images agree, "both" otherwise; None without raw."""
+        th = self.thresholds
+        raw = {s.split: s for s in m.raw}
+        by = {s.split: s for s in m.splits}
+        if not {"train", "val"} <= raw.keys() or "val" not in by:
+            return None
+        rt, rv, it, iv = raw["train"], raw["val"], by["train"], by["val"]
+        if not len(rt.mean) == len(rv.mean) == len(it.mean) == len(iv.mean):
+            return None
+
+        def shifts(v: SplitStats, t: SplitStats) -> list[float]:
+            return [(a - b) / max(sd, 1e-6) for a, b, sd in zip(v.mean, t.mean, t.std,
+                                                                   strict=True)]
+
+        def ratios(v: SplitStats, t: SplitStats) -> list[float]:
+            return [math.log(max(a, 1e-6) / max(b, 1e-6)) for a, b in zip(v.std, t.std,
+                                                                            strict=True)]
+
+        d_raw, d_in = shifts(rv, rt), shifts(iv, it)
+        r_raw, r_in = ratios(rv, rt), ratios(iv, it)
+        raw_shift = max(abs(d) for d in d_raw)
+        raw_ratio = math.exp(max(abs(r) for r in r_raw))
+        residual = max(
+            max(abs(a - b) for a, b in zip(d_in, d_raw, strict=True)),
+            max(abs(a - b) for a, b in zip(r_in, r_raw, strict=True)),
+        )
+        metrics = [
+            Metric("raw val mean shift vs raw train", raw_shift, "train σ"),
+            Metric("raw val std ratio vs raw train", raw_ratio, "×, either way"),
+            Metric("input shift not explained by the raw images", residual, "train σ"),
+        ]
+        raw_differs = raw_shift > th.max_shift or raw_ratio > th.max_std_ratio
+        carried = residual <= th.max_shift and residual <= math.log(th.max_std_ratio)
+        pixels = ", ".join(
+            f"{b:.3f}→{a:.3f}" for a, b in zip(rv.mean, rt.mean, strict=True)
+        )
+        if raw_differs and carried:
+            return "data", (
+                f"the raw val images already differ from the raw train images before any "
+                f"transform (mean pixel {pixels}, shift {raw_shift:.2f} train σ, std ratio "
+                f"{raw_ratio:.2f}×), and the pipeline carries that difference unchanged"
+            ), metrics
+        if not raw_differs:
+            return "pipeline", (
+                f"the raw images agree (mean pixel {pixels}, shift {raw_shift:.2f} train σ): "
+                "the eval pipeline makes the difference"
+            ), metrics
+        return "both", (
+            f"the raw images differ too (shift {raw_shift:.2f} train σ) but the pipeline adds "
+            f"{residual:.2f} train σ of its own"
+        ), metrics
 
     def _consistent(
         self, m: NormMeasurement, fits: dict[str, list[tuple[str, float]]], parity: bool
@@ -459,3 +558,35 @@ def _rng_declared(m: NormMeasurement) -> str:
     lo = min((0 - a) / s for a, s in zip(m.declared_mean, m.declared_std, strict=False))
     hi = max((1 - a) / s for a, s in zip(m.declared_mean, m.declared_std, strict=False))
     return f"[{lo:.3g}, {hi:.3g}]"
+
+
+def _raw_stats(ctx, split: str, indices) -> SplitStats | None:  # noqa: ANN001
+    """Per-channel pixel statistics of the raw images ([0, 1]); unreadable items are skipped
+    (data_health names them)."""
+    import torch
+
+    from detective.analysis.rawimages import to_unit_tensor
+
+    raw = ctx.raw_dataset(split)
+    total = total_sq = low = high = None
+    pixels = images = 0
+    for i in indices:
+        try:
+            x = to_unit_tensor(raw[i][0]).double().flatten(1)  # [C, H*W]
+        except Exception:  # noqa: BLE001 - user data: one bad file must not stop the others
+            continue
+        if total is not None and x.shape[0] != total.shape[0]:
+            continue  # a grey image in an RGB set: data_health reports the mode
+        s, sq, lo, hi = x.sum(1), (x**2).sum(1), x.min(1).values, x.max(1).values
+        if total is None:
+            total, total_sq, low, high = s, sq, lo, hi
+        else:
+            total, total_sq = total + s, total_sq + sq
+            low, high = torch.minimum(low, lo), torch.maximum(high, hi)
+        pixels += x.shape[1]
+        images += 1
+    if total is None or total_sq is None or low is None or high is None:
+        return None
+    mean = total / pixels
+    std = (total_sq / pixels - mean**2).clamp_min(0).sqrt()
+    return SplitStats(split, images, _t(mean), _t(std), _t(low), _t(high))
