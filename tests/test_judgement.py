@@ -166,6 +166,23 @@ def test_a_planted_cause_is_supported_with_what_moved_the_metric(tmp_path: Path)
         assert (h["proof"] is not None) == (h["status"] == "supported")
 
 
+def test_darker_raw_val_images_are_a_distribution_shift_proven_by_moment_matching(
+    tmp_path: Path,
+) -> None:
+    """The raw val images differ (not the pipeline): matching val's per-channel statistics to
+    train's recovers the metric, and the shift, not the pipeline, is the supported cause."""
+    s = tmp_path / "s"
+    assert _run(CASES / "shift_dark_val.py", s, "normalization_mismatch", "--strict") == 1
+    report = _report(s, tmp_path)
+    supported = [h for h in report["hypotheses"] if h["status"] == "supported"]
+    assert [h["hypothesis_id"] for h in supported][:1] == ["distribution_shift"]
+    proof = supported[0]["proof"]
+    assert proof["label"] == "eval.normalize=measured"
+    assert proof["after"] > proof["before"] + 0.1 and proof["p_value"] < 1e-4
+    ids = {h["hypothesis_id"] for h in supported}
+    assert "preprocessing_parity" not in ids and "normalization_mismatch" not in ids
+
+
 def test_a_clean_model_gets_nothing_supported(tmp_path: Path) -> None:
     s = tmp_path / "s"
     assert _run(CASES / "digits_clean.py", s,

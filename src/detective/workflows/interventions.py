@@ -76,6 +76,20 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         "val inputs re-normalized per channel to the mean/std measured on the train inputs",
     ),
     Intervention(
+        "normalize=declared",
+        "normalization_mismatch",
+        Side.EVAL,
+        "val inputs mapped per channel to the statistics the case's declared NORMALIZATION gives "
+        "the raw val images ((pixels in [0, 1] − mean) / std)",
+    ),
+    Intervention(
+        "normalize=measured",
+        "distribution_shift",
+        Side.EVAL,
+        "val inputs moment-matched per channel to the mean/std measured on the train inputs "
+        "(a shift of brightness or contrast removed)",
+    ),
+    Intervention(
         "labels=remap",
         "label_misalignment",
         Side.EVAL,
@@ -115,7 +129,9 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         "val without the items that are unreadable or blank/constant",
     ),
 )
-_BY_ID = {i.id: i for i in INTERVENTIONS}
+_BY_ID: dict[str, Intervention] = {}
+for _i in INTERVENTIONS:  # an id that tests two hypotheses replays as the first
+    _BY_ID.setdefault(_i.id, _i)
 
 
 def parse_intervention(text: str) -> Intervention:
@@ -395,6 +411,48 @@ def _normalize_measured(
     return paired_result(it, v.correct, (after == v.y).numpy(), (note,))
 
 
+def _normalize_declared(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
+    # The inputs a checkpoint trained with the declared constants expects: per channel, the
+    # statistics of (raw pixels in [0, 1] − mean) / std over these val images. Moment matching
+    # keeps the eval path's geometry (resize, crop) and fixes only the value scale — what a
+    # loader that forgot ToTensor's /255 or the Normalize gets wrong.
+    import torch
+
+    from detective.analysis.rawimages import to_unit_tensor
+
+    norm = ctx.case.normalization
+    if norm is None:
+        raise InterventionError("the case declares no NORMALIZATION to re-normalize to")
+    _need(ctx, "raw_datasets")
+    raw = ctx.raw_dataset("val")
+    sums: torch.Tensor | None = None
+    pixels = 0
+    for i in v.indices:
+        t = to_unit_tensor(raw[i][0]).double().flatten(1)
+        part = torch.stack([t.sum(1), (t**2).sum(1)])
+        if sums is not None and part.shape != sums.shape:
+            raise InterventionError("raw val images differ in their number of channels")
+        sums = part if sums is None else sums + part
+        pixels += t.shape[1]
+    if sums is None or sums.shape[1] != v.x.shape[1]:
+        raise InterventionError("raw val images and model inputs differ in channels")
+    m_raw = sums[0] / pixels
+    s_raw = (sums[1] / pixels - m_raw**2).clamp_min(1e-12).sqrt()
+    mean = torch.tensor(norm.mean, dtype=torch.float64).expand_as(m_raw)
+    std = torch.tensor(norm.std, dtype=torch.float64).expand_as(m_raw)
+    target_m, target_s = ((m_raw - mean) / std).to(v.x.device), (s_raw / std).to(v.x.device)
+    mv, sv = _channel_stats(v.x)
+    shape = (1, -1, 1, 1)
+    x = (v.x.double() - mv.view(shape)) / sv.view(shape) * target_s.view(shape)
+    x = (x + target_m.view(shape)).to(v.x.dtype)
+    note = "per channel: val mean/std " + ", ".join(
+        f"{float(a):.3f}/{float(b):.3f} → {float(c):.3f}/{float(d):.3f}"
+        for a, b, c, d in zip(mv, sv, target_m, target_s, strict=True)
+    ) + " (the declared NORMALIZATION applied to the raw images)"
+    after = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+    return paired_result(it, v.correct, (after == v.y).numpy(), (note,))
+
+
 def _labels_remap(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
     from scipy.optimize import linear_sum_assignment
 
@@ -586,6 +644,7 @@ def run_intervention(
         "transform=train": lambda: _transform_train(ctx, v, it),
         "channels=swap": lambda: _channels_swap(ctx, v, it, sample),
         "normalize=measured": lambda: _normalize_measured(ctx, v, it, sample),
+        "normalize=declared": lambda: _normalize_declared(ctx, v, it),
         "labels=remap": lambda: _labels_remap(ctx, v, it),
         "mode=train": lambda: _mode_train(ctx, v, it),
         "mode=eval": lambda: _mode_eval(ctx, v, it),
