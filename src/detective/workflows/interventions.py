@@ -418,26 +418,17 @@ def _normalize_declared(ctx: RunContext, v: _Val, it: Intervention) -> Intervent
     # loader that forgot ToTensor's /255 or the Normalize gets wrong.
     import torch
 
-    from detective.analysis.rawimages import to_unit_tensor
+    from detective.checks.pipeline.normalization_mismatch import raw_stats
 
     norm = ctx.case.normalization
     if norm is None:
         raise InterventionError("the case declares no NORMALIZATION to re-normalize to")
     _need(ctx, "raw_datasets")
-    raw = ctx.raw_dataset("val")
-    sums: torch.Tensor | None = None
-    pixels = 0
-    for i in v.indices:
-        t = to_unit_tensor(raw[i][0]).double().flatten(1)
-        part = torch.stack([t.sum(1), (t**2).sum(1)])
-        if sums is not None and part.shape != sums.shape:
-            raise InterventionError("raw val images differ in their number of channels")
-        sums = part if sums is None else sums + part
-        pixels += t.shape[1]
-    if sums is None or sums.shape[1] != v.x.shape[1]:
-        raise InterventionError("raw val images and model inputs differ in channels")
-    m_raw = sums[0] / pixels
-    s_raw = (sums[1] / pixels - m_raw**2).clamp_min(1e-12).sqrt()
+    stats = raw_stats(ctx, "val", v.indices)
+    if stats is None or len(stats.mean) != v.x.shape[1]:
+        raise InterventionError("no raw val image matches the model inputs' channels")
+    m_raw = torch.tensor(stats.mean, dtype=torch.float64)
+    s_raw = torch.tensor(stats.std, dtype=torch.float64).clamp_min(1e-6)
     mean = torch.tensor(norm.mean, dtype=torch.float64).expand_as(m_raw)
     std = torch.tensor(norm.std, dtype=torch.float64).expand_as(m_raw)
     target_m, target_s = ((m_raw - mean) / std).to(v.x.device), (s_raw / std).to(v.x.device)

@@ -123,7 +123,7 @@ class NormalizationMismatch(Check[NormMeasurement]):
         if ctx.case.has("raw_datasets"):
             for split in names:
                 indices = ctx.sample_indices(split, min(ctx.options.sample, self.settings.sample))
-                stats = _raw_stats(ctx, split, indices)
+                stats = raw_stats(ctx, split, indices)
                 if stats is not None:
                     raw.append(stats)
         norm = ctx.case.normalization
@@ -560,7 +560,7 @@ def _rng_declared(m: NormMeasurement) -> str:
     return f"[{lo:.3g}, {hi:.3g}]"
 
 
-def _raw_stats(ctx, split: str, indices) -> SplitStats | None:  # noqa: ANN001
+def raw_stats(ctx, split: str, indices) -> SplitStats | None:  # noqa: ANN001
     """Per-channel pixel statistics of the raw images ([0, 1]); unreadable items are skipped
     (data_health names them)."""
     import torch
