@@ -83,13 +83,6 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         "the raw val images ((pixels in [0, 1] − mean) / std)",
     ),
     Intervention(
-        "normalize=measured",
-        "distribution_shift",
-        Side.EVAL,
-        "val inputs moment-matched per channel to the mean/std measured on the train inputs "
-        "(a shift of brightness or contrast removed)",
-    ),
-    Intervention(
         "labels=remap",
         "label_misalignment",
         Side.EVAL,

@@ -5,7 +5,7 @@ Evaluation-side interventions (seconds, no retraining) run first, then training-
 paired re-training over seeds) while the budget lasts. The ledger supports a hypothesis only
 through an outcome here that RECOVERS: significant after Holm's correction over the run's tests,
 in the predicted direction, and at least `min_effect` large. Hypotheses that are descriptions
-(slice_failure, overfitting) have no intervention and are never tested.
+(slice_failure, overfitting, distribution_shift) have no intervention and are never tested.
 """
 
 from __future__ import annotations
