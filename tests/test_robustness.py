@@ -663,10 +663,15 @@ import detective.ui.cli
 for warm in (["checks", "--json"],):  # load what the commands import lazily, while we can
     with contextlib.redirect_stdout(io.StringIO()):
         detective.ui.cli.main(warm)
-import detective.ui.export.html, detective.ui.export.json, detective.ui.export.markdown
-import detective.ui.headless
-import detective.core.ledger, detective.core.report, detective.core.sessionlock
+import importlib, pkgutil
+import detective
+skip = ("detective.ui.tui", "detective.casekit.demo.", "detective.__main__")
+for mod in pkgutil.walk_packages(detective.__path__, "detective."):  # every lazy import too
+    if not mod.name.startswith(skip):
+        importlib.import_module(mod.name)
 import rich.progress, rich.table
+from rich.console import Console
+Console(file=io.StringIO()).print(":warning: [b]markup[/b]")  # rich loads its emoji table lazily
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 sys.exit(detective.ui.cli.main(sys.argv[1:]))
 """
