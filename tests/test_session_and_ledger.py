@@ -305,6 +305,9 @@ def test_a_proven_cause_ranks_above_the_proven_symptom_it_produces() -> None:
         "exploding_gradients", "underfitting"]
     assert supported(build_ledger(rows(("underfitting", 0.9), ("exploding_gradients", 0.2)))) == [
         "underfitting", "exploding_gradients"]
+    assert supported(build_ledger(rows(("exploding_gradients", 1.0),
+                                       ("normalization_mismatch", 0.8)))) == [
+        "normalization_mismatch", "exploding_gradients"]
     # Unrelated causes keep the gap-share order.
     assert supported(build_ledger(rows(("class_imbalance", 0.9), ("eval_mode_bug", 0.6)))) == [
         "class_imbalance", "eval_mode_bug"]

@@ -216,6 +216,8 @@ CAUSED_BY: dict[str, frozenset[str]] = {
                                "augmentation_breaks_labels")),  # fmt: skip
     # 0-255 inputs make any sane LR too large; saturating activations make it look too small.
     "lr_too_high": frozenset({"normalization_mismatch", "exploding_gradients"}),
+    # ... and blow up activations and gradients at any LR.
+    "exploding_gradients": frozenset({"normalization_mismatch"}),
     "lr_too_low": frozenset({"normalization_mismatch", "vanishing_gradients", "dead_units"}),
     # Labels that do not belong to their images look like annotator noise.
     "label_noise": frozenset({"label_misalignment", "augmentation_breaks_labels"}),
