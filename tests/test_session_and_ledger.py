@@ -330,3 +330,25 @@ def test_a_cause_with_net_support_ranks_above_one_with_only_a_weak_refutation() 
     ])
     ranked = [e.hypothesis_id for e in entries if e.evidence]
     assert ranked.index("label_misalignment") < ranked.index("label_noise")
+
+
+def test_unproven_cause_with_support_ranks_above_the_unproven_symptom() -> None:
+    """A deep sigmoid MLP: underfitting has more evidence than vanishing gradients, neither is
+    proven; the specific cause is the lead, the symptom follows. Without net support it does not
+    jump."""
+    from detective.core.session import StoredFinding
+
+    def ledger(vanishing: tuple) -> list[str]:  # noqa: ANN001
+        entries = build_ledger([
+            StoredFinding(1, "capacity", "fp", finding(
+                "capacity", supports("underfitting", Strength.STRONG, "train acc 30%"),
+                supports("underfitting", Strength.STRONG, "baseline beats it")), None, 0.0),
+            StoredFinding(2, "gradient_flow", "fp", finding("gradient_flow", *vanishing),
+                          None, 0.0),
+        ])
+        return [e.hypothesis_id for e in entries if e.evidence]
+
+    weak = (supports("vanishing_gradients", Strength.WEAK, "first/last ratio 1e-3"),)
+    assert ledger(weak)[:2] == ["vanishing_gradients", "underfitting"]
+    against = (refutes("vanishing_gradients", Strength.WEAK, "ratio 0.5"),)
+    assert ledger(against)[:2] == ["underfitting", "vanishing_gradients"]

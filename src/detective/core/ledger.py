@@ -196,15 +196,23 @@ EXPLAINS_SHARE = 0.5
 
 def _causes_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     """A proven cause that explains at least half of the gap ranks above a proven symptom it
-    produces (hypotheses.CAUSED_BY), even when a generic fix of the symptom recovers more."""
+    produces (hypotheses.CAUSED_BY), even when a generic fix of the symptom recovers more; among
+    unproven entries, a cause with net support ranks above the symptom it would produce."""
     out = list(entries)
-    for consequence in [e for e in entries if e.status is HypothesisStatus.SUPPORTED]:
+    for consequence in entries:
+        if consequence.status not in (HypothesisStatus.SUPPORTED, HypothesisStatus.INCONCLUSIVE):
+            continue
         causes = CAUSED_BY.get(consequence.hypothesis_id, frozenset())
         at = out.index(consequence)
         movers = [
             e for e in out[at + 1:]
-            if e.hypothesis_id in causes and e.status is HypothesisStatus.SUPPORTED
-            and (e.gap_share or 0.0) >= EXPLAINS_SHARE
+            if e.hypothesis_id in causes and e.status is consequence.status
+            and (
+                (e.gap_share or 0.0) >= EXPLAINS_SHARE
+                if e.status is HypothesisStatus.SUPPORTED
+                # Neither proven: the specific cause with net support is the lead to follow.
+                else e.score > 0 and not e.review_disagree > e.review_agree
+            )
         ]
         for e in movers:
             out.remove(e)
