@@ -72,6 +72,11 @@ def test_planted_cause_is_recovered(iid: str, planted: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize(("iid", "clean"), [(p[0], p[2]) for p in PLANTED],
                          ids=[p[0] for p in PLANTED])
 def test_clean_case_shows_no_recovery(iid: str, clean: Path, tmp_path: Path) -> None:
+    if iid == "labels=remap":
+        # An identity permutation changes nothing: the intervention is not run (no evidence).
+        with pytest.raises(InterventionError, match="nothing to remap"):
+            run_intervention(context_for(clean, tmp_path), iid)
+        return
     r = run_intervention(context_for(clean, tmp_path), iid)
     assert r.effect is not Effect.RECOVERS, r.sentence
     if iid == "channels=swap":
@@ -83,12 +88,15 @@ def test_clean_case_shows_no_recovery(iid: str, clean: Path, tmp_path: Path) -> 
         assert r.p_value > 0.2
 
 
-def test_the_permutation_is_named_and_identity_on_a_clean_model(tmp_path: Path) -> None:
+def test_the_permutation_is_named_and_not_run_when_identity(tmp_path: Path) -> None:
     shifted = run_intervention(context_for(CASES / "iv_labels_shifted.py", tmp_path),
                                "labels=remap")
     assert any("3→4" in n and "9→3" in n for n in shifted.notes)
-    clean = run_intervention(context_for(CLEAN, tmp_path), "labels=remap")
-    assert any("identity" in n for n in clean.notes)
+    # Train labels shuffled, val aligned: val's confusion is no permutation, so remapping val
+    # cannot speak for (or against) the misalignment.
+    shuffled = context_for(CASES / "label_misaligned_train.py", tmp_path / "s")
+    with pytest.raises(InterventionError, match="identity on both halves"):
+        run_intervention(shuffled, "labels=remap")
 
 
 def test_near_twins_finds_exact_and_near_copies(tmp_path: Path) -> None:

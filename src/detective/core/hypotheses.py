@@ -218,7 +218,9 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     "lr_too_high": frozenset({"normalization_mismatch", "exploding_gradients"}),
     # ... and blow up activations and gradients at any LR.
     "exploding_gradients": frozenset({"normalization_mismatch"}),
-    "lr_too_low": frozenset({"normalization_mismatch", "vanishing_gradients", "dead_units"}),
+    # A double softmax flattens the gradients, so an LR range test asks for a larger LR.
+    "lr_too_low": frozenset({"normalization_mismatch", "vanishing_gradients", "dead_units",
+                             "wrong_loss"}),
     # Labels that do not belong to their images look like annotator noise.
     "label_noise": frozenset({"label_misalignment", "augmentation_breaks_labels"}),
     "dead_units": frozenset({"lr_too_high", "normalization_mismatch", "label_misalignment"}),

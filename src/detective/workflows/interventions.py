@@ -456,6 +456,13 @@ def _labels_remap(ctx: RunContext, v: _Val, it: Intervention) -> InterventionRes
         perm[rows] = cols
         perms.append(perm)
         after[folds == f] = pred[folds == f] == perm[y[folds == f]]
+    if all((perm == np.arange(k)).all() for perm in perms):
+        # Nothing to change is not an intervention: "no effect" here would refute misaligned
+        # *train* labels with a statement about val's (a shuffle in train leaves val aligned).
+        raise InterventionError(
+            "the confusion's best class assignment is the identity on both halves of val: no "
+            "class's val labels point at another class, nothing to remap"
+        )
     moved = [f"{c}→{int(perms[0][c])}" for c in range(k) if perms[0][c] != c]
     note = (
         "permutation (fold 1): " + (", ".join(moved) if moved else "identity")

@@ -229,10 +229,13 @@ class TrainingResult(InterventionResult):
     # undertrained short run cannot speak for the cause: no effect.
     below_model: bool = False
     futile: bool = False  # stopped after seed 0: the change did not beat its reference
+    # Against the user's model: the change does not beat the baseline short runs by more than
+    # their seeds' spread (the intersection–union test's other half).
+    within_spread: bool = False
 
     @property
     def effect(self) -> Moved:
-        if self.cut_short or self.below_model or self.futile:
+        if self.cut_short or self.below_model or self.futile or self.within_spread:
             return Moved.NO_EFFECT
         return super().effect
 
@@ -486,12 +489,20 @@ def _judge(
     b_acc = [r.val_acc for r in before]
     a_acc = [r.val_acc for r in after]
     deltas = [a - b for a, b in zip(a_acc, b_acc, strict=True)]
-    min_delta = max(_spread(b_acc), _spread(a_acc), _spread(deltas))
+    # Each comparison must exceed its own seeds' spread. Against the baseline short runs that is
+    # the spread of both sides and of their paired deltas; the user's model is one fixed model,
+    # so against it only the changed runs vary. Using the baseline's spread there would let an
+    # unstable cause (a double softmax: baseline seeds 79–95 %) hide its own fix.
+    base_spread = max(_spread(b_acc), _spread(a_acc), _spread(deltas))
     model_acc = float(model_ok.mean())
     baseline_acc = statistics.fmean(b_acc)
     after_acc = statistics.fmean(a_acc)
     equal_budget = it.reference is Reference.EQUAL_BUDGET
     use_model = model_acc > baseline_acc and not equal_budget
+    min_delta = _spread(a_acc) if use_model else base_spread
+    # Intersection–union: against the model the change must also beat the baseline by more
+    # than the baseline comparison's spread.
+    within_spread = use_model and not after_acc - baseline_acc > base_spread
     ref = vs_model if use_model else vs_base
     p_value = vs_base.p if equal_budget else max(vs_base.p, vs_model.p)
     below_model = equal_budget and after_acc < model_acc and vs_model.p < ALPHA
@@ -503,7 +514,9 @@ def _judge(
         f"Wilcoxon changed vs baseline p = {vs_base.p:.3g}, vs your model p = {vs_model.p:.3g};"
         + (" the baseline decides (an equal budget), and the changed runs must not fall "
            "significantly below your model;" if equal_budget else " the larger decides,")
-        + f" an effect must exceed the seeds' spread {min_delta * 100:.1f} points",
+        + f" an effect must exceed the seeds' spread {min_delta * 100:.1f} points"
+        + (f" (and {base_spread * 100:.1f} points over the baseline short runs)"
+           if use_model else ""),
         "reference: the baseline short runs at an equal budget (the change removes data, it "
         "cannot speed a run up)" if equal_budget else
         f"reference: {'your trained model' if use_model else 'the baseline short runs'}"
@@ -513,6 +526,12 @@ def _judge(
         notes.append(
             f"the changed runs ({after_acc:.1%}) stay significantly below your trained model "
             f"({model_acc:.1%}): short runs too undertrained to speak for the cause, inconclusive"
+        )
+    if within_spread:
+        notes.append(
+            f"the changed runs beat the baseline short runs by "
+            f"{(after_acc - baseline_acc) * 100:.1f} points, within that comparison's seed "
+            "spread: no effect"
         )
     if len(before) == 1:
         notes.append("one seed: no seed spread to exceed; the McNemar tests alone decide")
@@ -546,4 +565,5 @@ def _judge(
         cost_s=round(cost_s, 3),
         cut_short=cut,
         below_model=below_model,
+        within_spread=within_spread,
     )
