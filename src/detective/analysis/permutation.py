@@ -45,14 +45,35 @@ def _assign(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return perm
 
 
+@dataclass(frozen=True)
+class CrossFit:
+    """Per item: is the prediction right once its label is mapped by the permutation fitted on
+    the *other* half? And the two halves' permutations (given label → class)."""
+
+    correct: np.ndarray
+    fold_maps: tuple[tuple[int, ...], tuple[int, ...]]
+
+    @property
+    def is_identity(self) -> bool:
+        return all(m == tuple(range(len(m))) for m in self.fold_maps)
+
+
+def cross_fit(y: np.ndarray, pred: np.ndarray, k: int, seed: int = 0) -> CrossFit:
+    y, pred = np.asarray(y, np.int64), np.asarray(pred, np.int64)
+    folds = np.random.default_rng(seed).permutation(len(y)) % 2
+    correct = np.zeros(len(y), bool)
+    maps = []
+    for f in (0, 1):
+        perm = _assign(y[folds != f], pred[folds != f], k)
+        correct[folds == f] = pred[folds == f] == perm[y[folds == f]]
+        maps.append(tuple(int(c) for c in perm))
+    return CrossFit(correct, (maps[0], maps[1]))
+
+
 def fit_permutation(y: np.ndarray, pred: np.ndarray, k: int, seed: int = 0) -> PermutationFit:
     y, pred = np.asarray(y, np.int64), np.asarray(pred, np.int64)
     n = len(y)
-    folds = np.random.default_rng(seed).permutation(n) % 2
-    permuted = np.zeros(n, bool)
-    for f in (0, 1):
-        perm = _assign(y[folds != f], pred[folds != f], k)
-        permuted[folds == f] = pred[folds == f] == perm[y[folds == f]]
+    permuted = cross_fit(y, pred, k, seed).correct
     identity = pred == y
     full = _assign(y, pred, k) if n else np.arange(k)
     present = np.bincount(y, minlength=k) > 0

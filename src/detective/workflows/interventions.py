@@ -411,7 +411,7 @@ def _normalize_declared(ctx: RunContext, v: _Val, it: Intervention) -> Intervent
     # loader that forgot ToTensor's /255 or the Normalize gets wrong.
     import torch
 
-    from detective.checks.pipeline.normalization_mismatch import raw_stats
+    from detective.analysis.channelstats import raw_stats
 
     norm = ctx.case.normalization
     if norm is None:
@@ -438,38 +438,27 @@ def _normalize_declared(ctx: RunContext, v: _Val, it: Intervention) -> Intervent
 
 
 def _labels_remap(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
-    from scipy.optimize import linear_sum_assignment
+    from detective.analysis.permutation import cross_fit
 
     k = ctx.case.num_classes
-    y, pred = v.y.numpy(), v.pred.numpy()
-    after = np.zeros(len(y), bool)
-    folds = np.arange(len(y)) % 2
-    perms = []
     # Cross-fitted: the permutation is fitted on one half and scored on the other, so fitting
     # a permutation can never manufacture an improvement on a clean model.
-    for f in (0, 1):
-        fit = folds != f
-        confusion = np.zeros((k, k), np.int64)
-        np.add.at(confusion, (y[fit], pred[fit]), 1)
-        rows, cols = linear_sum_assignment(-confusion)
-        perm = np.arange(k)
-        perm[rows] = cols
-        perms.append(perm)
-        after[folds == f] = pred[folds == f] == perm[y[folds == f]]
-    if all((perm == np.arange(k)).all() for perm in perms):
+    fit = cross_fit(v.y.numpy(), v.pred.numpy(), k)
+    if fit.is_identity:
         # Nothing to change is not an intervention: "no effect" here would refute misaligned
         # *train* labels with a statement about val's (a shuffle in train leaves val aligned).
         raise InterventionError(
             "the confusion's best class assignment is the identity on both halves of val: no "
             "class's val labels point at another class, nothing to remap"
         )
-    moved = [f"{c}→{int(perms[0][c])}" for c in range(k) if perms[0][c] != c]
+    first = fit.fold_maps[0]
+    moved = [f"{c}→{first[c]}" for c in range(k) if first[c] != c]
     note = (
         "permutation (fold 1): " + (", ".join(moved) if moved else "identity")
         if k <= 50
         else f"{len(moved)} classes remapped (fold 1)"
     )
-    return paired_result(it, v.correct, after, (note,))
+    return paired_result(it, v.correct, fit.correct, (note,))
 
 
 def _mode_train(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:

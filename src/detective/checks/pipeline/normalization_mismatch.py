@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.analysis.channelstats import ChannelMoments, SplitStats, raw_stats
 from detective.core.findings import (
     Concern,
     Finding,
@@ -57,16 +58,6 @@ class NormSettings:
 
 
 @dataclass(frozen=True)
-class SplitStats:
-    split: str
-    images: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-
-
-@dataclass(frozen=True)
 class NormMeasurement:
     declared_mean: tuple[float, ...]  # empty when the case declares no NORMALIZATION
     declared_std: tuple[float, ...]
@@ -94,31 +85,18 @@ class NormalizationMismatch(Check[NormMeasurement]):
     settings_type = NormSettings
 
     def measure(self, ctx, progress) -> NormMeasurement:
-        import torch
 
         splits = []
         names = [s for s in ("train", "val", "test") if ctx.has_split(s)]
         for k, split in enumerate(names):
             span = progress.span(k / len(names), (k + 1) / len(names))
             indices = ctx.sample_indices(split, min(ctx.options.sample, self.settings.sample))
-            total = total_sq = low = high = None
-            pixels = images = 0
+            acc = ChannelMoments()
             for batch in ctx.batches(split, indices, progress=span):
-                x = batch.x.double().transpose(0, 1).flatten(1)  # [C, B*H*W]
-                s, sq = x.sum(1), (x**2).sum(1)
-                lo, hi = x.min(1).values, x.max(1).values
-                if total is None:
-                    total, total_sq, low, high = s, sq, lo, hi
-                else:
-                    total, total_sq = total + s, total_sq + sq
-                    low, high = torch.minimum(low, lo), torch.maximum(high, hi)
-                pixels += x.shape[1]
-                images += batch.x.shape[0]
-            if total is None:
-                continue
-            mean = total / pixels
-            std = (total_sq / pixels - mean**2).clamp_min(0).sqrt()
-            splits.append(SplitStats(split, images, _t(mean), _t(std), _t(low), _t(high)))
+                acc.add(batch.x.transpose(0, 1).flatten(1), batch.x.shape[0])  # [C, B*H*W]
+            stats = acc.stats(split)
+            if stats is not None:
+                splits.append(stats)
         raw = []
         if ctx.case.has("raw_datasets"):
             for split in names:
@@ -457,10 +435,6 @@ class NormalizationMismatch(Check[NormMeasurement]):
         )
 
 
-def _t(x) -> tuple[float, ...]:  # noqa: ANN001
-    return tuple(round(float(v), 6) for v in x)
-
-
 def _backbone(model) -> str:  # noqa: ANN001
     for module in model.modules():
         if type(module).__module__.startswith("torchvision.models."):
@@ -558,35 +532,3 @@ def _rng_declared(m: NormMeasurement) -> str:
     lo = min((0 - a) / s for a, s in zip(m.declared_mean, m.declared_std, strict=False))
     hi = max((1 - a) / s for a, s in zip(m.declared_mean, m.declared_std, strict=False))
     return f"[{lo:.3g}, {hi:.3g}]"
-
-
-def raw_stats(ctx, split: str, indices) -> SplitStats | None:  # noqa: ANN001
-    """Per-channel pixel statistics of the raw images ([0, 1]); unreadable items are skipped
-    (data_health names them)."""
-    import torch
-
-    from detective.analysis.rawimages import to_unit_tensor
-
-    raw = ctx.raw_dataset(split)
-    total = total_sq = low = high = None
-    pixels = images = 0
-    for i in indices:
-        try:
-            x = to_unit_tensor(raw[i][0]).double().flatten(1)  # [C, H*W]
-        except Exception:  # noqa: BLE001 - user data: one bad file must not stop the others
-            continue
-        if total is not None and x.shape[0] != total.shape[0]:
-            continue  # a grey image in an RGB set: data_health reports the mode
-        s, sq, lo, hi = x.sum(1), (x**2).sum(1), x.min(1).values, x.max(1).values
-        if total is None:
-            total, total_sq, low, high = s, sq, lo, hi
-        else:
-            total, total_sq = total + s, total_sq + sq
-            low, high = torch.minimum(low, lo), torch.maximum(high, hi)
-        pixels += x.shape[1]
-        images += 1
-    if total is None or total_sq is None or low is None or high is None:
-        return None
-    mean = total / pixels
-    std = (total_sq / pixels - mean**2).clamp_min(0).sqrt()
-    return SplitStats(split, images, _t(mean), _t(std), _t(low), _t(high))
