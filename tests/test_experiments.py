@@ -9,6 +9,7 @@ import pytest
 from capacity_cases import OVERFIT
 from helpers import context_for, write_case
 
+from detective.analysis.paired import mcnemar_exact
 from detective.core.context import RunOptions
 from detective.core.progress import Cancelled, Progress
 from detective.core.report import build_report
@@ -16,7 +17,7 @@ from detective.core.session import Session, SessionInfo
 from detective.ui.cli import main
 from detective.ui.export import Format, render
 from detective.ui.export.text import md_escape
-from detective.workflows.compare import CompareError, compare_cases, mcnemar_exact
+from detective.workflows.compare import CompareError, compare_cases
 from detective.workflows.experiments import (
     ExperimentError,
     flush,

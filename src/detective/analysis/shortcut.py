@@ -144,13 +144,13 @@ class PairedChange:
 def paired_change(before: np.ndarray, after: np.ndarray) -> PairedChange:
     """Exact McNemar test that the rate fell, and a paired normal CI of the fall."""
     import numpy as np
-    from scipy.stats import binomtest
+
+    from detective.analysis.paired import mcnemar_exact
 
     b, a = np.asarray(before, bool), np.asarray(after, bool)
     n = len(b)
     lost, gained = int((b & ~a).sum()), int((~b & a).sum())
-    p = 1.0 if lost + gained == 0 else float(
-        binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue)
+    p = mcnemar_exact(lost, gained, "greater")
     d = b.astype(float) - a.astype(float)
     mean = float(d.mean()) if n else math.nan
     half = 1.96 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan

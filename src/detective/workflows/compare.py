@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detective.analysis.paired import mcnemar_exact
+
 
 class CompareError(Exception):
     """The two cases cannot be compared; the message says why."""
@@ -60,16 +62,6 @@ class Comparison:
             f"images: {self.fixed} fixed, {self.broken} newly broken; exact McNemar p = "
             f"{self.p_value:.3g}: {call}."
         )
-
-
-def mcnemar_exact(fixed: int, broken: int) -> float:
-    """Two-sided exact McNemar p-value: under no difference, discordant pairs split 50/50."""
-    from scipy.stats import binomtest
-
-    n = fixed + broken
-    if n == 0:
-        return 1.0
-    return float(binomtest(fixed, n, 0.5, alternative="two-sided").pvalue)
 
 
 def _predict(ctx: Any, indices: list[int]) -> tuple[Any, Any, Any, list[int]]:

@@ -226,7 +226,7 @@ def paired_result(
     intervention: Intervention, before: np.ndarray, after: np.ndarray, notes: tuple[str, ...] = ()
 ) -> InterventionResult:
     """Per-item correctness before/after on the same items → exact McNemar + adjusted Wald CI."""
-    from scipy.stats import binomtest
+    from detective.analysis.paired import mcnemar_exact
 
     b_ok = np.asarray(before, bool)
     a_ok = np.asarray(after, bool)
@@ -235,7 +235,7 @@ def paired_result(
         raise InterventionError("no val item could be evaluated")
     fixed = int((~b_ok & a_ok).sum())
     broken = int((b_ok & ~a_ok).sum())
-    p = binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0
+    p = mcnemar_exact(fixed, broken)
     # Agresti–Min: half a pair added to each discordant cell keeps the CI sane at 0 or n.
     fa, br, m = fixed + 0.5, broken + 0.5, n + 2.0
     diff = (fa - br) / m

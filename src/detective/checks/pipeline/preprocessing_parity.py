@@ -176,14 +176,14 @@ class PreprocessingParity(Check[ParityMeasurement]):
 
     def _accuracy_lost(self, m: ParityMeasurement) -> float | None:
         """McNemar p-value when the eval transform loses accuracy beyond noise, else None."""
-        from scipy.stats import binomtest
+        from detective.analysis.paired import mcnemar_exact
 
         b, c = m.train_only_correct, m.eval_only_correct
         if not m.images or b <= c:
             return None
         if (b - c) / m.images < self.thresholds.min_accuracy_lost:
             return None
-        p = float(binomtest(b, b + c, 0.5, alternative="greater").pvalue)
+        p = mcnemar_exact(b, c, "greater")
         return p if p < self.thresholds.alpha else None
 
     def judge(self, m: ParityMeasurement) -> Finding:
