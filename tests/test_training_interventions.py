@@ -101,13 +101,28 @@ def test_planted_bug_is_recovered(
 @pytest.mark.parametrize(
     ("label", "hypothesis"),
     sorted({(i.id, i.hypothesis) for i in TRAIN_INTERVENTIONS
-            if i.id not in ("model.activation=relu", "data.labels=raw")}),
+            if i.id not in ("model.activation=relu", "data.labels=raw")
+            and i.hypothesis != "frozen_parameters"}),
 )
 def test_clean_model_is_not_recovered(label: str, hypothesis: str, clean: RunContext) -> None:
     r = run_training_intervention(clean, parse_training_intervention(label, hypothesis))
     assert r.effect is not Moved.RECOVERS, r.notes
     assert r.after < r.model_acc - 0.003  # the short run stays below the user's model
     assert r.model_acc > 0.95
+
+
+@pytest.mark.parametrize(("label", "knobs"), [
+    ("model.unfreeze=all", {}),  # clean: nothing frozen
+    ("hook.optimizer=default", {}),
+    ("hook.optimizer=default", {"FREEZE": True, "WIDTH": 6}),  # requires_grad=False: the
+    ("model.unfreeze=all", {"HEAD_ONLY_OPT": True, "WIDTH": 6}),  # other fix's bug
+])
+def test_a_change_that_frees_no_parameter_is_not_run(
+    label: str, knobs: dict[str, object], clean: RunContext, tmp_path: Path
+) -> None:
+    ctx = _ctx(tmp_path, **knobs) if knobs else clean
+    with pytest.raises(InterventionError, match="nothing to unfreeze"):
+        run_training_intervention(ctx, parse_training_intervention(label, "frozen_parameters"))
 
 
 def test_clean_tanh_model_is_not_recovered_by_relu(tmp_path: Path) -> None:

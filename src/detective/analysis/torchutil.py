@@ -135,3 +135,11 @@ def inference_autocast(device: torch.device, dtype: torch.dtype | None = None) -
         return
     with torch.autocast(device.type, dtype=dtype):
         yield
+
+
+def argmax_finite(logits: torch.Tensor) -> torch.Tensor:
+    """The predicted class per row; -1 (never right) for a row with NaN/Inf logits. A diverged
+    checkpoint predicts nothing: argmax would pick a NaN's index and be "right" on that class's
+    items."""
+    pred = logits.argmax(1)
+    return torch.where(torch.isfinite(logits).all(1), pred, torch.full_like(pred, -1))

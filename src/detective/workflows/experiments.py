@@ -469,6 +469,15 @@ def swap_activations(model: torch.nn.Module, to: str) -> int:
     return count
 
 
+def stepped_parameters(ctx: RunContext, recipe: Recipe) -> int:
+    """How many parameter elements `recipe`'s optimizer steps (in its param groups and
+    requires_grad): what an unfreeze or an optimizer over the model's own parameters changes."""
+    model = build_model(ctx, recipe, 0)
+    opt = _optimizer(ctx, model, recipe)
+    seen = {id(p): p for g in opt.param_groups for p in g["params"] if p.requires_grad}
+    return sum(p.numel() for p in seen.values())
+
+
 def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     import torch
 
@@ -670,11 +679,13 @@ def _item_correct(
 ) -> tuple[bool, ...]:
     import torch
 
+    from detective.analysis.torchutil import argmax_finite
+
     model.eval()
     out: list[bool] = []
     with torch.no_grad():
         for s in range(0, len(y), batch):
-            pred = model(x[s : s + batch]).argmax(1)
+            pred = argmax_finite(model(x[s : s + batch]))
             out += (pred == y[s : s + batch]).cpu().tolist()
     return tuple(out)
 

@@ -294,13 +294,15 @@ def drop_result(
 def _predict(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
     import torch
 
+    from detective.analysis.torchutil import argmax_finite
+
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
             logits = model(x[s : s + batch])
             if isinstance(logits, tuple | list):
                 logits = logits[0]
-            out.append(logits.argmax(1).cpu())
+            out.append(argmax_finite(logits).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 

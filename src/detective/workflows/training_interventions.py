@@ -61,6 +61,7 @@ from detective.workflows.experiments import (
     base_recipe,
     build_model,
     parse_change,
+    stepped_parameters,
     train_probe,
 )
 from detective.workflows.interventions import (
@@ -299,6 +300,23 @@ def _model_correct(ctx: RunContext, data: ProbeData) -> np.ndarray:
     return ctx.cache.get(CacheKey[np.ndarray]("ti_model_correct", (id(data),)), compute)
 
 
+def _check_unfreezes(
+    ctx: RunContext, it: TrainingIntervention, base: Recipe, changed: Recipe
+) -> None:
+    """A change that steps the same parameters tests nothing about frozen ones: parameters left
+    out of the optimizer and parameters with requires_grad=False need different fixes, and a
+    "no effect" from the wrong one would refute the frozen parameters the other one frees."""
+    try:
+        before, after = stepped_parameters(ctx, base), stepped_parameters(ctx, changed)
+    except ExperimentError as e:
+        raise InterventionError(str(e)) from e
+    if after <= before:
+        raise InterventionError(
+            f"{it.phrase} steps the same {before:,} parameter values as the case's recipe: "
+            "nothing to unfreeze this way"
+        )
+
+
 def _spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -349,6 +367,8 @@ def run_training_intervention(
         changed = base.apply(parse_change(it.id), ctx)
     except ExperimentError as e:
         raise InterventionError(str(e)) from e
+    if it.hypothesis == "frozen_parameters":
+        _check_unfreezes(ctx, it, base, changed)
     chosen = 1.0
     if len(it.lr_choices) > 1:
         chosen = _choose_lr(ctx, it, changed, base, data, budget - (time.monotonic() - start))
