@@ -246,7 +246,7 @@ def test_object_mask_hook_with_a_wrong_shape_says_so(tmp_path: Path) -> None:
 # --- judge: the intervention decides -----------------------------------------------------------
 
 
-def _measurement(follows: float, placebo: float, context_gap: bool):
+def _measurement(follows: float, placebo: float, context_gap: bool, object_val: float = 0.9):
     from detective.checks.error_analysis.shortcut_context import ShortcutMeasurement, SwapResult
 
     n = 400
@@ -254,7 +254,7 @@ def _measurement(follows: float, placebo: float, context_gap: bool):
     fol = sc.paired_change(np.arange(n) < follows * n, np.arange(n) < placebo * n)
     probe = sc.ProbeScore(0.95, 0.12 if context_gap else 0.93, 0.1, 0.1, (0.95,) * 10,
                           (0.12 if context_gap else 0.93,) * 10)
-    obj = sc.ProbeScore(0.9, 0.9, 0.1, 0.1, (0.9,) * 10, (0.9,) * 10)
+    obj = sc.ProbeScore(0.9, object_val, 0.1, 0.1, (0.9,) * 10, (object_val,) * 10)
     swaps = tuple(SwapResult(s, "donor context", acc, 0.9, 0.2, 0.6, 0.8, fol)
                   for s in ("train", "val"))
     return ShortcutMeasurement(tuple("abcdefghij"), "centre", 0.6, n, n, swaps, probe, obj, (),
@@ -277,6 +277,22 @@ def test_judge_needs_predictions_that_follow_the_donor() -> None:
     legit = judge(_measurement(0.7, 0.1, context_gap=False))
     assert legit.verdict is Verdict.PASS
     assert legit.effect_on("shortcut_learning").direction is Direction.REFUTES
+
+
+def test_an_object_that_fails_in_val_too_is_no_shortcut() -> None:
+    from detective.checks.error_analysis.shortcut_context import ShortcutContext
+
+    judge = ShortcutContext().judge
+    # Val labels shifted against train (a missing class folder): the object probe falls from
+    # 90 % to 30 % (chance 10 %) with the context, keeping a quarter of its lift: the split's
+    # labels are broken, not the model's cues, however far the context falls.
+    broken = judge(_measurement(0.7, 0.1, context_gap=True, object_val=0.3))
+    assert broken.verdict is not Verdict.FAIL
+    assert broken.effect_on("shortcut_learning") is None or (
+        broken.effect_on("shortcut_learning").direction is Direction.REFUTES)
+    # The object keeping most of its lift (90 % → 75 %): the shortcut stands.
+    kept = judge(_measurement(0.7, 0.1, context_gap=True, object_val=0.75))
+    assert kept.verdict is Verdict.FAIL
 
 
 SIZES_CASE = """

@@ -68,6 +68,10 @@ class ShortcutThresholds:
     min_probe_gap: float = 0.20  # context probe: train (cv) − val
     min_probe_lift: float = 0.20  # context probe: train (cv) above the majority-class share
     min_gap_excess: float = 0.15  # context probe gap above the object probe's gap
+    # A shortcut leaves the object informative in val: the object probe keeps at least this
+    # share of its lift over chance there. Labels (or images) broken across the whole val split
+    # sink the object with the context (a shifted class index: 80 % → 31 %, chance 20 %).
+    min_object_retention: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,7 @@ class ShortcutContext(Check[ShortcutMeasurement]):
             and cp.gap >= th.min_probe_gap
             and cp.train_cv - cp.train_chance >= th.min_probe_lift
             and cp.gap - (op.gap if op is not None else 0.0) >= th.min_gap_excess
+            and (op is None or _retention(op) >= th.min_object_retention)
         )
         where = "centre of the image" if m.mask_source == "centre" else "object_mask() hook"
         metrics = self._metrics(m)
@@ -546,3 +551,10 @@ def _carrier(m: ShortcutMeasurement) -> str:
         text += (f" ({st.prop} {st.train_mean:.2f} in train vs {st.val_mean:.2f} in val, "
                  f"d = {st.d_class:.1f}; over all classes d = {st.d_all:.1f})")
     return text
+
+
+def _retention(p: ProbeScore) -> float:
+    """The share of the probe's lift over chance in train (cross-validated) that it keeps in
+    val; 1 when it has no lift in train to lose."""
+    lift = p.train_cv - p.train_chance
+    return 1.0 if lift <= 0 else (p.val - p.val_chance) / lift
