@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capacity_cases import MARKER, OVERFIT, UNDERFIT
+from capacity_cases import MARKER, MEMORISE, OVERFIT, UNDERFIT
 from helpers import CASES, run_check, write_case
 
 from detective.checks.capacity.capacity import CapacitySettings
@@ -49,6 +49,63 @@ def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path:
     assert f.verdict in (Verdict.WARN, Verdict.PASS)
     table = f.tables[0]
     assert table.columns[4:6] == ("gap before", "gap after") and len(table.rows) == 3
+
+
+def test_memorisation_gap_runs_every_probe_and_experiment(tmp_path: Path) -> None:
+    """Held-out train images score like val: the gap is memorisation, so the less-capacity and
+    less-data probes and the regularization experiments all run."""
+    case = write_case(tmp_path, MEMORISE)
+    st = CapacitySettings(val_samples=300, max_seconds=1e9)
+    m, f = run_check("capacity", case, tmp_path / "c", settings=st)
+    base = m.probes[0]
+    assert m.model_train_acc - m.model_val_acc > 0.09  # the symptom, clear of plan_max_gap
+    assert abs(base.heldout_acc - base.val_acc) < 0.05  # no shift (plan_shift_gap is 0.10)
+    assert not m.shift_stop
+    assert [p.label for p in m.probes] == ["width=700", "width=175", "25% data", "50% data"]
+    assert _strength(f, "overfitting") == (Direction.SUPPORTS, Strength.STRONG)
+    r, fr = run_check("regularization", case, tmp_path / "r",
+                      settings=RegularizationSettings(val_samples=300, max_seconds=1e9))
+    assert not r.not_memorisation and r.experiments, fr.summary
+    assert abs(r.base_heldout_acc - r.base_val_acc) < 0.05
+
+
+def test_shortcut_gap_is_not_probed_for_memorisation(tmp_path: Path) -> None:
+    """A train/val gap that held-out train images do not share (a shortcut only train has) is
+    no memorisation: after the base run, capacity skips the less-capacity and less-data probes
+    and regularization runs no experiment, and both say why."""
+    case = write_case(tmp_path, MARKER)
+    st = CapacitySettings(val_samples=300, max_seconds=1e9, width_factor=2)
+    m, f = run_check("capacity", case, tmp_path / "c", settings=st)
+    base = m.probes[0]
+    assert m.model_train_acc - m.model_val_acc > 0.15
+    assert base.heldout_acc - base.val_acc > 0.12  # a shift, clear of plan_shift_gap 0.10
+    assert m.shift_stop
+    assert not any(p.lever == "data" for p in m.probes)
+    assert all(p.parameters >= base.parameters for p in m.probes)  # no smaller model
+    assert _strength(f, "overfitting") == (Direction.REFUTES, Strength.MODERATE)
+    assert "not overfitting" in f.summary and "were not probed" in f.summary
+    r, fr = run_check("regularization", case, tmp_path / "r",
+                      settings=RegularizationSettings(val_samples=300, max_seconds=1e9))
+    assert r.not_memorisation and r.experiments == ()
+    assert fr.verdict is Verdict.NOT_APPLICABLE
+    assert "not memorisation" in fr.summary
+    assert not any(e.direction is Direction.SUPPORTS for e in fr.effects)
+
+
+def test_a_first_seed_without_gain_can_never_come_out_improved() -> None:
+    """The regularization experiments stop a change after seed 0 when its val did not rise:
+    with two seeds no second delta could make the paired outcome "improved"."""
+    from detective.checks.capacity.regularization import _hopeless
+    from detective.workflows.experiments import outcome
+
+    grid = [i / 200 for i in range(-100, 101)]
+    for d0 in grid:
+        for d1 in grid:
+            for p, n in ((0.6, 50), (0.9, 1000)):
+                if outcome([d0, d1], p, n) == "improved":
+                    assert not _hopeless(d0), (d0, d1)
+    assert _hopeless(0.0) and _hopeless(-0.02)
+    assert outcome([0.1, 0.11], 0.6, 1000) == "improved" and not _hopeless(0.1)
 
 
 def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
