@@ -125,6 +125,21 @@ def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
     assert b.pixels_val_acc > 0.9 and b.model_val_acc < 0.5  # a linear model on pixels wins
 
 
+def test_underfit_model_without_a_width_keyword_trains_no_probe(tmp_path: Path) -> None:
+    """Low train accuracy, no width keyword to vary and no gap: no probe could be compared
+    with a base run, so none is trained; the finding still says the model underfits."""
+    src = UNDERFIT.replace("def fresh_model(width=1):", "def fresh_model():").replace(
+        "kit.SmallCNN(width=width)", "kit.SmallCNN(width=1)")
+    case = write_case(tmp_path, src)
+    st = CapacitySettings(train_samples=500, val_samples=300, max_seconds=1e9)
+    m, f = run_check("capacity", case, tmp_path, settings=st)
+    assert m.model_train_acc < 0.5 and m.probes == ()
+    assert f.verdict is Verdict.WARN, f.summary
+    assert _strength(f, "underfitting") == (Direction.SUPPORTS, Strength.MODERATE)
+    assert _strength(f, "overfitting") == (Direction.REFUTES, Strength.MODERATE)
+    assert "no width-like keyword" in f.summary
+
+
 def test_gradcam_measures_the_mass_on_a_planted_corner_marker(tmp_path: Path) -> None:
     case = write_case(tmp_path, MARKER)
     m, f = run_check("gradcam", case, tmp_path)

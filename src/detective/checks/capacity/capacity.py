@@ -138,7 +138,9 @@ class Capacity(Check[CapacityMeasurement]):
         lever = width_kw or "freeze"
         plan: list[tuple[str, str, object, float]] = []  # (label, lever, recipe, fraction)
         memorisation: list[tuple[str, str, object, float]] = []  # only if the gap is one
-        if underfit or overfit:
+        # The base run is trained only when a probe is compared with it: an underfit model whose
+        # hook has no width keyword and no gap has nothing to compare (the judge says so).
+        if (underfit and width_kw) or overfit:
             base_label = f"{width_kw}={kw[width_kw]}" if width_kw else "as given"
             plan.append((base_label, "capacity", base, 1.0))
         else:
@@ -207,6 +209,21 @@ class Capacity(Check[CapacityMeasurement]):
             Metric("model val accuracy", m.model_val_acc),
             Metric("train/val gap", m.model_train_acc - m.model_val_acc),
         ]
+        if not m.probes and m.model_train_acc < th.low_train_acc:
+            gap = m.model_train_acc - m.model_val_acc
+            return Finding(
+                self.id,
+                Verdict.WARN,
+                f"train accuracy is low ({m.model_train_acc:.1%}); the model hook has no "
+                "width-like keyword, so capacity was not probed.",
+                metrics=tuple(metrics),
+                effects=(
+                    supports("underfitting", Strength.MODERATE,
+                             f"train accuracy {m.model_train_acc:.1%} (no width keyword to "
+                             "probe capacity)"),
+                    refutes("overfitting", Strength.MODERATE, f"train/val gap {gap:+.1%}"),
+                ),
+            )
         if not m.probes:
             return Finding(
                 self.id,
