@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capacity_cases import MARKER, OVERFIT, UNDERFIT
+from capacity_cases import MARKER, MEMORISE, OVERFIT, UNDERFIT
 from helpers import CASES, run_check, write_case
 
 from detective.checks.capacity.capacity import CapacitySettings
@@ -51,6 +51,63 @@ def test_regularization_experiment_shrinks_the_gap(overfit_case: Path, tmp_path:
     assert table.columns[4:6] == ("gap before", "gap after") and len(table.rows) == 3
 
 
+def test_memorisation_gap_runs_every_probe_and_experiment(tmp_path: Path) -> None:
+    """Held-out train images score like val: the gap is memorisation, so the less-capacity and
+    less-data probes and the regularization experiments all run."""
+    case = write_case(tmp_path, MEMORISE)
+    st = CapacitySettings(val_samples=300, max_seconds=1e9)
+    m, f = run_check("capacity", case, tmp_path / "c", settings=st)
+    base = m.probes[0]
+    assert m.model_train_acc - m.model_val_acc > 0.09  # the symptom, clear of plan_max_gap
+    assert abs(base.heldout_acc - base.val_acc) < 0.05  # no shift (plan_shift_gap is 0.10)
+    assert not m.shift_stop
+    assert [p.label for p in m.probes] == ["width=700", "width=175", "25% data", "50% data"]
+    assert _strength(f, "overfitting") == (Direction.SUPPORTS, Strength.STRONG)
+    r, fr = run_check("regularization", case, tmp_path / "r",
+                      settings=RegularizationSettings(val_samples=300, max_seconds=1e9))
+    assert not r.not_memorisation and r.experiments, fr.summary
+    assert abs(r.base_heldout_acc - r.base_val_acc) < 0.05
+
+
+def test_shortcut_gap_is_not_probed_for_memorisation(tmp_path: Path) -> None:
+    """A train/val gap that held-out train images do not share (a shortcut only train has) is
+    no memorisation: after the base run, capacity skips the less-capacity and less-data probes
+    and regularization runs no experiment, and both say why."""
+    case = write_case(tmp_path, MARKER)
+    st = CapacitySettings(val_samples=300, max_seconds=1e9, width_factor=2)
+    m, f = run_check("capacity", case, tmp_path / "c", settings=st)
+    base = m.probes[0]
+    assert m.model_train_acc - m.model_val_acc > 0.15
+    assert base.heldout_acc - base.val_acc > 0.12  # a shift, clear of plan_shift_gap 0.10
+    assert m.shift_stop
+    assert not any(p.lever == "data" for p in m.probes)
+    assert all(p.parameters >= base.parameters for p in m.probes)  # no smaller model
+    assert _strength(f, "overfitting") == (Direction.REFUTES, Strength.MODERATE)
+    assert "not overfitting" in f.summary and "were not probed" in f.summary
+    r, fr = run_check("regularization", case, tmp_path / "r",
+                      settings=RegularizationSettings(val_samples=300, max_seconds=1e9))
+    assert r.not_memorisation and r.experiments == ()
+    assert fr.verdict is Verdict.NOT_APPLICABLE
+    assert "not memorisation" in fr.summary
+    assert not any(e.direction is Direction.SUPPORTS for e in fr.effects)
+
+
+def test_a_first_seed_without_gain_can_never_come_out_improved() -> None:
+    """The regularization experiments stop a change after seed 0 when its val did not rise:
+    with two seeds no second delta could make the paired outcome "improved"."""
+    from detective.checks.capacity.regularization import _hopeless
+    from detective.workflows.experiments import outcome
+
+    grid = [i / 200 for i in range(-100, 101)]
+    for d0 in grid:
+        for d1 in grid:
+            for p, n in ((0.6, 50), (0.9, 1000)):
+                if outcome([d0, d1], p, n) == "improved":
+                    assert not _hopeless(d0), (d0, d1)
+    assert _hopeless(0.0) and _hopeless(-0.02)
+    assert outcome([0.1, 0.11], 0.6, 1000) == "improved" and not _hopeless(0.1)
+
+
 def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
     case = write_case(tmp_path, UNDERFIT)
     st = CapacitySettings(train_samples=500, val_samples=300, max_seconds=1e9)
@@ -66,6 +123,21 @@ def test_too_small_model_is_underfitting(tmp_path: Path) -> None:
     assert fb.verdict is Verdict.FAIL
     assert _strength(fb, "underfitting") == (Direction.SUPPORTS, Strength.STRONG)
     assert b.pixels_val_acc > 0.9 and b.model_val_acc < 0.5  # a linear model on pixels wins
+
+
+def test_underfit_model_without_a_width_keyword_trains_no_probe(tmp_path: Path) -> None:
+    """Low train accuracy, no width keyword to vary and no gap: no probe could be compared
+    with a base run, so none is trained; the finding still says the model underfits."""
+    src = UNDERFIT.replace("def fresh_model(width=1):", "def fresh_model():").replace(
+        "kit.SmallCNN(width=width)", "kit.SmallCNN(width=1)")
+    case = write_case(tmp_path, src)
+    st = CapacitySettings(train_samples=500, val_samples=300, max_seconds=1e9)
+    m, f = run_check("capacity", case, tmp_path, settings=st)
+    assert m.model_train_acc < 0.5 and m.probes == ()
+    assert f.verdict is Verdict.WARN, f.summary
+    assert _strength(f, "underfitting") == (Direction.SUPPORTS, Strength.MODERATE)
+    assert _strength(f, "overfitting") == (Direction.REFUTES, Strength.MODERATE)
+    assert "no width-like keyword" in f.summary
 
 
 def test_gradcam_measures_the_mass_on_a_planted_corner_marker(tmp_path: Path) -> None:

@@ -229,3 +229,33 @@ def test_cli_replays_a_training_intervention_by_hand(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     assert code == 0, out
     assert "experiment #1 train.lr=x10" in out and ": improved" in out
+
+
+def test_the_epochs_x2_baseline_is_the_changed_runs_first_half(tmp_path: Path) -> None:
+    """train.epochs=x2 measures its baseline inside the changed run, at the baseline's last
+    step: identical to training the baseline apart (dropout and batch-norm included), and the
+    measurement mid-run leaves the rest of the run as it would have been."""
+    from dataclasses import replace
+
+    from capacity_cases import OVERFIT
+
+    from detective.analysis.learning.recipe import probe_data
+    from detective.workflows.experiments import train_probe, train_probe_with_prefix
+
+    ctx = context_for(write_case(tmp_path, OVERFIT.replace("dropout=0.0", "dropout=0.3")),
+                      tmp_path)
+    data = probe_data(ctx, 1000, 300)
+    base = replace(base_recipe(ctx, 3), epochs=3)
+    changed = base.apply(parse_change("train.epochs=x2"), ctx)
+    assert changed.epochs == 6
+    init = {k: v.clone() for k, v in build_model(ctx, base, 0).state_dict().items()}
+    after, prefix = train_probe_with_prefix(ctx, changed, base.epochs, data, 0,
+                                            init_state=init, item_correct=True)
+    alone = train_probe(ctx, base, data, 0, init_state=init, item_correct=True)
+    again = train_probe(ctx, changed, data, 0, init_state=init, item_correct=True)
+    assert prefix is not None
+    for got, want in ((prefix, alone), (after, again)):
+        assert got.val_correct == want.val_correct
+        assert (got.train_acc, got.val_acc) == (want.train_acc, want.val_acc)
+        assert got.val_loss == pytest.approx(want.val_loss, rel=1e-5)
+    assert after.val_loss != pytest.approx(prefix.val_loss, rel=1e-3)  # it trained on

@@ -576,6 +576,32 @@ def train_probe(
     return result
 
 
+def train_probe_with_prefix(
+    ctx: RunContext,
+    recipe: Recipe,
+    prefix_epochs: int,
+    data: ProbeData,
+    seed: int,
+    progress: Progress | None = None,
+    max_seconds: float = math.inf,
+    init_state: dict[str, torch.Tensor] | None = None,
+    item_correct: bool = False,
+) -> tuple[ProbeResult, ProbeResult | None]:
+    """Train `recipe` and also measure the model after its first `prefix_epochs` epochs.
+
+    A run of the same recipe with fewer epochs (same seed, sample and initial weights, no
+    augmentation whose draws depend on the epochs) performs exactly the first steps of this
+    one, so the measurement at that step IS that shorter run: `train.epochs=x2` gets its
+    baseline without training it again. (run, prefix) — prefix None when the wall-time cap
+    stopped the run before it."""
+    if recipe.fresh_augmentation:
+        raise ExperimentError("fresh augmented draws depend on the epochs: no shared prefix")
+    prefix: list[ProbeResult] = []
+    run = _train_probe(ctx, recipe, data, seed, progress, 1.0, max_seconds, 0, init_state,
+                       item_correct, prefix=(prefix_epochs, prefix))
+    return run, (prefix[0] if prefix else None)
+
+
 def _train_probe(
     ctx: RunContext,
     recipe: Recipe,
@@ -587,6 +613,7 @@ def _train_probe(
     min_steps: int,
     init_state: dict[str, torch.Tensor] | None,
     item_correct: bool,
+    prefix: tuple[int, list[ProbeResult]] | None = None,
 ) -> ProbeResult:
     import torch
 
@@ -637,9 +664,23 @@ def _train_probe(
     if aug is not None:  # the same number of steps, drawn from the fresh augmented copies
         x, y = aug[:, subset].flatten(0, 1), y.repeat(len(aug))
     cut_short = [False]
+    prefix_steps = prefix[0] * steps_per_epoch if prefix is not None else 0
 
-    def over_time(_step: int, _loss: float) -> bool:
+    def measure(seconds: float, cut: bool) -> ProbeResult:
+        train_acc, _ = accuracy(model, x, y)
+        held_acc, _ = accuracy(model, x_held, data.y_held)
+        val_acc, val_loss = accuracy(model, x_val, y_val)
+        params = sum(p.numel() for p in model.parameters())
+        correct = _item_correct(model, x_val, y_val) if item_correct else ()
+        return ProbeResult(train_acc, held_acc, val_acc, val_loss, params, seconds, cut, correct)
+
+    def over_time(step: int, _loss: float) -> bool:
         cut_short[0] = time.monotonic() - start > max_seconds
+        if prefix is not None and step + 1 == prefix_steps and not cut_short[0]:
+            modes = {m: m.training for m in model.modules()}  # eval mode to measure, as a
+            prefix[1].append(measure(time.monotonic() - start, False))  # finished run is
+            for m, training in modes.items():  # then every module resumes as it was
+                m.training = training
         return cut_short[0]
 
     shift = recipe.shift
@@ -663,15 +704,7 @@ def _train_probe(
         augment=augment if shift > 0 else None,
         drop_last=False,
     )
-    train_acc, _ = accuracy(model, x, y)
-    held_acc, _ = accuracy(model, x_held, data.y_held)
-    val_acc, val_loss = accuracy(model, x_val, y_val)
-    params = sum(p.numel() for p in model.parameters())
-    correct = _item_correct(model, x_val, y_val) if item_correct else ()
-    return ProbeResult(
-        train_acc, held_acc, val_acc, val_loss, params, time.monotonic() - start, cut_short[0],
-        correct,
-    )
+    return measure(time.monotonic() - start, cut_short[0])
 
 
 def _item_correct(

@@ -269,14 +269,16 @@ def _initial_state(ctx: RunContext, recipe: Recipe, seed: int) -> dict[str, torc
     return ctx.cache.get(CacheKey[dict]("ti_init", (recipe, seed)), build)
 
 
+def _baseline_key(recipe: Recipe, data: ProbeData, seed: int) -> CacheKey[ProbeResult]:
+    return CacheKey[ProbeResult]("ti_baseline", (recipe, data.fit_indices, len(data.y_val), seed))
+
+
 def _baseline(
     ctx: RunContext, recipe: Recipe, data: ProbeData, seed: int, progress: Progress | None,
     max_seconds: float,
 ) -> ProbeResult:
     """A baseline short run, cached per (recipe, sample, seed): interventions share it."""
-    key = CacheKey[ProbeResult](
-        "ti_baseline", (recipe, data.fit_indices, len(data.y_val), seed)
-    )
+    key = _baseline_key(recipe, data, seed)
     found = ctx.cache.peek(key)
     if found is not None:
         return found
@@ -287,6 +289,36 @@ def _baseline(
     if not result.stopped_early:  # a cut-short baseline is never reused
         ctx.cache.get(key, lambda: result)
     return result
+
+
+def _prefix_pair(
+    ctx: RunContext, base: Recipe, changed: Recipe, data: ProbeData, seed: int,
+    progress: Progress | None, max_seconds: float,
+) -> tuple[ProbeResult, ProbeResult] | None:
+    """(baseline, changed) from one run when the change only adds epochs (`train.epochs=x2`)
+    and this seed's baseline is not cached yet: the baseline run is exactly the changed run's
+    first `base.epochs` epochs (same seed, sample, initial weights and batches), measured at
+    that step, so it is not trained twice. None otherwise (the caller trains both)."""
+    from detective.workflows.experiments import train_probe_with_prefix
+
+    if (
+        base.fresh_augmentation
+        or changed.epochs <= base.epochs
+        or replace(changed, epochs=base.epochs) != base
+        or ctx.cache.peek(_baseline_key(base, data, seed)) is not None
+    ):
+        return None
+    try:
+        after, before = train_probe_with_prefix(
+            ctx, changed, base.epochs, data, seed, progress, max_seconds,
+            init_state=_initial_state(ctx, base, seed), item_correct=True,
+        )
+    except ExperimentError as e:
+        raise InterventionError(str(e)) from e
+    if before is None:  # the budget stopped the run before the baseline's length
+        return None
+    ctx.cache.get(_baseline_key(base, data, seed), lambda: before)
+    return before, after
 
 
 def _model_correct(ctx: RunContext, data: ProbeData) -> np.ndarray:
@@ -389,15 +421,20 @@ def run_training_intervention(
         def span(j: int) -> Progress | None:
             return progress.span(j / runs, (j + 1) / runs) if progress is not None else None
 
-        before.append(_baseline(ctx, base, data, seed, span(2 * k), left))
-        left = max(budget - (time.monotonic() - start), 0.0)
-        try:
-            after.append(train_probe(
-                ctx, changed, data, seed, span(2 * k + 1), max_seconds=left,
-                init_state=_initial_state(ctx, base, seed), item_correct=True,
-            ))
-        except ExperimentError as e:
-            raise InterventionError(str(e)) from e
+        pair = _prefix_pair(ctx, base, changed, data, seed, span(2 * k), left)
+        if pair is not None:  # the baseline is the changed run's first half
+            before.append(pair[0])
+            after.append(pair[1])
+        else:
+            before.append(_baseline(ctx, base, data, seed, span(2 * k), left))
+            left = max(budget - (time.monotonic() - start), 0.0)
+            try:
+                after.append(train_probe(
+                    ctx, changed, data, seed, span(2 * k + 1), max_seconds=left,
+                    init_state=_initial_state(ctx, base, seed), item_correct=True,
+                ))
+            except ExperimentError as e:
+                raise InterventionError(str(e)) from e
         if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
             break  # a hopeless change: its first pair already says "no gain"
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)

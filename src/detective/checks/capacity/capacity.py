@@ -2,6 +2,9 @@
 and more capacity (a width-like keyword of the case's model hook, or a frozen backbone) and a
 learning curve on 25/50/100 % of the training sample. Probes run only when the user's model shows
 a symptom (low train accuracy or a train/val gap); otherwise the check costs two forward passes.
+The memorisation probes (less capacity, less data) run only when the base run's gap is one: when
+it scores train images it never saw far above val, the gap is a train/val difference and the
+check says so after that one run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class CapacitySettings:
     # accuracy, data probes above this train - val gap. judge applies its own thresholds.
     plan_low_train_acc: float = 0.95
     plan_max_gap: float = 0.08
+    # ... and the memorisation probes only while the base run's held-out train images do not
+    # beat val by more than this (a shift, not overfitting: judge's shift_gap decides so).
+    plan_shift_gap: float = 0.10
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class CapacityMeasurement:
     base_label: str
     probes: tuple[Probe, ...]  # base first
     budget: str
+    # The base run's held-out train images beat val by more than plan_shift_gap: the less-
+    # capacity and less-data probes were not run.
+    shift_stop: bool = False
 
 
 @register
@@ -128,7 +137,10 @@ class Capacity(Check[CapacityMeasurement]):
         )
         lever = width_kw or "freeze"
         plan: list[tuple[str, str, object, float]] = []  # (label, lever, recipe, fraction)
-        if underfit or overfit:
+        memorisation: list[tuple[str, str, object, float]] = []  # only if the gap is one
+        # The base run is trained only when a probe is compared with it: an underfit model whose
+        # hook has no width keyword and no gap has nothing to compare (the judge says so).
+        if (underfit and width_kw) or overfit:
             base_label = f"{width_kw}={kw[width_kw]}" if width_kw else "as given"
             plan.append((base_label, "capacity", base, 1.0))
         else:
@@ -142,18 +154,24 @@ class Capacity(Check[CapacityMeasurement]):
                 smaller = base.apply(
                     _change(width_kw, max(1, kw[width_kw] // st.width_factor)), ctx
                 )
-                plan.append((f"{width_kw}={max(1, kw[width_kw] // st.width_factor)}", "capacity",
-                             smaller, 1.0))
+                memorisation.append((f"{width_kw}={max(1, kw[width_kw] // st.width_factor)}",
+                                     "capacity", smaller, 1.0))
             else:
-                plan.append(("frozen backbone", "capacity", base.apply(_change("freeze",
-                             "backbone"), ctx), 1.0))
-            plan += [("25% data", "data", base, 0.25), ("50% data", "data", base, 0.5)]
+                memorisation.append(("frozen backbone", "capacity", base.apply(_change(
+                    "freeze", "backbone"), ctx), 1.0))
+            memorisation += [("25% data", "data", base, 0.25), ("50% data", "data", base, 0.5)]
+        plan += memorisation
         budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), len(plan), st.max_seconds)
         if plan:
             progress.log(f"capacity probes ({budget.describe()}, ≥{st.min_steps} steps each)")
-        probes = []
+        probes: list[Probe] = []
         per_run = st.max_seconds / max(1, len(plan))
+        shift_stop = False
         for i, (label, lev, recipe, fraction) in enumerate(plan):
+            tail = i >= len(plan) - len(memorisation)
+            if tail and probes and _shifted(probes[0], st.plan_shift_gap):
+                shift_stop = True  # a train/val difference: less capacity or data cannot say more
+                continue
             r = train_probe(
                 ctx,
                 recipe,  # type: ignore[arg-type]
@@ -179,6 +197,7 @@ class Capacity(Check[CapacityMeasurement]):
             base_label,
             tuple(probes),
             budget.describe() if plan else "",
+            shift_stop,
         )
 
     def judge(self, m: CapacityMeasurement) -> Finding:
@@ -190,6 +209,21 @@ class Capacity(Check[CapacityMeasurement]):
             Metric("model val accuracy", m.model_val_acc),
             Metric("train/val gap", m.model_train_acc - m.model_val_acc),
         ]
+        if not m.probes and m.model_train_acc < th.low_train_acc:
+            gap = m.model_train_acc - m.model_val_acc
+            return Finding(
+                self.id,
+                Verdict.WARN,
+                f"train accuracy is low ({m.model_train_acc:.1%}); the model hook has no "
+                "width-like keyword, so capacity was not probed.",
+                metrics=tuple(metrics),
+                effects=(
+                    supports("underfitting", Strength.MODERATE,
+                             f"train accuracy {m.model_train_acc:.1%} (no width keyword to "
+                             "probe capacity)"),
+                    refutes("overfitting", Strength.MODERATE, f"train/val gap {gap:+.1%}"),
+                ),
+            )
         if not m.probes:
             return Finding(
                 self.id,
@@ -268,19 +302,17 @@ class Capacity(Check[CapacityMeasurement]):
         # Overfitting: does more data close the gap, and is val from the train distribution?
         curve = {p.train_fraction: p for p in m.probes if p.lever == "data"}
         gap = m.model_train_acc - m.model_val_acc
-        if gap > th.max_gap and curve:
+        if gap > th.max_gap and (curve or m.shift_stop):
             quarter = curve.get(0.25)
             half = curve.get(0.5)
             data_gain = base.val_acc - (half.val_acc if half else base.val_acc)
             data_gain4 = base.val_acc - (quarter.val_acc if quarter else base.val_acc)
-            metrics += [Metric("val accuracy gained from 50% → 100% of the train sample",
-                               data_gain),
-                        Metric("val accuracy gained from 25% → 100% of the train sample",
-                               data_gain4)]
-            shifted = (
-                not math.isnan(base.heldout_acc)
-                and base.heldout_acc - base.val_acc > th.shift_gap
-            )
+            if curve:
+                metrics += [Metric("val accuracy gained from 50% → 100% of the train sample",
+                                   data_gain),
+                            Metric("val accuracy gained from 25% → 100% of the train sample",
+                                   data_gain4)]
+            shifted = _shifted(base, th.shift_gap)
             probe_gap = base.train_acc - base.val_acc
             helps = data_gain > noise and data_gain4 > need
             if shifted:
@@ -291,6 +323,18 @@ class Capacity(Check[CapacityMeasurement]):
                 ))
                 lines.append(f"the train/val gap ({gap:+.1%}) is not overfitting: held-out train "
                              f"images score {base.heldout_acc:.1%} vs val {base.val_acc:.1%}")
+                if m.shift_stop:
+                    lines.append("so less capacity and less data were not probed")
+            elif not curve:  # a judge's shift_gap above the plan's: the probes were not run
+                effects.append(supports(
+                    "overfitting", Strength.WEAK,
+                    f"train/val gap {gap:+.1%}; held-out train images score "
+                    f"{base.heldout_acc:.1%} vs val {base.val_acc:.1%}, so the learning curve "
+                    "was not measured",
+                ))
+                lines.append(f"train/val gap {gap:+.1%}; the learning curve was not measured "
+                             f"(held-out train images {base.heldout_acc:.1%} vs val "
+                             f"{base.val_acc:.1%} looked like a shift to the plan)")
             elif helps and probe_gap > th.max_gap:
                 fail = True
                 effects.append(supports(
@@ -353,3 +397,10 @@ def _change(key: str, value: object):  # noqa: ANN202
     from detective.workflows.experiments import Change, Target
 
     return Change(Target.MODEL, key, value)
+
+
+def _shifted(base: Probe, shift_gap: float) -> bool:
+    """The base run scores train images it never saw above val by more than `shift_gap`: the
+    gap is a train/val difference (a shift, a shortcut), not memorisation. False without
+    held-out items."""
+    return not math.isnan(base.heldout_acc) and base.heldout_acc - base.val_acc > shift_gap

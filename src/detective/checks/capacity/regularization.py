@@ -1,9 +1,17 @@
 """Regularization experiments: with a train/val gap, add or remove weight decay, dropout and
 augmentation, one at a time, and measure the probe's train/val gap before and after. Each change
-is recorded in the session's experiment log."""
+is recorded in the session's experiment log.
+
+Regularization fights memorisation, so the experiments run only when the gap is one: the
+baseline's seed-0 run (the capacity check's base run, trained once) must score its held-out
+train images about as low as val. When held-out train images score far above val, the gap is a
+train/val difference (a shift, a shortcut) that no regularizer addresses, and the check says so
+instead of spending its runs. A change whose first seed does not raise val stops there: with two
+seeds it can no longer come out "improved" (see `_hopeless`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from detective.core.budget import CaseSize, Cost, Knob
@@ -32,6 +40,9 @@ class RegularizationSettings:
     min_steps: int = 60
     max_seconds: float = 300.0  # a guard; runs it cuts short are reported inconclusive
     plan_min_gap: float = 0.08  # experiments run only above this train - val gap (a plan)
+    # ... and only while the base run's held-out train images do not beat val by more than this
+    # (capacity's shift_gap): above it the gap is a train/val difference, not memorisation.
+    plan_shift_gap: float = 0.10
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class RegExperiment:
     gap_after: float
     outcome: str  # improved / worse / within noise (val accuracy, paired over seeds)
     seconds: float
+    seeds: int = 0  # seeds run (fewer than asked: stopped after a first seed without gain)
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,11 @@ class RegularizationMeasurement:
     experiments: tuple[RegExperiment, ...]
     skipped: tuple[str, ...]  # levers this case does not offer, and why
     budget: str
+    # The seed-0 baseline run: held-out train images vs val. nan when it was not trained.
+    base_heldout_acc: float = math.nan
+    base_val_acc: float = math.nan
+    # The plan stopped there: held-out train images beat val by more than plan_shift_gap.
+    not_memorisation: bool = False
 
 
 @register
@@ -102,7 +119,6 @@ class Regularization(Check[RegularizationMeasurement]):
             model_fit,
             model_keywords,
             record,
-            run_experiment,
             train_probe,
         )
 
@@ -137,38 +153,45 @@ class Regularization(Check[RegularizationMeasurement]):
         changes.append(("add augmentation", f"aug.shift={shift}"))
         runs = len(st.seeds) * (1 + len(changes))
         budget = Budget(base.epochs, len(data.y_fit), len(data.y_val), runs, st.max_seconds)
-        progress.log(f"regularization experiments ({budget.describe()})")
         per_run = st.max_seconds / runs
-        baseline = [
+        # The seed-0 baseline first (the capacity check's base run when the settings coincide):
+        # it says whether the gap is memorisation at all.
+        first = train_probe(ctx, base, data, st.seeds[0], progress.span(0, 1 / runs),
+                            max_seconds=per_run, min_steps=st.min_steps)
+        if first.heldout_acc - first.val_acc > st.plan_shift_gap:  # nan (no held-out): run
+            progress.update(1.0)
+            return RegularizationMeasurement(
+                fit.train_acc, fit.val_acc, (), tuple(skipped), "", first.heldout_acc,
+                first.val_acc, not_memorisation=True,
+            )
+        progress.log(f"regularization experiments ({budget.describe()})")
+        baseline = [first] + [
             train_probe(ctx, base, data, s, progress.span(i / runs, (i + 1) / runs),
                         max_seconds=per_run, min_steps=st.min_steps)
-            for i, s in enumerate(st.seeds)
+            for i, s in enumerate(st.seeds) if i > 0
         ]
         done = len(st.seeds)
         out, records = [], []
         for name, change in changes:
             span = progress.span(done / runs, (done + len(st.seeds)) / runs)
             try:
-                run = run_experiment(
-                    ctx, [change], name=name, seeds=st.seeds, max_epochs=st.max_epochs,
-                    train_samples=st.train_samples, val_samples=st.val_samples,
-                    max_seconds=per_run * len(st.seeds), min_steps=st.min_steps,
-                    baseline=base, baseline_results=baseline, progress=span,
-                )
-            except ExperimentError as e:
-                skipped.append(f"{name}: {e}")
+                run = _experiment(ctx, st, base, baseline, name, change, per_run, span)
+            except ExperimentError as err:
+                skipped.append(f"{name}: {err}")
                 continue
             finally:
                 done += len(st.seeds)
             e = run.experiment
             records.append(e)
             out.append(RegExperiment(name, change, e.before, e.after, e.gap_before or 0.0,
-                                     e.gap_after or 0.0, e.verdict, e.duration_s))
+                                     e.gap_after or 0.0, e.verdict, e.duration_s,
+                                     len(e.seeds)))
         for e in records:  # only once every experiment finished: a cancel records nothing
             record(ctx, e)
         progress.update(1.0)
         return RegularizationMeasurement(
-            fit.train_acc, fit.val_acc, tuple(out), tuple(skipped), budget.describe()
+            fit.train_acc, fit.val_acc, tuple(out), tuple(skipped), budget.describe(),
+            first.heldout_acc, first.val_acc,
         )
 
     def judge(self, m: RegularizationMeasurement) -> Finding:
@@ -176,10 +199,16 @@ class Regularization(Check[RegularizationMeasurement]):
         gap = m.model_train_acc - m.model_val_acc
         metrics = [Metric("model train/val gap", gap)]
         if not m.experiments:
+            shift = m.base_heldout_acc - m.base_val_acc
             why = (
                 f"no train/val gap to regularize (train {m.model_train_acc:.1%}, val "
                 f"{m.model_val_acc:.1%})"
                 if gap <= th.max_gap
+                else f"the train/val gap ({gap:+.1%}) is not memorisation: a short run scores "
+                f"train images it never saw {m.base_heldout_acc:.1%} and val "
+                f"{m.base_val_acc:.1%} ({shift:+.1%}), a train/val difference no regularizer "
+                "closes"
+                if m.not_memorisation
                 else "no regularization lever could be varied"
             )
             return Finding(
@@ -240,3 +269,36 @@ class Regularization(Check[RegularizationMeasurement]):
             tables=(table,),
             notes=notes,
         )
+
+
+def _experiment(ctx, st: RegularizationSettings, base, baseline, name: str, change: str,  # noqa: ANN001, PLR0913
+                per_run: float, progress):  # noqa: ANN001, ANN202
+    """One change over the seeds, paired with the baseline runs. With two seeds a change whose
+    first seed does not raise val stops there (`_hopeless`): it could not come out improved."""
+    from dataclasses import replace
+
+    from detective.workflows.experiments import run_experiment
+
+    def run(seeds: tuple[int, ...]):  # noqa: ANN202
+        return run_experiment(
+            ctx, [change], name=name, seeds=seeds, max_epochs=st.max_epochs,
+            train_samples=st.train_samples, val_samples=st.val_samples,
+            max_seconds=per_run * len(seeds), min_steps=st.min_steps,
+            baseline=base, baseline_results=baseline[: len(seeds)], progress=progress,
+        )
+
+    if len(st.seeds) == 2:
+        first = run(st.seeds[:1])
+        if _hopeless(first.after[0].val_acc - first.before[0].val_acc):
+            e = first.experiment
+            note = (f"stopped after seed {st.seeds[0]}: val did not rise "
+                    f"({e.before:.1%} → {e.after:.1%}), so the pair could not come out improved")
+            return replace(first, experiment=replace(e, notes=f"{e.notes}; {note}"))
+    return run(st.seeds)  # seed 0's changed run is reused from the cache
+
+
+def _hopeless(first_delta: float) -> bool:
+    """With two seeds, "improved" needs mean(d) > 2·max(binomial noise, stdev(d)/√2) ≥ |d1 − d0|.
+    If d0 ≤ 0, either d1 ≤ d0 (mean ≤ 0) or (d0 + d1)/2 > d1 − d0, i.e. d1 < 3·d0 ≤ d0: both
+    impossible. So a first seed without gain settles it and the second run is saved."""
+    return not first_delta > 0
