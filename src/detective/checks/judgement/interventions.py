@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from detective.core.budget import Knob
 from detective.core.findings import (
     Direction,
     Finding,
@@ -45,6 +46,15 @@ class InterventionSettings:
     seeds: int = 3  # paired short runs per training-side intervention
     # Stop retraining once proven causes recover this share of the gap together.
     explained_share: float = 0.9
+    # Training-side interventions the plan reserves room for (paired short runs over `seeds`);
+    # --budget lowers it to 0 when they cannot fit, and the training side then gets what is left.
+    train_reserve: int = 1
+
+
+# Val passes the evaluation side is planned for: the predictions before (one pass, shared by
+# every intervention) and after each of the ~3 interventions a run's evidence typically calls
+# for (the scale case's and the diagnosis benchmark's runs measure 1-4).
+EVAL_PASSES = 4
 
 
 @dataclass(frozen=True)
@@ -181,14 +191,30 @@ class Interventions(Check[InterventionsMeasurement]):
     settings_type = InterventionSettings
     reads_findings = True  # the engine hands it the findings of this run so far
 
-    def cost(self, size: CaseSize) -> Cost:
-        """Planned as nothing: the judgement spends what the checks leave (its training side
-        stops when the budget is spent; its evaluation side is a few passes over the val
-        sample), so a plan must never drop a check to make room for it."""
-        from detective.core.budget import Cost
+    # The evaluation side's val sample (the paired tests keep their power well below 2,000:
+    # a planted cause moves hundreds of the 500 items), and the training side's reservation.
+    shrinkable = (Knob("sample", 500), Knob("train_reserve", 0))
 
-        del size
-        return Cost()
+    def cost(self, size: CaseSize) -> Cost:
+        """The judgement's reserved share of the budget, planned up front so that the checks
+        before it leave it room: the evaluation side (the train accuracy at the top of the gap
+        and EVAL_PASSES val passes over the sample) and `train_reserve` training-side
+        interventions (`seeds` paired short runs each). It is never skipped to fit
+        (budget.KEEP); its training side stops when the budget is spent."""
+        from detective.core.budget import Cost, probe_run
+        from detective.workflows.training_interventions import (
+            MAX_EPOCHS,
+            MIN_STEPS,
+            TRAIN_SAMPLES,
+            VAL_SAMPLES,
+        )
+
+        st = self.settings
+        val, train = min(st.sample, size.val_n), min(st.sample, size.train_n)
+        fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
+        runs = 2 * st.seeds * st.train_reserve
+        return Cost(forward_items=train + EVAL_PASSES * val + runs * fwd,
+                    train_steps=runs * steps)  # fmt: skip
 
     def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
         from detective.workflows.interventions import InterventionError, run_intervention
@@ -215,6 +241,11 @@ class Interventions(Check[InterventionsMeasurement]):
                 continue  # one recovering intervention proves a cause; save the budget
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
+                continue
+            spent = _budget_spent(ctx, it, st.sample, first=not any(
+                o.side is Side.EVAL for o in outcomes))
+            if it.side is Side.EVAL and spent:
+                skipped.append(Skipped(it.label, c.hypothesis, spent))
                 continue
             explained = _explained(outcomes, reference, chance)
             if it.side is Side.TRAIN and explained >= st.explained_share:
@@ -330,6 +361,20 @@ class Interventions(Check[InterventionsMeasurement]):
             o = replace(o, effect=effect)
             judged.append(replace(o, gap_share=gap_share(o, m.reference, m.chance)))
         return judged
+
+
+def _budget_spent(ctx: RunContext, it: Intervention, sample: int, first: bool) -> str:
+    """Why an evaluation-side intervention does not fit what the budget has left ("" when it
+    does): its val passes at the run's measured speed against the seconds remaining."""
+    if it.side is not Side.EVAL or ctx.budget is None or ctx.plan is None:
+        return ""
+    left = ctx.budget.seconds_remaining()
+    n = min(sample, ctx.plan.size.val_n)
+    need = ctx.plan.units.seconds((2 if first else 1) * n, 0.0)
+    if need <= left:
+        return ""
+    return (f"the budget is spent ({left:.0f} s left, ≈ {need:.0f} s needed); "
+            f"`detective experiment CASE --set {it.label}` runs it")  # fmt: skip
 
 
 def _rules_out(o: InterventionOutcome, min_effect: float) -> bool:
