@@ -242,9 +242,8 @@ class Interventions(Check[InterventionsMeasurement]):
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
                 continue
-            spent = _budget_spent(ctx, it, st.sample, first=not any(
-                o.side is Side.EVAL for o in outcomes))
-            if it.side is Side.EVAL and spent:
+            spent = _over_budget(ctx, it, st, first=not any(o.side is it.side for o in outcomes))
+            if spent:
                 skipped.append(Skipped(it.label, c.hypothesis, spent))
                 continue
             explained = _explained(outcomes, reference, chance)
@@ -363,18 +362,38 @@ class Interventions(Check[InterventionsMeasurement]):
         return judged
 
 
-def _budget_spent(ctx: RunContext, it: Intervention, sample: int, first: bool) -> str:
-    """Why an evaluation-side intervention does not fit what the budget has left ("" when it
-    does): its val passes at the run's measured speed against the seconds remaining."""
-    if it.side is not Side.EVAL or ctx.budget is None or ctx.plan is None:
+def _over_budget(
+    ctx: RunContext, it: Intervention, st: InterventionSettings, first: bool
+) -> str:
+    """Why an intervention does not fit what the budget has left ("" when it does), from its
+    planned cost at the run's measured speed: an evaluation-side one is a val pass over the
+    sample (two for the first: the predictions before); a training-side one is `seeds` paired
+    short runs (the baselines only for the first: they are cached for the others). A short run
+    cut to fit a few seconds would measure nothing, so it is not started."""
+    if ctx.budget is None or ctx.plan is None:
         return ""
+    units, size = ctx.plan.units, ctx.plan.size
+    if it.side is Side.EVAL:
+        need = units.seconds((2 if first else 1) * min(st.sample, size.val_n), 0.0)
+        what = ""
+    else:
+        from detective.core.budget import probe_run
+        from detective.workflows.training_interventions import (
+            MAX_EPOCHS,
+            MIN_STEPS,
+            TRAIN_SAMPLES,
+            VAL_SAMPLES,
+        )
+
+        runs = st.seeds * (2 if first else 1)
+        fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
+        need = units.seconds(runs * fwd, runs * steps)
+        what = f" for {runs} short runs"
     left = ctx.budget.seconds_remaining()
-    n = min(sample, ctx.plan.size.val_n)
-    need = ctx.plan.units.seconds((2 if first else 1) * n, 0.0)
     if need <= left:
         return ""
-    return (f"the budget is spent ({left:.0f} s left, ≈ {need:.0f} s needed); "
-            f"`detective experiment CASE --set {it.label}` runs it")  # fmt: skip
+    return (f"does not fit what the budget has left ({left:.0f} s left, ≈ {need:.0f} s "
+            f"needed{what}); `detective experiment CASE --set {it.label}` runs it")  # fmt: skip
 
 
 def _rules_out(o: InterventionOutcome, min_effect: float) -> bool:
