@@ -224,3 +224,22 @@ def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: P
     assert reasons and all("(60 s left" in r and "for 6 short runs" in r for r in reasons
                            if "budget" in r)  # fmt: skip
     assert any("budget has left" in r for r in reasons)
+
+
+def test_cheap_probes_skipped_with_the_short_run_group_are_put_back_when_they_fit() -> None:
+    from detective.core.playbook import resolve_playbook
+
+    # The scale run under --budget 2 on a loaded box (a step timed at 1 s): the learning
+    # stage's short run does not fit, and skipping its readers as a group also skipped the
+    # cheap probes that share only the learning sample with it (loss_at_init, 0.5 s).
+    units = UnitCosts(0.0051, 1.0, "cpu", host_op_s=0.024)
+    registry = all_checks()
+    checks = [registry[c] for _, c in resolve_playbook(None).plan(None)]
+    checks.append(registry["interventions"])
+    settings, _ = budget.fit_budget(checks, SCALE, units, 120.0)
+    estimates = budget.estimate(budget.plan_costs(checks, SCALE, settings), units)
+    dropped = budget.drop_to_fit(estimates, 120.0)
+    assert {"loss_curve", "gradient_flow", "weight_updates"} <= set(dropped)  # the short run
+    for cheap in ("loss_at_init", "loss_fits_task", "activations"):
+        assert cheap not in dropped
+    assert sum(e.seconds for e in estimates if e.check_id not in dropped) <= 120
