@@ -519,9 +519,10 @@ def _time_units(ctx: RunContext, size: CaseSize, split: str, n: int) -> UnitCost
 # them (`neardup.nearest_k`), the kernel of the near-duplicate search.
 HOST_OP_PAIRS = 1_000_000
 # Reading one image (decoding a raw image, or an item through the case's dataset) without a
-# forward pass, in HOST_OP units: 0.3-0.4 ms per 64 px image where a HOST_OP takes 22-30 ms
-# (the scale case's data_health and leakage reads, idle and loaded).
-READ_OPS = 0.015
+# forward pass, in HOST_OP units, calibrated against the unit as a run times it (13-14 ms on the
+# 2-core box at one thread; a process that times it alone reads 22-30 ms): the scale case's
+# data_health, label_alignment and leakage reads, 0.3-0.5 ms per 64 px image.
+READ_OPS = 0.03
 
 
 def host_op_s() -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from detective.core.budget import Cost, Knob
+from detective.core.budget import READ_OPS, Cost, Knob
 from detective.core.findings import (
     Finding,
     Metric,
@@ -97,17 +97,17 @@ def val_items(st: LeakageSettings, sample: int) -> int:
 
 
 # The search's cost in HOST_OP units (detective.core.budget), calibrated on the ResNet-18 scale
-# case (7,000 × 2,000 images at 64 px: 38 s at 71 ms per HOST_OP): 18 coarse candidate searches
-# plus the fine one per val × train pair, the alignment of each val image with its candidates
-# (25 shifts × 2 orientations at 32 px, the largest alignment), and reading every image.
-SEARCH_OPS_PER_PAIR = 19 / 1_000_000
-ALIGN_OPS_PER_VAL = 0.1
-READ_OPS_PER_ITEM = 0.01
+# case (7,000 × 2,000 images at 64 px: 15-16 s where a run times a HOST_OP at 14 ms; a third
+# each): 18 coarse candidate searches plus the fine one per val × train pair, the alignment of
+# each val image with its candidates (25 shifts × 2 orientations at 32 px, the largest), and
+# reading every image.
+SEARCH_OPS_PER_PAIR = 30 / 1_000_000
+ALIGN_OPS_PER_VAL = 0.2
 
 
 def search_ops(train_n: int, val_n: int) -> float:
     return (SEARCH_OPS_PER_PAIR * train_n * val_n + ALIGN_OPS_PER_VAL * val_n
-            + READ_OPS_PER_ITEM * (train_n + val_n))  # fmt: skip
+            + READ_OPS * (train_n + val_n))  # fmt: skip
 
 
 def leakage_measurement(
