@@ -219,7 +219,7 @@ def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: P
     from detective.core.progress import Progress
 
     ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
-    # a step of 0.25 s: one intervention's 6 paired short runs of ≥ 150 steps need minutes
+    # a step of 0.25 s: the first seed's 2 short runs of ≥ 150 steps need minutes
     ctx.plan = RunPlan((), UnitCosts(0.0001, 0.25, "cpu"), budget.case_size(ctx), 100.0)
     ctx.budget = BudgetClock(100.0, clock=lambda: 40.0, started=0.0)  # 60 s left
     ctx.prior_findings = (Finding("loss_curve", Verdict.FAIL, "underfit", effects=(
@@ -227,8 +227,8 @@ def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: P
     m = Interventions().measure(ctx, Progress())
     assert not [o for o in m.outcomes if o.label.startswith("train.")]
     reasons = [s.reason for s in m.skipped if s.label.startswith("train.")]
-    assert reasons and all("(60 s left" in r and "for 6 short runs" in r for r in reasons
-                           if "budget" in r)  # fmt: skip
+    assert reasons and all("(60 s left" in r and "for 2 short runs of its first seed" in r
+                           for r in reasons if "budget" in r)  # fmt: skip
     assert any("budget has left" in r for r in reasons)
 
 

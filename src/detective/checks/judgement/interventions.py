@@ -367,9 +367,10 @@ def _over_budget(
 ) -> str:
     """Why an intervention does not fit what the budget has left ("" when it does), from its
     planned cost at the run's measured speed: an evaluation-side one is a val pass over the
-    sample (two for the first: the predictions before); a training-side one is `seeds` paired
-    short runs (the baselines only for the first: they are cached for the others). A short run
-    cut to fit a few seconds would measure nothing, so it is not started."""
+    sample (two for the first: the predictions before); a training-side one at least its first
+    seed's short runs, the baseline's and the change's (the change's alone once a baseline is
+    cached): a change whose first seed does not beat its reference stops there, and a run the
+    budget cuts short is not comparable (no effect), so one that cannot finish is not started."""
     if ctx.budget is None or ctx.plan is None:
         return ""
     units, size = ctx.plan.units, ctx.plan.size
@@ -385,10 +386,10 @@ def _over_budget(
             VAL_SAMPLES,
         )
 
-        runs = st.seeds * (2 if first else 1)
+        runs = 2 if first else 1
         fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
         need = units.seconds(runs * fwd, runs * steps)
-        what = f" for {runs} short runs"
+        what = f" for {runs} short run{'s' if runs > 1 else ''} of its first seed"
     left = ctx.budget.seconds_remaining()
     if need <= left:
         return ""
