@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import context_for, run_check, write_case
+from helpers import CASES, context_for, run_check, write_case
 from test_leakage import LEAKY
 
 from detective.checks.pipeline import train_val_leakage as leakage
 from detective.core import budget
 from detective.core.budget import BudgetClock, CaseSize, RunPlan, UnitCosts
-from detective.core.findings import Verdict
+from detective.core.findings import Strength, Verdict
 from detective.core.registry import all_checks
 
 # The ResNet-18 scale case (benchmarks/scale.py) as the plan sees it, with units measured there
@@ -102,8 +102,6 @@ def test_leakage_at_its_budget_floor_still_finds_the_planted_leak(tmp_path: Path
     found = f.metric("exact duplicates") + f.metric("near duplicates")
     assert 6 <= found <= 20  # ≈ 13 expected in a 2/3 sample; strong needs 3 and 1 %
     # clean digits at the same floor: no alarm
-    from helpers import CASES
-
     _, clean = run_check("train_val_leakage", CASES / "digits_clean.py", tmp_path / "c",
                          settings=floor)  # fmt: skip
     assert clean.verdict is Verdict.PASS, clean.summary
@@ -215,7 +213,7 @@ def test_evaluation_side_interventions_run_when_the_budget_has_room(tmp_path: Pa
 
 def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: Path) -> None:
     from detective.checks.judgement.interventions import Interventions
-    from detective.core.findings import Finding, Strength, supports
+    from detective.core.findings import Finding, supports
     from detective.core.progress import Progress
 
     ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
@@ -249,3 +247,63 @@ def test_cheap_probes_skipped_with_the_short_run_group_are_put_back_when_they_fi
     for cheap in ("loss_at_init", "loss_fits_task", "activations"):
         assert cheap not in dropped
     assert sum(e.seconds for e in estimates if e.check_id not in dropped) <= 120
+
+
+# --- the other shrinkable checks, at their floors: planted bug caught, clean case quiet -------
+def _dirs(tmp_path: Path) -> None:
+    for name in "abc":
+        (tmp_path / name).mkdir()
+
+
+def test_label_alignment_at_its_floor_still_catches_shifted_labels_and_a_flip(
+    tmp_path: Path,
+) -> None:
+    _dirs(tmp_path)
+    from test_label_alignment import case as align_case
+
+    from detective.checks.pipeline.label_alignment import AlignSettings
+
+    floor = AlignSettings(sample=300, aug_sample=100)
+    m, f = run_check("label_alignment", align_case(tmp_path / "a", labels="np.roll(y, 1)"),
+                     tmp_path / "a", settings=floor)  # fmt: skip
+    assert m.compared == 300 + 300 and m.mismatch_count > 0.85 * 300
+    assert f.effect_on("label_misalignment").strength is Strength.STRONG, f.summary
+    flip = "T.RandomAffine(degrees=8), T.RandomVerticalFlip(0.5),"
+    _, f = run_check("label_alignment", align_case(tmp_path / "b", flip), tmp_path / "b",
+                     settings=floor)  # fmt: skip
+    assert f.effect_on("augmentation_breaks_labels").strength is Strength.STRONG, f.summary
+    _, clean = run_check("label_alignment", CASES / "digits_clean.py", tmp_path / "c",
+                         settings=floor)  # fmt: skip
+    assert clean.verdict is Verdict.PASS, clean.summary
+
+
+def test_preprocessing_parity_at_its_floor_still_catches_a_shifted_eval(tmp_path: Path) -> None:
+    _dirs(tmp_path)
+    from detective.checks.pipeline.preprocessing_parity import ParitySettings
+
+    floor = ParitySettings(sample=128)
+    m, f = run_check("preprocessing_parity", CASES / "parity_eval_shifted.py", tmp_path / "a",
+                     settings=floor)  # fmt: skip
+    assert f.verdict is Verdict.FAIL, f.summary
+    assert m.train_only_correct > 5 * max(m.eval_only_correct, 1)
+    _, clean = run_check("preprocessing_parity", CASES / "digits_clean.py", tmp_path / "c",
+                         settings=floor)  # fmt: skip
+    assert clean.verdict is Verdict.PASS, clean.summary
+
+
+def test_data_health_at_its_floor_still_sees_a_darker_val(tmp_path: Path) -> None:
+    _dirs(tmp_path)
+    from test_data_health import case as health_case
+
+    from detective.checks.pipeline.data_health import HealthSettings
+
+    floor = HealthSettings(items=500)
+    edit = """x, y = s["val"]
+        s["val"] = ((x * 0.5).astype(np.uint8), y)"""
+    m, f = run_check("data_health", health_case(tmp_path / "a", edit=edit), tmp_path / "a",
+                     settings=floor)  # fmt: skip
+    assert {s.split: s.sampled for s in m.splits} == {"train": 500, "val": 450}
+    assert f.effect_on("distribution_shift").strength is Strength.STRONG, f.summary
+    _, clean = run_check("data_health", CASES / "digits_clean.py", tmp_path / "c",
+                         settings=floor)  # fmt: skip
+    assert clean.verdict is Verdict.PASS, clean.summary
