@@ -1,8 +1,11 @@
 """What an investigation costs before it runs, and fitting it into `--budget MIN`.
 
-Each check declares its cost (`Check.cost(size)`) in two units the engine measures on the case
-itself before the first check: an eval-mode forward pass over one item (data loading included)
-and one optimizer step at the recipe's batch size. Work several checks share (the collection
+Each check declares its cost (`Check.cost(size)`) in three units the engine measures on the case
+itself before the first check: an eval-mode forward pass over one item (data loading included),
+one optimizer step at the recipe's batch size, and a host operation (`HOST_OP`: a million
+thumbnail comparisons with their top-k selection, the unit of work that does not run the model,
+such as the near-duplicate search; image decoding is counted in it too, calibrated on the
+ResNet-18 scale case). Work several checks share (the collection
 pass, the learning stage's short run, the probe sample) is a `SharedCost` under one key, counted
 once. `estimate` turns costs into seconds; `fit_budget` shrinks the settings a check declares
 `shrinkable` (sample sizes, short-run lengths) until the plan fits, cheapest evidence first: the
@@ -72,6 +75,7 @@ class SharedCost:
     key: str  # "collection@2000", "short_run@80": one family before "@", its parameters after
     forward_items: float = 0.0
     train_steps: float = 0.0
+    host_ops: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Cost:
     # Why the work may not happen at all (e.g. "only with a train–val gap"): counted in the
     # budget (worst case), shown apart in the plan.
     conditional: str = ""
+    host_ops: float = 0.0  # work that does not run the model, in HOST_OP units
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class CaseSize:
     train_batch: int
     eval_batch: int
     epochs: int = 1  # the recipe's epochs (TRAIN["epochs"])
+    test_n: int = 0
 
     @property
     def epoch_steps(self) -> int:
@@ -110,9 +116,15 @@ class UnitCosts:
     forward_item_s: float
     train_step_s: float
     device: str = ""
+    host_op_s: float = 0.0  # seconds per HOST_OP on this machine
 
-    def seconds(self, forward_items: float, train_steps: float) -> float:
-        return forward_items * self.forward_item_s + train_steps * self.train_step_s
+    def seconds(self, forward_items: float, train_steps: float, host_ops: float = 0.0) -> float:
+        return (forward_items * self.forward_item_s + train_steps * self.train_step_s
+                + host_ops * self.host_op_s)
+
+    def of(self, cost: Cost | SharedCost) -> float:
+        """Seconds of a cost's own work (a Cost's shared work not included)."""
+        return self.seconds(cost.forward_items, cost.train_steps, cost.host_ops)
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,12 @@ class Knob:
     # Checks that share work through this setting (the short run's `steps`, the probe sample's
     # size) must shrink it alike, or each would compute its own copy: one value per group.
     group: str = ""
+    # For a setting whose value means more than its number (0: "--sample", a cap above the
+    # split's size): the items it stands for on this case, which the budget scales instead.
+    effective: Callable[[Any, CaseSize], int] | None = None
+
+    def base(self, value: object, size: CaseSize) -> object:
+        return value if self.effective is None else self.effective(value, size)
 
 
 @dataclass(frozen=True)
@@ -239,18 +257,19 @@ def estimate(costs: Sequence[tuple[str, Cost]], units: UnitCosts) -> tuple[Check
     seen: set[str] = set()
     out = []
     for check_id, cost in costs:
-        fwd, steps = cost.forward_items, cost.train_steps
+        fwd, steps, host = cost.forward_items, cost.train_steps, cost.host_ops
         for s in cost.shared:
             if s.key not in seen:
                 seen.add(s.key)
                 fwd += s.forward_items
                 steps += s.train_steps
+                host += s.host_ops
         train_s = steps * units.train_step_s
-        own = units.seconds(cost.forward_items, cost.train_steps)
-        reads = tuple((c.key, units.seconds(c.forward_items, c.train_steps)) for c in cost.shared)
+        own = units.of(cost)
+        reads = tuple((c.key, units.of(c)) for c in cost.shared)
         out.append(
             CheckEstimate(
-                check_id, units.seconds(fwd, steps), train_s, cost.conditional, own, reads
+                check_id, units.seconds(fwd, steps, host), train_s, cost.conditional, own, reads
             )
         )
     return tuple(out)
@@ -308,13 +327,10 @@ def fit_budget(
 
     def seconds(cls: type[Check[Any]], values: Mapping[str, object]) -> float:
         cost = _declared(cls, size, values)
-        own = units.seconds(cost.forward_items, cost.train_steps)
+        own = units.of(cost)
         # A shared cost is split between the checks that read it, so that shrinking one of them
         # is not charged the whole of work another check needs anyway.
-        shared = sum(
-            units.seconds(s.forward_items, s.train_steps) / readers.get(_family(s.key), 1)
-            for s in cost.shared
-        )
+        shared = sum(units.of(s) / readers.get(_family(s.key), 1) for s in cost.shared)
         return own + shared
 
     order = sorted(checks, key=lambda c: seconds(c, current[c.id]))
@@ -332,7 +348,8 @@ def fit_budget(
         def values_at(factor: float, d: Any = defaults, c: type[Check[Any]] = cls) -> dict:
             vals = dict(current[c.id])
             for knob in c.shrinkable:
-                vals[knob.setting] = _scaled(getattr(d, knob.setting), knob, factor)
+                base = knob.base(getattr(d, knob.setting), size)
+                vals[knob.setting] = _scaled(base, knob, factor)
             return vals
 
         lo, hi = 0.0, 1.0
@@ -351,9 +368,10 @@ def fit_budget(
         before = apply(cls.settings_type(), base.get(cls.id, {}), f"{cls.id}.settings")
         after = apply(cls.settings_type(), current[cls.id], f"{cls.id}.settings")
         for knob in cls.shrinkable:
-            if getattr(before, knob.setting) != getattr(after, knob.setting):
-                shortened.append(Shortened(cls.id, knob.setting, getattr(before, knob.setting),
-                                           getattr(after, knob.setting)))
+            old = knob.base(getattr(before, knob.setting), size)
+            new = knob.base(getattr(after, knob.setting), size)
+            if old != new:
+                shortened.append(Shortened(cls.id, knob.setting, old, new))
     changed = {k: v for k, v in current.items() if v != base.get(k, {})}
     return changed, tuple(shortened)
 
@@ -430,6 +448,7 @@ def case_size(ctx: RunContext) -> CaseSize:
         train_batch=train.batch_size,
         eval_batch=ctx.case.eval_settings.batch_size,
         epochs=train.epochs,
+        test_n=n("test"),
     )
 
 
@@ -493,7 +512,36 @@ def _time_units(ctx: RunContext, size: CaseSize, split: str, n: int) -> UnitCost
         _sync(ctx)
         steps.append(time.perf_counter() - start)
     del fresh, opt
-    return UnitCosts(forward_s, min(steps), describe_device(ctx.device))
+    return UnitCosts(forward_s, min(steps), describe_device(ctx.device), host_op_s())
+
+
+# The host unit: a million comparisons of 64-value thumbnails with the top-3 selection over
+# them (`neardup.nearest_k`), the kernel of the near-duplicate search.
+HOST_OP_PAIRS = 1_000_000
+# Reading one image (decoding a raw image, or an item through the case's dataset) without a
+# forward pass, in HOST_OP units, calibrated against the unit as a run times it (13-14 ms on the
+# 2-core box at one thread; a process that times it alone reads 22-30 ms): the scale case's
+# data_health, label_alignment and leakage reads, 0.3-0.5 ms per 64 px image.
+READ_OPS = 0.03
+
+
+def host_op_s() -> float:
+    """Seconds per HOST_OP here, timed on random thumbnails after a warm-up (best of three,
+    ~50 ms each: a shorter kernel read half the search's speed on a loaded box)."""
+    import numpy as np
+
+    from detective.analysis.neardup import nearest_k
+
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal((500, 64), dtype=np.float32)
+    base = rng.standard_normal((4000, 64), dtype=np.float32)
+    nearest_k(query[:50], base, 3)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        nearest_k(query, base, 3)
+        times.append(time.perf_counter() - start)
+    return min(times) * HOST_OP_PAIRS / (len(query) * len(base))
 
 
 def _sync(ctx: RunContext) -> None:
@@ -610,7 +658,17 @@ def drop_to_fit(estimates: Sequence[CheckEstimate], budget_s: float) -> tuple[st
         order += sorted(chosen, key=lambda c: -own(by_id[c]))
         dropped |= set(chosen)
         total += neg
-    return tuple(order)
+    # Refill: a check skipped with its group (a cheap probe sharing the learning sample with
+    # the expensive short run) may fit on its own once the group's big work is gone: put back,
+    # evidence first then the symptom-gated, cheapest first, whatever keeps within the budget.
+    def total_without(gone: set[str]) -> float:
+        kept = sum(own(e) for e in estimates if e.check_id not in gone)
+        return kept + sum(shared_s[k] for k, rs in readers.items() if rs - gone)
+
+    for cid in sorted(order, key=lambda c: (bool(by_id[c].conditional), own(by_id[c]))):
+        if total_without(dropped - {cid}) <= budget_s:
+            dropped.discard(cid)
+    return tuple(c for c in order if c in dropped)
 
 
 # --- the running side -------------------------------------------------------------------------
@@ -636,7 +694,7 @@ class BudgetClock:
 
     def fits(self, cost: Cost, units: UnitCosts) -> bool:
         """Would work of this cost fit in what is left? (interventions ask before running)"""
-        return units.seconds(cost.forward_items, cost.train_steps) <= self.seconds_remaining()
+        return units.of(cost) <= self.seconds_remaining()
 
 
 class Eta:

@@ -353,6 +353,7 @@ def _execute_inner(
         try:
             config = playbook.settings_for(check_id)
             measurement, finding, user = _run_check(check_cls, ctx, progress, config)
+            finding = shortening_noted(finding, ctx.plan)
         except Cancelled:
             ctx.experiments.drain()  # a cancelled check's experiments are not evidence
             events.put(RunFinished(RunStatus.INTERRUPTED, f"cancelled during {check_id}", errors))
@@ -398,6 +399,22 @@ def _plan(
     ctx.plan = plan
     events.put(RunPlanned(plan))
     return playbook
+
+
+def shortening_noted(finding: Finding, plan: RunPlan | None) -> Finding:
+    """The finding of a check the budget shortened says so, in its own notes (the report's
+    reader never saw the plan line): which settings, from what to what."""
+    from dataclasses import replace
+
+    if plan is None:
+        return finding
+    mine = [s for s in plan.shortened if s.check_id == finding.check_id]
+    if not mine:
+        return finding
+    what = "; ".join(s.describe().split(".", 1)[1] for s in mine)
+    note = (f"Shortened to fit the run's budget ({what}); `detective run … --only "
+            f"{finding.check_id} --rerun --budget none` measures it in full.")
+    return replace(finding, notes=(*finding.notes, note))
 
 
 def _blocking(check_id: str, finding: Finding) -> tuple[str, str]:

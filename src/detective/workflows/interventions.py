@@ -319,10 +319,17 @@ class _Val:
 
 
 def _val(ctx: RunContext, sample: int) -> _Val:
-    idx = ctx.sample_indices("val", sample)
-    x, y, kept = ctx.tensors("val", idx)
-    pred = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
-    return _Val(x, y.cpu(), kept, pred)
+    """The val sample and the model's predictions on it, once per run: every intervention
+    compares against the same "before"."""
+    from detective.core.ports import CacheKey
+
+    def compute() -> _Val:
+        idx = ctx.sample_indices("val", sample)
+        x, y, kept = ctx.tensors("val", idx)
+        pred = _predict(ctx.model(), x, ctx.case.eval_settings.batch_size)
+        return _Val(x, y.cpu(), kept, pred)
+
+    return ctx.cache.get(CacheKey("intervention_val", (sample,)), compute)
 
 
 def _need(ctx: RunContext, *hooks: str) -> None:
@@ -562,15 +569,20 @@ def _metric_recomputed(ctx: RunContext, v: _Val, it: Intervention) -> Interventi
 
 
 def _drop_near_twins(ctx: RunContext, v: _Val, it: Intervention) -> InterventionResult:
-    from detective.checks.pipeline.train_val_leakage import TrainValLeakage
+    from detective.checks.pipeline.train_val_leakage import (
+        TrainValLeakage,
+        leakage_measurement,
+        run_settings,
+    )
     from detective.core.progress import Progress
 
-    # The twins the leakage check finds, by its own search: exact copies by pixel hash, near
-    # ones by thumbnail cosine and by alignment over mirroring and small shifts (raw images
-    # when the case has them). A cheaper search here would miss the shifted and mirrored
-    # copies the check reports, and the intervention would test a different claim.
+    # The twins the leakage check found, by its own search and its measurement of this run
+    # (cached, under the settings --budget gave it): exact copies by pixel hash, near ones by
+    # thumbnail cosine and by alignment over mirroring and small shifts (raw images when the
+    # case has them). A cheaper search here would miss the shifted and mirrored copies the
+    # check reports, and the intervention would test a different claim.
     check = TrainValLeakage()
-    m = check.measure(ctx, Progress())
+    m = leakage_measurement(ctx, run_settings(ctx), Progress())
     twins = {p.val_index: p for p in check.duplicates(m)}
     twin = np.array([i in twins for i in v.indices], bool)
     exact = sum(twins[i].exact for i in v.indices if i in twins)

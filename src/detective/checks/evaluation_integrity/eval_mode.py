@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from detective.analysis.measures import EvalModeStats, TrainModeAccuracy, reported_fraction
+from detective.core.budget import CaseSize, Cost
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -38,6 +39,15 @@ class EvalMode(Check[EvalModeMeasurement]):
     measurement_type = EvalModeStats
     thresholds_type = EvalModeThresholds
     uses = (EvalModeStats,)
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Three passes (eval twice, train once) over the provider's sample of the eval split;
+        the batch-size sweep run only when a reported metric differs from eval-mode accuracy
+        is not planned (the plan cannot know it)."""
+        from detective.analysis.measures import EvalModeSettings
+
+        n = min(size.sample, EvalModeSettings().sample, size.val_n or size.test_n)
+        return Cost(forward_items=3 * n)
 
     def measure(self, ctx, progress) -> EvalModeStats:
         return ctx.shared(EvalModeStats, progress)

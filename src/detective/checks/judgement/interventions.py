@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from detective.core.budget import Knob
 from detective.core.findings import (
     Direction,
     Finding,
@@ -45,6 +46,15 @@ class InterventionSettings:
     seeds: int = 3  # paired short runs per training-side intervention
     # Stop retraining once proven causes recover this share of the gap together.
     explained_share: float = 0.9
+    # Training-side interventions the plan reserves room for (paired short runs over `seeds`);
+    # --budget lowers it to 0 when they cannot fit, and the training side then gets what is left.
+    train_reserve: int = 1
+
+
+# Val passes the evaluation side is planned for: the predictions before (one pass, shared by
+# every intervention) and after each of the ~3 interventions a run's evidence typically calls
+# for (the scale case's and the diagnosis benchmark's runs measure 1-4).
+EVAL_PASSES = 4
 
 
 @dataclass(frozen=True)
@@ -181,14 +191,30 @@ class Interventions(Check[InterventionsMeasurement]):
     settings_type = InterventionSettings
     reads_findings = True  # the engine hands it the findings of this run so far
 
-    def cost(self, size: CaseSize) -> Cost:
-        """Planned as nothing: the judgement spends what the checks leave (its training side
-        stops when the budget is spent; its evaluation side is a few passes over the val
-        sample), so a plan must never drop a check to make room for it."""
-        from detective.core.budget import Cost
+    # The evaluation side's val sample (the paired tests keep their power well below 2,000:
+    # a planted cause moves hundreds of the 500 items), and the training side's reservation.
+    shrinkable = (Knob("sample", 500), Knob("train_reserve", 0))
 
-        del size
-        return Cost()
+    def cost(self, size: CaseSize) -> Cost:
+        """The judgement's reserved share of the budget, planned up front so that the checks
+        before it leave it room: the evaluation side (the train accuracy at the top of the gap
+        and EVAL_PASSES val passes over the sample) and `train_reserve` training-side
+        interventions (`seeds` paired short runs each). It is never skipped to fit
+        (budget.KEEP); its training side stops when the budget is spent."""
+        from detective.core.budget import Cost, probe_run
+        from detective.workflows.training_interventions import (
+            MAX_EPOCHS,
+            MIN_STEPS,
+            TRAIN_SAMPLES,
+            VAL_SAMPLES,
+        )
+
+        st = self.settings
+        val, train = min(st.sample, size.val_n), min(st.sample, size.train_n)
+        fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
+        runs = 2 * st.seeds * st.train_reserve
+        return Cost(forward_items=train + EVAL_PASSES * val + runs * fwd,
+                    train_steps=runs * steps)  # fmt: skip
 
     def measure(self, ctx: RunContext, progress: Progress) -> InterventionsMeasurement:
         from detective.workflows.interventions import InterventionError, run_intervention
@@ -215,6 +241,10 @@ class Interventions(Check[InterventionsMeasurement]):
                 continue  # one recovering intervention proves a cause; save the budget
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
+                continue
+            spent = _over_budget(ctx, it, st, first=not any(o.side is it.side for o in outcomes))
+            if spent:
+                skipped.append(Skipped(it.label, c.hypothesis, spent))
                 continue
             explained = _explained(outcomes, reference, chance)
             if it.side is Side.TRAIN and explained >= st.explained_share:
@@ -330,6 +360,41 @@ class Interventions(Check[InterventionsMeasurement]):
             o = replace(o, effect=effect)
             judged.append(replace(o, gap_share=gap_share(o, m.reference, m.chance)))
         return judged
+
+
+def _over_budget(
+    ctx: RunContext, it: Intervention, st: InterventionSettings, first: bool
+) -> str:
+    """Why an intervention does not fit what the budget has left ("" when it does), from its
+    planned cost at the run's measured speed: an evaluation-side one is a val pass over the
+    sample (two for the first: the predictions before); a training-side one at least its first
+    seed's short runs, the baseline's and the change's (the change's alone once a baseline is
+    cached): a change whose first seed does not beat its reference stops there, and a run the
+    budget cuts short is not comparable (no effect), so one that cannot finish is not started."""
+    if ctx.budget is None or ctx.plan is None:
+        return ""
+    units, size = ctx.plan.units, ctx.plan.size
+    if it.side is Side.EVAL:
+        need = units.seconds((2 if first else 1) * min(st.sample, size.val_n), 0.0)
+        what = ""
+    else:
+        from detective.core.budget import probe_run
+        from detective.workflows.training_interventions import (
+            MAX_EPOCHS,
+            MIN_STEPS,
+            TRAIN_SAMPLES,
+            VAL_SAMPLES,
+        )
+
+        runs = 2 if first else 1
+        fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
+        need = units.seconds(runs * fwd, runs * steps)
+        what = f" for {runs} short run{'s' if runs > 1 else ''} of its first seed"
+    left = ctx.budget.seconds_remaining()
+    if need <= left:
+        return ""
+    return (f"does not fit what the budget has left ({left:.0f} s left, ≈ {need:.0f} s "
+            f"needed{what}); `detective experiment CASE --set {it.label}` runs it")  # fmt: skip
 
 
 def _rules_out(o: InterventionOutcome, min_effect: float) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import READ_OPS, CaseSize, Cost, Knob
 from detective.core.findings import (
     Concern,
     Finding,
@@ -41,6 +42,17 @@ class HealthThresholds:
     class_shift_moderate: float = 0.05
     ks_strong: float = 0.25  # KS statistic D (the largest CDF gap)
     ks_moderate: float = 0.1
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """How much data_health reads (read by measure only)."""
+
+    items: int = 0  # items sampled per split; 0: --sample (--budget may lower it)
+
+
+def _items(st: HealthSettings, sample: int) -> int:
+    return st.items or sample
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,20 @@ class DataHealth(Check[HealthMeasurement]):
     )
     needs = ("model", "datasets")
     hypotheses = ("corrupt_inputs", "class_imbalance", "distribution_shift")
+    settings_type = HealthSettings
+    # Floor: 500 items per split still give a 1 % corrupt share five items and the shift tests
+    # their power for the shifts they are strong on (see the tests).
+    shrinkable = (
+        Knob("items", 500, effective=lambda v, s: min(
+            max(s.train_n, s.val_n, s.test_n), _items(HealthSettings(items=v), s.sample))),
+    )  # fmt: skip
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Each split's sample read through the case's dataset and, with raw_datasets(),
+        decoded raw once more (planned as if present)."""
+        n = _items(self.settings, size.sample)
+        reads = sum(min(n, k) for k in (size.train_n, size.val_n, size.test_n))
+        return Cost(host_ops=2 * reads * READ_OPS)
     measurement_type = HealthMeasurement
     thresholds_type = HealthThresholds
 
@@ -113,7 +139,7 @@ class DataHealth(Check[HealthMeasurement]):
         names = [s for s in ("train", "val", "test") if ctx.has_split(s)]
         for n, split in enumerate(names):
             span = progress.span(n / len(names), (n + 1) / len(names))
-            indices = ctx.sample_indices(split)
+            indices = ctx.sample_indices(split, _items(self.settings, ctx.options.sample))
             sample_counts = np.zeros(k, dtype=np.int64)
             blank: list[int] = []
             values = props.setdefault(split, {})

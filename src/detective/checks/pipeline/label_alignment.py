@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import READ_OPS, CaseSize, Cost, Knob
 from detective.core.findings import (
     Concern,
     Effect,
@@ -116,6 +117,15 @@ class LabelAlignment(Check[AlignMeasurement]):
     measurement_type = AlignMeasurement
     thresholds_type = AlignThresholds
     settings_type = AlignSettings
+    shrinkable = (Knob("sample", 300), Knob("aug_sample", 100))
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Both splits' samples read twice (the dataset, the raw label), and `aug_sample` val
+        images per augmentation (planned for three) decoded and transformed."""
+        n = min(size.sample, self.settings.sample)
+        reads = 2 * (min(n, size.train_n) + min(n, size.val_n))
+        reads += 3 * min(self.settings.aug_sample, size.val_n)
+        return Cost(host_ops=reads * READ_OPS)
 
     def measure(self, ctx, progress) -> AlignMeasurement:
         import numpy as np

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from detective.core.budget import READ_OPS, CaseSize, Cost, Knob
 from detective.core.findings import Finding, Metric, Strength, Table, Verdict, refutes, supports
 from detective.core.hypotheses import Stage
 from detective.core.registry import Check, register
@@ -72,6 +73,12 @@ class PreprocessingParity(Check[ParityMeasurement]):
     measurement_type = ParityMeasurement
     thresholds_type = ParityThresholds
     settings_type = ParitySettings
+    shrinkable = (Knob("sample", 128),)
+
+    def cost(self, size: CaseSize) -> Cost:
+        """Each sampled raw val image decoded, through both transforms and both predicted."""
+        n = min(size.sample, self.settings.sample, size.val_n)
+        return Cost(forward_items=2 * n, host_ops=2 * n * READ_OPS)
 
     def measure(self, ctx, progress) -> ParityMeasurement:
         import torch

@@ -10,8 +10,9 @@ copies). Blank (constant) images are not leakage: a loader that decodes files as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from detective.core.budget import READ_OPS, Cost, Knob
 from detective.core.findings import (
     Finding,
     Metric,
@@ -22,7 +23,15 @@ from detective.core.findings import (
     supports,
 )
 from detective.core.hypotheses import Stage
+from detective.core.ports import CacheKey
 from detective.core.registry import Check, register
+
+if TYPE_CHECKING:
+    from detective.core.budget import CaseSize
+    from detective.core.context import RunContext
+    from detective.core.progress import Progress
+
+TRAIN_ITEMS = 10_000  # train images compared against by default (at least --sample)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,10 @@ class LeakageThresholds:
 class LeakageSettings:
     """How much leakage measures (read by measure only)."""
 
-    train_items: int = 10_000  # train images compared against (at least --sample)
+    # Train images compared against; 0: max(--sample, TRAIN_ITEMS). --budget lowers it (the
+    # overlap found is then a lower bound, and the finding says so).
+    train_items: int = 0
+    val_items: int = 0  # val images searched for a twin; 0: --sample
     examples: int = 10
     # Val images whose nearest train image is at least this similar are kept in the
     # measurement, so judge can re-apply any `near` threshold at or above it.
@@ -76,6 +88,47 @@ class LeakageMeasurement:
     blank_examples: tuple[int, ...] = ()  # val indices
 
 
+def train_items(st: LeakageSettings, sample: int) -> int:
+    return st.train_items or max(sample, TRAIN_ITEMS)
+
+
+def val_items(st: LeakageSettings, sample: int) -> int:
+    return st.val_items or sample
+
+
+# The search's cost in HOST_OP units (detective.core.budget), calibrated on the ResNet-18 scale
+# case (7,000 × 2,000 images at 64 px: 15-16 s where a run times a HOST_OP at 14 ms; a third
+# each): 18 coarse candidate searches plus the fine one per val × train pair, the alignment of
+# each val image with its candidates (25 shifts × 2 orientations at 32 px, the largest), and
+# reading every image.
+SEARCH_OPS_PER_PAIR = 30 / 1_000_000
+ALIGN_OPS_PER_VAL = 0.2
+
+
+def search_ops(train_n: int, val_n: int) -> float:
+    return (SEARCH_OPS_PER_PAIR * train_n * val_n + ALIGN_OPS_PER_VAL * val_n
+            + READ_OPS * (train_n + val_n))  # fmt: skip
+
+
+def leakage_measurement(
+    ctx: RunContext, settings: LeakageSettings, progress: Progress
+) -> LeakageMeasurement:
+    """The search under these settings, once per run: train_val_leakage and the judgement's
+    `drop=near_twins` read the same measurement."""
+    key = CacheKey("train_val_leakage", (settings, ctx.options.sample))
+    return ctx.cache.get(key, lambda: _search(ctx, settings, progress))
+
+
+def run_settings(ctx: RunContext) -> LeakageSettings:
+    """The settings this run measures leakage with: the playbook's, shortened by --budget."""
+    from detective.core.overrides import apply
+
+    values: dict[str, object] = {}
+    if ctx.plan is not None:
+        values = dict(dict(ctx.plan.settings).get(TrainValLeakage.id, ()))
+    return apply(LeakageSettings(), values, f"{TrainValLeakage.id}.settings")
+
+
 @register
 class TrainValLeakage(Check[LeakageMeasurement]):
     id = "train_val_leakage"
@@ -92,108 +145,24 @@ class TrainValLeakage(Check[LeakageMeasurement]):
     measurement_type = LeakageMeasurement
     thresholds_type = LeakageThresholds
     settings_type = LeakageSettings
+    # The search grows with val × train: --budget shrinks both samples (train never below
+    # 2,000 images, where a 1 % leak of a 10-class set still shows; see the tests).
+    shrinkable = (
+        Knob("val_items", 300,
+             effective=lambda v, s: min(s.val_n, val_items(LeakageSettings(val_items=v),
+                                                           s.sample))),
+        Knob("train_items", 2000,
+             effective=lambda v, s: min(s.train_n, train_items(LeakageSettings(train_items=v),
+                                                               s.sample))),
+    )  # fmt: skip
+
+    def cost(self, size: CaseSize) -> Cost:
+        train_n = min(size.train_n, train_items(self.settings, size.sample))
+        val_n = min(size.val_n, val_items(self.settings, size.sample))
+        return Cost(host_ops=search_ops(train_n, val_n))
 
     def measure(self, ctx, progress) -> LeakageMeasurement:
-        import numpy as np
-
-        from detective.analysis.neardup import best_alignment, nearest, nearest_k
-
-        use_raw = ctx.case.has("raw_datasets")
-        problems: list[str] = []
-        n_train = len(ctx.dataset("train"))
-        train_idx = ctx.sample_indices("train", max(ctx.options.sample, self.settings.train_items))
-        val_idx = ctx.sample_indices("val")
-        parts = {}
-        for k, (split, idx) in enumerate((("train", train_idx), ("val", val_idx))):
-            span = progress.span(0.45 * k, 0.45 * (k + 1))
-            parts[split] = _read(ctx, split, idx, use_raw, span, problems)
-        progress.update(0.9, None, "nearest-neighbour search")
-        tr, va = parts["train"], parts["val"]
-        t_ids, t_lab, t_desc, t_hash = tr.ids, tr.labels, tr.desc, tr.hashes
-        v_ids, v_lab, v_desc, v_hash = va.ids, va.labels, va.desc, va.hashes
-        found = nearest(v_desc, t_desc)
-        by_hash = {h: i for i, h in enumerate(t_hash)}
-        align = tr.grey.shape[1:] == va.grey.shape[1:] and len(tr.grey) > 0
-        if align:
-            # Candidates for alignment: the train images nearest in coarse thumbnails to the
-            # val image, its mirror image, and both shifted by ±max_shift (a small image's
-            # one-pixel shift is too large for a coarse thumbnail to absorb).
-            k = self.settings.candidates_per_orientation
-            max_shift = max(1, round(min(tr.grey.shape[1:]) / 16))
-            cands = np.concatenate(
-                [
-                    nearest_k(_coarse(_translate(g, dy, dx)), tr.coarse, k)
-                    for g in (va.grey, va.grey[:, :, ::-1])
-                    for dy in (-max_shift, 0, max_shift)
-                    for dx in (-max_shift, 0, max_shift)
-                ],
-                1,
-            )
-        elif len(tr.grey) and len(va.grey):
-            problems.append("train and val images differ in size: no alignment search")
-        pairs = []
-        blank_in_train = blank_conflicting = 0
-        blank_examples: list[int] = []
-        for row in range(len(v_ids)):
-            hit = by_hash.get(v_hash[row])
-            is_exact = hit is not None
-            if va.blank[row]:  # a constant image matches every other one: not a twin
-                blank_in_train += is_exact
-                blank_conflicting += is_exact and int(v_lab[row]) != int(t_lab[hit])
-                if len(blank_examples) < 20:
-                    blank_examples.append(int(v_ids[row]))
-                continue
-            j = hit if is_exact else int(found.index[row])
-            sim = 1.0 if is_exact else float(found.similarity[row])
-            how = ""
-            if not is_exact and align:
-                rows = np.unique(cands[row])
-                rows = rows[~tr.blank[rows]]
-                if len(rows):
-                    a = best_alignment(va.grey[row], tr.grey[rows], max_shift)
-                    if a.similarity > sim + 1e-6 and (a.mirrored or a.shift != (0, 0)):
-                        sim, j = a.similarity, int(rows[a.train_row])
-                        how = ", ".join(
-                            (["mirrored"] if a.mirrored else [])
-                            + ([f"shifted {a.shift[1]},{a.shift[0]}"] if any(a.shift) else [])
-                        )
-            if not is_exact and sim < self.settings.candidate_similarity:
-                continue
-            pairs.append(
-                DuplicatePair(
-                    int(v_ids[row]),
-                    int(t_ids[j]),
-                    sim,
-                    is_exact,
-                    int(v_lab[row]),
-                    int(t_lab[j]),
-                    how,
-                )
-            )
-        # The table shows 5 decimals: ties at that precision list conflicting labels first.
-        pairs.sort(
-            key=lambda p: (-round(p.similarity, 5), p.val_label == p.train_label, p.val_index)
-        )
-        sims = found.similarity if len(found.similarity) else np.zeros(1)
-        progress.update(1.0)
-        return LeakageMeasurement(
-            source="raw" if use_raw else "transformed",
-            val_checked=len(v_ids),
-            val_size=len(ctx.dataset("val")),
-            train_checked=len(t_ids),
-            train_size=n_train,
-            candidates=tuple(pairs),
-            examples=self.settings.examples,
-            similarity_quantiles=tuple(
-                round(float(q), 5) for q in np.quantile(sims, [0.5, 0.99, 1.0])
-            ),
-            classes=ctx.case.classes,
-            problems=tuple(problems[:20]),
-            blank_val=int(va.blank.sum()),
-            blank_val_in_train=blank_in_train,
-            blank_conflicting=blank_conflicting,
-            blank_examples=tuple(blank_examples),
-        )
+        return leakage_measurement(ctx, self.settings, progress)
 
     def duplicates(self, m: LeakageMeasurement) -> tuple[DuplicatePair, ...]:
         """Exact copies and near duplicates at this check's `near` threshold, most similar
@@ -332,6 +301,109 @@ class TrainValLeakage(Check[LeakageMeasurement]):
             "conflicting labels, then re-measure val; the current val score overstates "
             "generalisation.",
         )
+
+
+def _search(ctx: RunContext, settings: LeakageSettings, progress: Progress) -> LeakageMeasurement:
+    import numpy as np
+
+    from detective.analysis.neardup import best_alignment, nearest, nearest_k
+
+    use_raw = ctx.case.has("raw_datasets")
+    problems: list[str] = []
+    n_train = len(ctx.dataset("train"))
+    train_idx = ctx.sample_indices("train", train_items(settings, ctx.options.sample))
+    val_idx = ctx.sample_indices("val", val_items(settings, ctx.options.sample))
+    parts = {}
+    for k, (split, idx) in enumerate((("train", train_idx), ("val", val_idx))):
+        span = progress.span(0.45 * k, 0.45 * (k + 1))
+        parts[split] = _read(ctx, split, idx, use_raw, span, problems)
+    progress.update(0.9, None, "nearest-neighbour search")
+    tr, va = parts["train"], parts["val"]
+    t_ids, t_lab, t_desc, t_hash = tr.ids, tr.labels, tr.desc, tr.hashes
+    v_ids, v_lab, v_desc, v_hash = va.ids, va.labels, va.desc, va.hashes
+    found = nearest(v_desc, t_desc)
+    by_hash = {h: i for i, h in enumerate(t_hash)}
+    align = tr.grey.shape[1:] == va.grey.shape[1:] and len(tr.grey) > 0
+    if align:
+        # Candidates for alignment: the train images nearest in coarse thumbnails to the
+        # val image, its mirror image, and both shifted by ±max_shift (a small image's
+        # one-pixel shift is too large for a coarse thumbnail to absorb).
+        k = settings.candidates_per_orientation
+        max_shift = max(1, round(min(tr.grey.shape[1:]) / 16))
+        cands = np.concatenate(
+            [
+                nearest_k(_coarse(_translate(g, dy, dx)), tr.coarse, k)
+                for g in (va.grey, va.grey[:, :, ::-1])
+                for dy in (-max_shift, 0, max_shift)
+                for dx in (-max_shift, 0, max_shift)
+            ],
+            1,
+        )
+    elif len(tr.grey) and len(va.grey):
+        problems.append("train and val images differ in size: no alignment search")
+    pairs = []
+    blank_in_train = blank_conflicting = 0
+    blank_examples: list[int] = []
+    for row in range(len(v_ids)):
+        hit = by_hash.get(v_hash[row])
+        is_exact = hit is not None
+        if va.blank[row]:  # a constant image matches every other one: not a twin
+            blank_in_train += is_exact
+            blank_conflicting += is_exact and int(v_lab[row]) != int(t_lab[hit])
+            if len(blank_examples) < 20:
+                blank_examples.append(int(v_ids[row]))
+            continue
+        j = hit if is_exact else int(found.index[row])
+        sim = 1.0 if is_exact else float(found.similarity[row])
+        how = ""
+        if not is_exact and align:
+            rows = np.unique(cands[row])
+            rows = rows[~tr.blank[rows]]
+            if len(rows):
+                a = best_alignment(va.grey[row], tr.grey[rows], max_shift)
+                if a.similarity > sim + 1e-6 and (a.mirrored or a.shift != (0, 0)):
+                    sim, j = a.similarity, int(rows[a.train_row])
+                    how = ", ".join(
+                        (["mirrored"] if a.mirrored else [])
+                        + ([f"shifted {a.shift[1]},{a.shift[0]}"] if any(a.shift) else [])
+                    )
+        if not is_exact and sim < settings.candidate_similarity:
+            continue
+        pairs.append(
+            DuplicatePair(
+                int(v_ids[row]),
+                int(t_ids[j]),
+                sim,
+                is_exact,
+                int(v_lab[row]),
+                int(t_lab[j]),
+                how,
+            )
+        )
+    # The table shows 5 decimals: ties at that precision list conflicting labels first.
+    pairs.sort(
+        key=lambda p: (-round(p.similarity, 5), p.val_label == p.train_label, p.val_index)
+    )
+    sims = found.similarity if len(found.similarity) else np.zeros(1)
+    progress.update(1.0)
+    return LeakageMeasurement(
+        source="raw" if use_raw else "transformed",
+        val_checked=len(v_ids),
+        val_size=len(ctx.dataset("val")),
+        train_checked=len(t_ids),
+        train_size=n_train,
+        candidates=tuple(pairs),
+        examples=settings.examples,
+        similarity_quantiles=tuple(
+            round(float(q), 5) for q in np.quantile(sims, [0.5, 0.99, 1.0])
+        ),
+        classes=ctx.case.classes,
+        problems=tuple(problems[:20]),
+        blank_val=int(va.blank.sum()),
+        blank_val_in_train=blank_in_train,
+        blank_conflicting=blank_conflicting,
+        blank_examples=tuple(blank_examples),
+    )
 
 
 @dataclass(frozen=True)
