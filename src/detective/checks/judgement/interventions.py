@@ -190,6 +190,10 @@ class Interventions(Check[InterventionsMeasurement]):
     thresholds_type = InterventionThresholds
     settings_type = InterventionSettings
     reads_findings = True  # the engine hands it the findings of this run so far
+    # A diverged checkpoint (NaN logits) leaves the recipe to judge: the training side runs
+    # (the user's model predicts nothing, so the short runs decide), the evaluation side is
+    # skipped with a reason.
+    needs_trained_model = False
 
     # The evaluation side's val sample (the paired tests keep their power well below 2,000:
     # a planted cause moves hundreds of the 500 items), and the training side's reservation.
@@ -234,11 +238,15 @@ class Interventions(Check[InterventionsMeasurement]):
         skipped: list[Skipped] = []
         proven: set[str] = set()
         reference, chance = _reference(ctx, st.sample) if plan else (None, 0.0)
+        unusable = _model_unusable(ctx.prior_findings)
         for n, (c, it) in enumerate(plan):
             progress.check_cancelled()
             progress.update(n / len(plan), message=f"{it.label} ({c.hypothesis})")
             if c.hypothesis in proven:
                 continue  # one recovering intervention proves a cause; save the budget
+            if it.side is Side.EVAL and unusable:
+                skipped.append(Skipped(it.label, c.hypothesis, unusable))
+                continue
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
                 continue
@@ -395,6 +403,17 @@ def _over_budget(
         return ""
     return (f"does not fit what the budget has left ({left:.0f} s left, ≈ {need:.0f} s "
             f"needed{what}); `detective experiment CASE --set {it.label}` runs it")  # fmt: skip
+
+
+def _model_unusable(findings: tuple[Finding, ...]) -> str:
+    """Why the trained model's output cannot be evaluated (case_contract says so), or ""."""
+    from detective.core.engine import MODEL_OUTPUT_ONLY
+
+    for f in findings:
+        if any(m.key == MODEL_OUTPUT_ONLY and m.value for m in f.metrics):
+            return ("the trained model's output is unusable (NaN/Inf): an evaluation-side "
+                    "change needs its predictions")
+    return ""
 
 
 def _rules_out(o: InterventionOutcome, min_effect: float) -> bool:
