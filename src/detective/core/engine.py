@@ -417,10 +417,16 @@ def shortening_noted(finding: Finding, plan: RunPlan | None) -> Finding:
     return replace(finding, notes=(*finding.notes, note))
 
 
+def model_output_only(finding: Finding) -> bool:
+    """The finding says only the trained model's output failed (NaN/Inf logits): the recipe-only
+    checks and the judgement's training side can still run."""
+    return any(m.key == MODEL_OUTPUT_ONLY and m.value for m in finding.metrics)
+
+
 def _blocking(check_id: str, finding: Finding) -> tuple[str, str]:
     """(why every later check is blocked, why those needing the trained model are): a failure
     of the trained model's output alone leaves the recipe-only checks free to run."""
-    if any(m.key == MODEL_OUTPUT_ONLY and m.value for m in finding.metrics):
+    if model_output_only(finding):
         return "", f"{check_id}: the trained model's output is unusable"
     return f"{check_id} failed ({finding.summary})", ""
 

@@ -407,10 +407,10 @@ def _over_budget(
 
 def _model_unusable(findings: tuple[Finding, ...]) -> str:
     """Why the trained model's output cannot be evaluated (case_contract says so), or ""."""
-    from detective.core.engine import MODEL_OUTPUT_ONLY
+    from detective.core.engine import model_output_only
 
     for f in findings:
-        if any(m.key == MODEL_OUTPUT_ONLY and m.value for m in f.metrics):
+        if model_output_only(f):
             return ("the trained model's output is unusable (NaN/Inf): an evaluation-side "
                     "change needs its predictions")
     return ""
