@@ -327,13 +327,16 @@ def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
 ) -> None:
     from detective.ui.cli import main
 
-    _fixed_units(monkeypatch)
+    # A small case at 50 ms a step (its epoch ≈ 1 s): the checks and the judgement's reserve
+    # (one training-side intervention, 3 seeds × 2 short runs ≈ 50 s) fit the floor whole.
+    fast = UnitCosts(forward_item_s=0.001, train_step_s=0.05, device="cpu")
+    monkeypatch.setattr(budget, "measure_units", lambda *_: fast)
     code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session",
                  str(tmp_path / "s"), "--only", "case_contract,loss_at_init"])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
     assert "Plan: ≈" in out and "shortened to fit" not in out
-    # the digits' epoch (a few steps at 0.25 s) is far below the floor: the default is the floor
+    # the digits' epoch is far below the floor: the default is the floor
     floor = budget.duration(budget.DEFAULT_FLOOR_S)
     assert f"budget {floor} (default: one epoch, at least {floor};" in out
 

@@ -87,6 +87,27 @@ def test_judge_demotes_tiny_or_uncorrected_effects() -> None:
     assert "Descriptions, not causes: slice_failure" in f.summary
 
 
+def test_an_inconclusive_outcome_neither_supports_nor_refutes() -> None:
+    # Two identical measurements whose CI excludes a gain: measured in full, "no effect" refutes
+    # the cause; cut short by the budget (inconclusive), it says nothing about it.
+    def m(effect: Moved) -> InterventionsMeasurement:
+        o = InterventionOutcome("frozen_parameters", "hook.optimizer=default", Side.TRAIN,
+                                "x", "val_acc", 0.84, 0.42, -0.50, -0.35, 1e-8, "t", effect)
+        return InterventionsMeasurement(
+            candidates=(Candidate("frozen_parameters", 1.0, ("x",)),), outcomes=(o,),
+            skipped=(), descriptions=(), reference=0.95, chance=0.1,
+        )
+
+    def directions(f: Finding) -> list[str]:
+        return [e.direction.value for e in f.effects if e.hypothesis == "frozen_parameters"]
+
+    judge = Interventions(InterventionThresholds()).judge
+    assert directions(judge(m(Moved.NO_EFFECT))) == ["refutes"]
+    cut = judge(m(Moved.INCONCLUSIVE))
+    assert directions(cut) == []
+    assert [o.effect for o in cut.interventions] == [Moved.INCONCLUSIVE]
+
+
 def test_candidates_exclude_descriptions_and_refuted() -> None:
     fs = (
         Finding("a", Verdict.FAIL, "", effects=(supports("slice_failure", Strength.STRONG, "r"),

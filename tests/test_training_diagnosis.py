@@ -112,7 +112,7 @@ def test_undertrained_short_runs_cannot_prove_label_noise() -> None:
     # A clean model at 97 %; short runs 70 % → 80 % without its few flagged items: far below
     # the user's model, so the short runs cannot speak for the cause.
     r = _judge(DROP, _runs(0.70, n), _runs(0.80, n), _model(0.97, n, salt=1), 1.0)
-    assert r.below_model and r.effect is Moved.NO_EFFECT
+    assert r.below_model and r.effect is Moved.INCONCLUSIVE
     assert any("undertrained" in note for note in r.notes)
 
 

@@ -168,8 +168,42 @@ def test_an_undertrained_short_baseline_never_makes_a_change_look_like_a_fix(
 def test_a_budget_that_cuts_runs_short_is_inconclusive(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, LR=2e-5)
     r = run_training_intervention(ctx, "train.lr=x10", budget_s=0.0, seeds=2)
-    assert r.cut_short and r.effect is Moved.NO_EFFECT
+    assert r.cut_short and r.effect is Moved.INCONCLUSIVE
     assert any("budget" in n for n in r.notes)
+
+
+def _cut_seeds(monkeypatch: pytest.MonkeyPatch, cut: set[int]) -> None:
+    """Runs of the seeds in `cut` report that the wall-time cap stopped them."""
+    from dataclasses import replace
+
+    from detective.workflows import training_interventions as ti
+
+    real = ti.train_probe
+
+    def probe(ctx: RunContext, recipe: object, data: object, seed: int, *a: object,
+              **kw: object) -> object:
+        r = real(ctx, recipe, data, seed, *a, **kw)  # type: ignore[arg-type]
+        return replace(r, stopped_early=True) if seed in cut else r
+
+    monkeypatch.setattr(ti, "train_probe", probe)
+
+
+def test_a_seed_cut_short_is_left_out_not_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LR 0.3 is planted: with seed 2 cut by the budget, seeds 0 and 1 still prove it.
+    _cut_seeds(monkeypatch, {2})
+    r = run_training_intervention(_ctx(tmp_path, LR=0.3), "train.lr=/10")
+    assert r.seeds == 2 and not r.cut_short and r.effect is Moved.RECOVERS, r.notes
+    assert any("2 of 3 seeds" in n for n in r.notes)
+
+
+def test_one_whole_seed_is_too_few_to_judge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cut_seeds(monkeypatch, {1, 2})
+    r = run_training_intervention(_ctx(tmp_path, LR=0.3), "train.lr=/10")
+    assert r.cut_short and r.effect is Moved.INCONCLUSIVE, r.notes
 
 
 def test_unknown_or_inapplicable_interventions_are_named(clean: RunContext) -> None:

@@ -134,6 +134,9 @@ class Moved(StrEnum):
     RECOVERS = "recovers"  # significant, in the direction the hypothesis predicts
     NO_EFFECT = "no effect"
     OPPOSITE = "opposite"  # significant, against the prediction
+    # Measured but unable to speak either way (a run the budget cut short; short runs too
+    # undertrained to compare with the user's model): neither supports nor refutes.
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)

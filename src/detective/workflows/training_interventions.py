@@ -224,7 +224,7 @@ class TrainingResult(InterventionResult):
     p_model: float = 1.0  # McNemar: changed vs the user's model (pooled pairs)
     seed_deltas: tuple[float, ...] = ()  # per seed: changed − baseline val accuracy
     cost_s: float = 0.0
-    cut_short: bool = False  # the budget stopped a run: not comparable, no effect
+    cut_short: bool = False  # the budget stopped a run: not comparable, inconclusive
     lr_scale: float = 1.0  # the LR scale chosen on held-out train items (lr_choices)
     # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
     # undertrained short run cannot speak for the cause: no effect.
@@ -236,7 +236,12 @@ class TrainingResult(InterventionResult):
 
     @property
     def effect(self) -> Moved:
-        if self.cut_short or self.below_model or self.futile or self.within_spread:
+        # A run cut short, or short runs too undertrained to compare with the user's model, say
+        # nothing about the cause: a "no effect" whose CI excludes a gain would refute it (a
+        # budget-cut seed at 15 % once refuted an optimizer fix whose whole seed scored 94 %).
+        if self.cut_short or self.below_model:
+            return Moved.INCONCLUSIVE
+        if self.futile or self.within_spread:
             return Moved.NO_EFFECT
         return super().effect
 
@@ -415,8 +420,12 @@ def run_training_intervention(
     runs = 2 * seeds
     before: list[ProbeResult] = []
     after: list[ProbeResult] = []
+    pair_s = 0.0  # the longest seed so far: a seed that cannot finish in what is left is not run
     for k, seed in enumerate(range(seeds)):
         left = max(budget - (time.monotonic() - start), 0.0)
+        if k > 0 and pair_s > left:
+            break
+        t_seed = time.monotonic()
 
         def span(j: int) -> Progress | None:
             return progress.span(j / runs, (j + 1) / runs) if progress is not None else None
@@ -435,15 +444,36 @@ def run_training_intervention(
                 ))
             except ExperimentError as e:
                 raise InterventionError(str(e)) from e
+        pair_s = max(pair_s, time.monotonic() - t_seed)
         if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
             break  # a hopeless change: its first pair already says "no gain"
+    futile = len(after) == 1 and seeds > 1 and not before[0].stopped_early and (
+        not after[0].stopped_early) and _futile(it, before[0], after[0], _model_correct(ctx, data))
+    # A seed the budget cut short is no measurement: judge on the seeds that ran in full, if at
+    # least two did (one seed has no spread to exceed); otherwise the result is inconclusive.
+    whole = [i for i, (b, a) in enumerate(zip(before, after, strict=True))
+             if not (b.stopped_early or a.stopped_early)]
+    missing = seeds - len(whole)
+    if missing and not futile and len(whole) >= min(2, seeds):
+        before, after = [before[i] for i in whole], [after[i] for i in whole]
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
-    if len(after) < seeds:
+    if futile:
         result = replace(result, futile=True, notes=(
             *(n for n in result.notes if not n.startswith("one seed:")),
             f"stopped after seed 0 of {seeds}: the changed run ({after[0].val_acc:.1%}) did not "
             "beat its reference, so no number of further seeds could make it a recovery worth "
             "its cost",
+        ))
+    elif missing and not result.cut_short and len(whole) < min(2, seeds):
+        result = replace(result, cut_short=True, notes=(
+            *result.notes,
+            f"the budget ran {len(whole)} of {seeds} seeds in full: too few to judge, "
+            "inconclusive",
+        ))
+    elif missing:
+        result = replace(result, notes=(
+            *result.notes,
+            f"judged on the {len(whole)} of {seeds} seeds the budget ran in full",
         ))
     if chosen != 1.0:
         result = replace(result, lr_scale=chosen, notes=(

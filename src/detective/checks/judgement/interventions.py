@@ -378,7 +378,8 @@ def _over_budget(
     sample (two for the first: the predictions before); a training-side one at least its first
     seed's short runs, the baseline's and the change's (the change's alone once a baseline is
     cached): a change whose first seed does not beat its reference stops there, and a run the
-    budget cuts short is not comparable (no effect), so one that cannot finish is not started."""
+    budget cuts short is not comparable (inconclusive), so one that cannot finish is not
+    started."""
     if ctx.budget is None or ctx.plan is None:
         return ""
     units, size = ctx.plan.units, ctx.plan.size
@@ -402,7 +403,8 @@ def _over_budget(
     if need <= left:
         return ""
     return (f"does not fit what the budget has left ({left:.0f} s left, ≈ {need:.0f} s "
-            f"needed{what}); `detective experiment CASE --set {it.label}` runs it")  # fmt: skip
+            f"needed{what}); a larger `--budget MIN` or `detective experiment CASE --set "
+            f"{it.label}` runs it")  # fmt: skip
 
 
 def _model_unusable(findings: tuple[Finding, ...]) -> str:

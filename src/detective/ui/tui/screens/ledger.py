@@ -93,7 +93,7 @@ class LedgerScreen(SessionScreen):
             )
         elif h.interventions:
             o = h.interventions[0]
-            lines.append(f"[b]Intervention, no effect:[/b] {safe(o.sentence)}")
+            lines.append(f"[b]Intervention, {o.effect.value}:[/b] {safe(o.sentence)}")
         if h.explained_by:
             lines.append(f"A description, not a cause: explained by {safe(h.explained_by)}")
         for e in h.evidence:
