@@ -41,7 +41,7 @@ PLANTED = [
     ("data.normalize=measured", "normalization_mismatch",
      {"SCALE": 1.0, "STD": False, "OPT": "sgd", "LR": 0.01}),
     ("model.unfreeze=all", "frozen_parameters", {"FREEZE": True, "WIDTH": 6}),
-    ("hook.optimizer=default", "frozen_parameters", {"HEAD_ONLY_OPT": True, "WIDTH": 6}),
+    ("hook.optimizer=all", "frozen_parameters", {"HEAD_ONLY_OPT": True, "WIDTH": 6}),
     ("model.activation=relu", "vanishing_gradients",
      {"ACT": "sigmoid", "DEPTH": 6, "OPT": "sgd", "LR": 0.1}),
     ("model.init=default", "vanishing_gradients",
@@ -113,8 +113,8 @@ def test_clean_model_is_not_recovered(label: str, hypothesis: str, clean: RunCon
 
 @pytest.mark.parametrize(("label", "knobs"), [
     ("model.unfreeze=all", {}),  # clean: nothing frozen
-    ("hook.optimizer=default", {}),
-    ("hook.optimizer=default", {"FREEZE": True, "WIDTH": 6}),  # requires_grad=False: the
+    ("hook.optimizer=all", {}),
+    ("hook.optimizer=all", {"FREEZE": True, "WIDTH": 6}),  # requires_grad=False: the
     ("model.unfreeze=all", {"HEAD_ONLY_OPT": True, "WIDTH": 6}),  # other fix's bug
 ])
 def test_a_change_that_frees_no_parameter_is_not_run(
@@ -234,6 +234,25 @@ def test_relative_lr_scales_every_group_of_the_case_optimizer(clean: RunContext)
     recipe = base_recipe(clean, 5).apply(parse_change("train.lr=x10"), clean)
     opt = _optimizer(clean, build_model(clean, recipe, 0), recipe)
     assert [g["lr"] for g in opt.param_groups] == [pytest.approx(3e-2)]
+
+
+def test_optimizer_over_all_parameters_keeps_the_case_optimizer(tmp_path: Path) -> None:
+    import torch
+
+    # An SGD-with-momentum recipe whose optimizer covers only the head: the change keeps SGD,
+    # its LR and momentum, and only adds the left-out parameters.
+    ctx = _ctx(tmp_path, HEAD_ONLY_OPT=True, OPT="sgd", LR=0.05, WIDTH=6)
+    recipe = base_recipe(ctx, 5).apply(parse_change("hook.optimizer=all"), ctx)
+    model = build_model(ctx, recipe, 0)
+    opt = _optimizer(ctx, model, recipe)
+    assert isinstance(opt, torch.optim.SGD)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.05, 0.05])
+    assert {g["momentum"] for g in opt.param_groups} == {0.9}
+    stepped = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert stepped == {id(p) for p in model.parameters()}
+    r = run_training_intervention(ctx, parse_training_intervention("hook.optimizer=all",
+                                                                   "frozen_parameters"))
+    assert r.effect is Moved.RECOVERS and r.after > r.model_acc + 0.03, r.notes
 
 
 def test_unfreeze_activation_and_init_change_the_built_model(tmp_path: Path) -> None:

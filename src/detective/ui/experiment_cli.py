@@ -30,7 +30,7 @@ def add_commands(sub: Any) -> None:
         "model.width=x2, model.dropout=0.5, model.freeze=backbone, model.unfreeze=all, "
         "model.activation=relu|leaky_relu, model.init=default|he, aug.shift=1, "
         "transform.train=deterministic, data.normalize=measured, data.drop=label_issues, "
-        "hook.optimizer=default; or one evaluation-side intervention (no retraining): "
+        "hook.optimizer=default|all; or one evaluation-side intervention (no retraining): "
         "eval.transform=train, eval.channels=swap, eval.normalize=measured, eval.labels=remap, "
         "eval.mode=train, eval.drop=near_twins, eval.drop=corrupt",
     )

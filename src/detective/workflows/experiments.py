@@ -2,7 +2,7 @@
 
 An experiment applies one named change (`train.lr=1e-3`, `train.weight_decay=0`,
 `model.width=64`, `model.dropout=0.5`, `model.freeze=backbone`, `aug.shift=1`,
-`transform.train=deterministic`, `hook.optimizer=default`; relative values `train.lr=x10`,
+`transform.train=deterministic`, `hook.optimizer=default|all`; relative values `train.lr=x10`,
 `train.lr=/10`, `train.epochs=x2`, `model.width=x2`; and the training-side interventions'
 `train.clip=1.0`, `train.class_weight=balanced`, `data.normalize=measured`,
 `data.drop=label_issues`, `data.labels=raw`, `model.unfreeze=all`,
@@ -54,7 +54,8 @@ class Target(StrEnum):
     MODEL = "model"  # a keyword of fresh_model()/model(); dropout/freeze have fallbacks
     AUG = "aug"  # tensor-level augmentation added in the probe: shift=N pixels
     TRANSFORM = "transform"  # transform.train=deterministic (the case's augmentation removed)
-    HOOK = "hook"  # hook.optimizer=default / hook.loss=default: bypass the case's hook
+    HOOK = "hook"  # hook.optimizer=default / hook.loss=default: bypass the case's hook;
+    # hook.optimizer=all: the case's optimizer over every trainable parameter
     DATA = "data"  # data.normalize=measured, data.drop=label_issues: the probe's train data
 
 
@@ -148,11 +149,12 @@ def parse_change(text: str) -> Change:
     if t is Target.TRANSFORM and (key != "train" or v != "deterministic"):
         raise ExperimentError(f"{text!r}: the transform change is transform.train=deterministic")
     if t is Target.HOOK and not (
-        key in ("optimizer", "loss") and v == "default" or (key, v) == ("loss", "probabilities")
+        key in ("optimizer", "loss") and v == "default"
+        or (key, v) in (("loss", "probabilities"), ("optimizer", "all"))
     ):
         raise ExperimentError(
-            f"{text!r}: hook changes are hook.optimizer=default, hook.loss=default, "
-            "hook.loss=probabilities"
+            f"{text!r}: hook changes are hook.optimizer=default, hook.optimizer=all, "
+            "hook.loss=default, hook.loss=probabilities"
         )
     return Change(t, key, v)
 
@@ -184,6 +186,9 @@ class Recipe:
     # hook.loss=probabilities: outputs that are already probabilities (a softmax in forward)
     # trained with the NLL of their log — what cross-entropy on the logits before it would be.
     probability_loss: bool = False
+    # hook.optimizer=all: the case's optimizer, plus a param group (the optimizer's own defaults)
+    # for every trainable parameter its hook left out — only the stepped set changes.
+    optimize_all: bool = False
 
     def apply(self, change: Change, ctx: RunContext) -> Recipe:
         if change.target is Target.TRAIN:
@@ -206,6 +211,8 @@ class Recipe:
         if change.target is Target.HOOK:
             if change.value == "probabilities":
                 return replace(self, probability_loss=True)
+            if change.value == "all":
+                return replace(self, optimize_all=True)
             return replace(self, default_hooks=(*self.default_hooks, change.key))
         if change.key == "freeze":
             if change.value not in ("backbone", "none"):
@@ -484,6 +491,8 @@ def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch
     settings = ctx.case.train_settings
     if ctx.case.has("optimizer") and "optimizer" not in recipe.default_hooks:
         opt = ctx.case.call("optimizer", model)
+        if recipe.optimize_all:
+            _add_left_out(opt, model)
         for group in opt.param_groups:  # only the values the experiment changed
             if recipe.lr != settings.lr:
                 group["lr"] = recipe.lr
@@ -504,6 +513,20 @@ def _optimizer(ctx: RunContext, model: torch.nn.Module, recipe: Recipe) -> torch
 
         opt.register_step_pre_hook(clip)
     return opt
+
+
+def _add_left_out(opt: torch.optim.Optimizer, model: torch.nn.Module) -> None:
+    """Give the optimizer a param group for the trainable parameters its hook left out. The
+    group takes the optimizer's own defaults (torch's add_param_group), so the class, LR and
+    settings stay the case's: only which parameters are stepped changes."""
+    if not hasattr(opt, "add_param_group") or not hasattr(opt, "param_groups"):
+        raise ExperimentError(
+            "hook.optimizer=all needs the optimizer() hook to return a torch.optim.Optimizer"
+        )
+    covered = {id(p) for g in opt.param_groups for p in g["params"]}
+    left_out = [p for p in model.parameters() if p.requires_grad and id(p) not in covered]
+    if left_out:
+        opt.add_param_group({"params": left_out})
 
 
 def _shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:

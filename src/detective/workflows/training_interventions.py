@@ -156,9 +156,13 @@ TRAIN_INTERVENTIONS: tuple[TrainingIntervention, ...] = (
         "training on inputs standardized per channel", lr_choices=(1.0, 10.0)),
     _ti("model.unfreeze=all", "frozen_parameters", "requires_grad on every parameter",
         "training with every parameter unfrozen"),
-    _ti("hook.optimizer=default", "frozen_parameters",
-        "the optimizer built over all the model's own trainable parameters (AdamW)",
-        "building the optimizer over the model's own parameters"),
+    # The case's own optimizer class and settings with the left-out parameters added: only the
+    # cause changes. (AdamW at an SGD recipe's LR, `hook.optimizer=default`, changed the
+    # optimizer too, and its failure refuted parameters that were never stepped.)
+    _ti("hook.optimizer=all", "frozen_parameters",
+        "the case's optimizer with a param group (its own defaults) for every trainable "
+        "parameter its hook left out",
+        "adding the parameters the optimizer left out"),
     _ti("model.activation=relu", "vanishing_gradients",
         "Sigmoid/Tanh modules swapped for ReLU, Linear/Conv layers He-initialized to match",
         "swapping Sigmoid/Tanh for ReLU (with He init)"),
@@ -444,7 +448,10 @@ def run_training_intervention(
                 ))
             except ExperimentError as e:
                 raise InterventionError(str(e)) from e
-        pair_s = max(pair_s, time.monotonic() - t_seed)
+        # A run reused from the cache (seed 0's changed run, from the LR choice) cost nothing
+        # here but will cost its own seconds for the next seed.
+        own = after[-1].seconds + (0.0 if pair is not None else before[-1].seconds)
+        pair_s = max(pair_s, time.monotonic() - t_seed, own)
         if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
             break  # a hopeless change: its first pair already says "no gain"
     futile = len(after) == 1 and seeds > 1 and not before[0].stopped_early and (
