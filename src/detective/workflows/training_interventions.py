@@ -34,8 +34,10 @@ The judgement is paired and conservative:
   recovery into "no effect", never add one, and saves most of a slow case's cost.
 
 Cost is bounded: at most `train_samples` fit items, `val_samples` val items, `max_epochs` epochs
-per run, and a wall-time budget for the whole intervention; a run the budget cuts short makes the
-result inconclusive (no effect, with a note). Small train sets get more epochs so that a short
+per run, and a wall-time budget for the whole intervention. A seed that cannot finish in what is
+left is not started, and a seed the budget cut short is left out: the result is judged on the
+seeds that ran in full when at least two did, and is inconclusive (`Moved.INCONCLUSIVE`, which
+neither supports nor refutes) otherwise. Small train sets get more epochs so that a short
 run takes at least `min_steps` optimizer steps. Baseline runs are cached per run, so the
 interventions of one investigation share them.
 """
@@ -231,7 +233,7 @@ class TrainingResult(InterventionResult):
     cut_short: bool = False  # the budget stopped a run: not comparable, inconclusive
     lr_scale: float = 1.0  # the LR scale chosen on held-out train items (lr_choices)
     # Reference.EQUAL_BUDGET: the changed runs are significantly below the user's model, so an
-    # undertrained short run cannot speak for the cause: no effect.
+    # undertrained short run cannot speak for the cause: inconclusive.
     below_model: bool = False
     futile: bool = False  # stopped after seed 0: the change did not beat its reference
     # Against the user's model: the change does not beat the baseline short runs by more than
