@@ -76,6 +76,13 @@ def session(tmp_path: Path) -> Session:
     s.close()
 
 
+def test_json_schema_knows_every_intervention_outcome() -> None:
+    from detective.core.findings import Moved
+
+    effect = schema()["$defs"]["intervention"]["properties"]["effect"]["enum"]
+    assert set(effect) == {m.value for m in Moved}
+
+
 def test_json_export_validates_against_its_schema(session: Session) -> None:
     data = json.loads(render(build_report(session), Format.JSON, session.artifacts_dir))
     jsonschema.validate(data, schema())
