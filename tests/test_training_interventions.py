@@ -204,6 +204,8 @@ def test_one_whole_seed_is_too_few_to_judge(
     _cut_seeds(monkeypatch, {1, 2})
     r = run_training_intervention(_ctx(tmp_path, LR=0.3), "train.lr=/10")
     assert r.cut_short and r.effect is Moved.INCONCLUSIVE, r.notes
+    assert any("ran 1 of 3 seeds in full" in n for n in r.notes)
+    assert not any(n.startswith("judged on") for n in r.notes)
 
 
 def test_unknown_or_inapplicable_interventions_are_named(clean: RunContext) -> None:

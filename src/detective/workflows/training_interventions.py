@@ -473,7 +473,7 @@ def run_training_intervention(
             "beat its reference, so no number of further seeds could make it a recovery worth "
             "its cost",
         ))
-    elif missing and not result.cut_short and len(whole) < min(2, seeds):
+    elif missing and len(whole) < min(2, seeds):
         result = replace(result, cut_short=True, notes=(
             *result.notes,
             f"the budget ran {len(whole)} of {seeds} seeds in full: too few to judge, "
