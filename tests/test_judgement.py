@@ -247,3 +247,33 @@ def test_generic_retraining_waits_until_the_gap_is_unexplained(
     assert ran == ["train.lr=/10"]  # the specific cause first; it explains 98 % of the gap
     assert {s.label for s in m.skipped} >= {"train.epochs=x2"}
     assert all("already explained" in s.reason for s in m.skipped if s.hypothesis == "underfitting")
+
+
+def test_training_side_skipped_when_its_time_is_spent_says_how_to_run_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import detective.checks.judgement.interventions as judgement
+    import detective.workflows.training_interventions as training
+    from detective.checks.judgement.interventions import InterventionSettings
+    from detective.core.progress import Progress
+
+    ran: list[str] = []
+
+    def fake(_ctx, it, **_):  # noqa: ANN001, ANN202
+        ran.append(it.label)
+        raise AssertionError("no training-side intervention may start")
+
+    monkeypatch.setattr(training, "run_training_intervention", fake)
+    monkeypatch.setattr(judgement, "_reference", lambda _ctx, _n: (0.95, 0.1))
+
+    class Ctx:
+        budget = None
+        prior_findings = (Finding("loss_curve", Verdict.FAIL, "", effects=(
+            supports("lr_too_high", Strength.STRONG, "r"),)),)
+
+    check = Interventions(settings=InterventionSettings(max_seconds=-1.0))  # already spent
+    m = check.measure(Ctx(), Progress())  # type: ignore[arg-type]
+    assert not ran and not m.outcomes
+    [skip] = [s for s in m.skipped if s.label == "train.lr=/10"]
+    assert "--budget MIN" in skip.reason
+    assert "detective experiment CASE --set train.lr=/10" in skip.reason

@@ -248,7 +248,10 @@ class Interventions(Check[InterventionsMeasurement]):
                 skipped.append(Skipped(it.label, c.hypothesis, unusable))
                 continue
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
-                skipped.append(Skipped(it.label, c.hypothesis, "over the budget"))
+                skipped.append(Skipped(
+                    it.label, c.hypothesis,
+                    f"the training side's {st.max_seconds:.0f} s were spent; a larger "
+                    f"`--budget MIN` or `detective experiment CASE --set {it.label}` runs it"))
                 continue
             spent = _over_budget(ctx, it, st, first=not any(o.side is it.side for o in outcomes))
             if spent:
