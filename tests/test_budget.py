@@ -228,6 +228,32 @@ def test_units_are_measured_on_the_case_and_leave_no_trace(tmp_path: Path) -> No
     assert ctx.item_problems == {}
 
 
+def test_a_unit_is_the_fastest_of_repeated_timings_not_one_interrupted_one() -> None:
+    # A 5 ms step whose second timing a context switch stretches to 50 ms: the unit is 5 ms.
+    durations = iter([0.005, 0.050] + [0.005] * 100)  # after the untimed warm-up
+    now = [0.0]
+    calls = [0]
+
+    def work() -> None:
+        calls[0] += 1
+        if calls[0] > 1:  # the warm-up call takes no clock time here
+            now[0] += next(durations)
+
+    assert budget.best_time(work, clock=lambda: now[0]) == pytest.approx(0.005)
+    assert calls[0] == 1 + 20  # 0.25 s would take 40 timings: capped at max_reps
+    slow = iter([1.0, 1.0])
+    now[0], calls[0] = 0.0, 0
+
+    def slow_work() -> None:
+        calls[0] += 1
+        if calls[0] > 1:
+            now[0] += next(slow)
+
+    # a step slower than the timing target is timed once (a real network's step is not repeated)
+    assert budget.best_time(slow_work, clock=lambda: now[0]) == pytest.approx(1.0)
+    assert calls[0] == 2
+
+
 def _fixed_units(monkeypatch) -> None:  # noqa: ANN001
     """Deterministic units: the test must not depend on how fast this machine is today."""
     slow = UnitCosts(forward_item_s=0.001, train_step_s=0.25, device="cpu")
