@@ -427,6 +427,7 @@ def run_training_intervention(
     before: list[ProbeResult] = []
     after: list[ProbeResult] = []
     pair_s = 0.0  # the longest seed so far: a seed that cannot finish in what is left is not run
+    futile = False  # seed 0, run in full, did not beat its reference
     for k, seed in enumerate(range(seeds)):
         left = max(budget - (time.monotonic() - start), 0.0)
         if k > 0 and pair_s > left:
@@ -455,9 +456,9 @@ def run_training_intervention(
         own = after[-1].seconds + (0.0 if pair is not None else before[-1].seconds)
         pair_s = max(pair_s, time.monotonic() - t_seed, own)
         if k == 0 and seeds > 1 and _futile(it, before[0], after[0], _model_correct(ctx, data)):
-            break  # a hopeless change: its first pair already says "no gain"
-    futile = len(after) == 1 and seeds > 1 and not before[0].stopped_early and (
-        not after[0].stopped_early) and _futile(it, before[0], after[0], _model_correct(ctx, data))
+            # A hopeless change: its first pair already says "no gain" (unless it was cut short).
+            futile = not (before[0].stopped_early or after[0].stopped_early)
+            break
     # A seed the budget cut short is no measurement: judge on the seeds that ran in full, if at
     # least two did (one seed has no spread to exceed); otherwise the result is inconclusive.
     whole = [i for i, (b, a) in enumerate(zip(before, after, strict=True))

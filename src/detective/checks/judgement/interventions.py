@@ -250,8 +250,7 @@ class Interventions(Check[InterventionsMeasurement]):
             if it.side is Side.TRAIN and time.monotonic() - start > st.max_seconds:
                 skipped.append(Skipped(
                     it.label, c.hypothesis,
-                    f"the training side's {st.max_seconds:.0f} s were spent; a larger "
-                    f"`--budget MIN` or `detective experiment CASE --set {it.label}` runs it"))
+                    f"the training side's {st.max_seconds:.0f} s were spent; {_how_to_run(it)}"))
                 continue
             spent = _over_budget(ctx, it, st, first=not any(o.side is it.side for o in outcomes))
             if spent:
@@ -406,8 +405,12 @@ def _over_budget(
     if need <= left:
         return ""
     return (f"does not fit what the budget has left ({left:.0f} s left, ≈ {need:.0f} s "
-            f"needed{what}); a larger `--budget MIN` or `detective experiment CASE --set "
-            f"{it.label}` runs it")  # fmt: skip
+            f"needed{what}); {_how_to_run(it)}")  # fmt: skip
+
+
+def _how_to_run(it: Intervention) -> str:
+    """What runs an intervention the budget left out."""
+    return f"a larger `--budget MIN` or `detective experiment CASE --set {it.label}` runs it"
 
 
 def _model_unusable(findings: tuple[Finding, ...]) -> str:
