@@ -38,6 +38,10 @@ class InterventionError(Exception):
     """The intervention cannot run on this case; the message says why, for the user."""
 
 
+# The smallest change in accuracy an engineer would act on: an effect below it is noise for this
+# purpose however significant (the judgement's default `min_effect`).
+MIN_EFFECT = 0.02
+
 # The outcome vocabulary is the core's (the ledger judges by it); kept under the old names here.
 Effect = Moved
 

@@ -67,6 +67,7 @@ from detective.workflows.experiments import (
     train_probe,
 )
 from detective.workflows.interventions import (
+    MIN_EFFECT,
     Intervention,
     InterventionError,
     InterventionResult,
@@ -85,6 +86,11 @@ MAX_EPOCHS = 5  # epochs of a short run (the case's own epochs when fewer)
 MIN_STEPS = 150  # optimizer steps of a short run at least (small train sets get more epochs)
 BUDGET_S = 300.0  # wall-time cap of one intervention (all its runs) when none is given
 ALPHA = 0.05  # "significantly below the user's model" (Reference.EQUAL_BUDGET)
+# Haybittle–Peto interim boundary: after two whole seeds, a recovery this significant (and
+# above the seeds' spread) is decided without the remaining seeds. The boundary is strict enough
+# that the final test keeps its nominal level; a recovery is the most expensive outcome (every
+# seed runs), and on the benchmark's proven causes p is far below it after two seeds.
+INTERIM_P = 1e-3
 
 
 class Reference(StrEnum):
@@ -428,6 +434,7 @@ def run_training_intervention(
     after: list[ProbeResult] = []
     pair_s = 0.0  # the longest seed so far: a seed that cannot finish in what is left is not run
     futile = False  # seed 0, run in full, did not beat its reference
+    decided = 0  # seeds after which the interim boundary decided a recovery (0: not early)
     for k, seed in enumerate(range(seeds)):
         left = max(budget - (time.monotonic() - start), 0.0)
         if k > 0 and pair_s > left:
@@ -459,11 +466,14 @@ def run_training_intervention(
             # A hopeless change: its first pair already says "no gain" (unless it was cut short).
             futile = not (before[0].stopped_early or after[0].stopped_early)
             break
+        if 0 < k < seeds - 1 and _decided(it, before, after, _model_correct(ctx, data)):
+            decided = len(before)
+            break
     # A seed the budget cut short is no measurement: judge on the seeds that ran in full, if at
     # least two did (one seed has no spread to exceed); otherwise the result is inconclusive.
     whole = [i for i, (b, a) in enumerate(zip(before, after, strict=True))
              if not (b.stopped_early or a.stopped_early)]
-    missing = seeds - len(whole)
+    missing = seeds - len(whole) - (seeds - decided if decided else 0)
     if missing and not futile and len(whole) >= min(2, seeds):
         before, after = [before[i] for i in whole], [after[i] for i in whole]
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)
@@ -473,6 +483,12 @@ def run_training_intervention(
             f"stopped after seed 0 of {seeds}: the changed run ({after[0].val_acc:.1%}) did not "
             "beat its reference, so no number of further seeds could make it a recovery worth "
             "its cost",
+        ))
+    elif decided:
+        result = replace(result, notes=(
+            *result.notes,
+            f"decided after {decided} of {seeds} seeds: p = {result.p_value:.2g} is below the "
+            f"interim boundary {INTERIM_P:g} (Haybittle–Peto), so the other seed(s) were not run",
         ))
     elif missing and len(whole) < min(2, seeds):
         result = replace(result, cut_short=True, notes=(
@@ -521,6 +537,23 @@ def _futile(
     if it.reference is Reference.STRONGER:
         ref = max(ref, float(model_ok.mean()))
     return not changed.val_acc > ref
+
+
+def _decided(
+    it: TrainingIntervention, before: list[ProbeResult], after: list[ProbeResult],
+    model_ok: np.ndarray,
+) -> bool:
+    """The whole seeds so far already prove a recovery beyond the interim boundary: significant
+    at INTERIM_P against its reference, above the seeds' spread and at least the smallest effect
+    that counts. Only a recovery stops early; anything else runs every seed."""
+    if any(r.stopped_early for r in (*before, *after)):
+        return False
+    r = _judge(it, before, after, model_ok, 0.0)
+    return (
+        r.effect is Moved.RECOVERS
+        and r.p_value < INTERIM_P
+        and abs(r.delta) >= MIN_EFFECT
+    )
 
 
 def _choose_lr(

@@ -29,6 +29,7 @@ from detective.core.findings import (
 )
 from detective.core.hypotheses import VOCABULARY, Stage
 from detective.core.registry import Check, register
+from detective.workflows.interventions import MIN_EFFECT
 
 if TYPE_CHECKING:
     from detective.core.budget import CaseSize, Cost
@@ -60,9 +61,7 @@ EVAL_PASSES = 4
 @dataclass(frozen=True)
 class InterventionThresholds:
     alpha: float = 0.05  # family-wise, Holm-corrected over the run's interventions
-    # The smallest change in accuracy an engineer would act on; an effect below it is noise
-    # for this purpose however significant.
-    min_effect: float = 0.02
+    min_effect: float = MIN_EFFECT  # the smallest change in accuracy an engineer acts on
 
 
 @dataclass(frozen=True)
@@ -163,6 +162,27 @@ def _explained(
     return min(1.0, sum(best.values()))
 
 
+def _proven_cause_of(
+    hypothesis: str, outcomes: list[InterventionOutcome], reference: float | None, chance: float,
+    alpha: float,
+) -> str:
+    """Why retraining for `hypothesis` is moot ("" when it is not): a cause known to produce it
+    (hypotheses.CAUSED_BY) is already proven and explains at least EXPLAINS_SHARE of the gap.
+    Proven at `alpha` (Bonferroni over the plan: stricter than the Holm correction the judgement
+    applies later, so the cause stays supported)."""
+    from detective.core.hypotheses import CAUSED_BY
+    from detective.core.ledger import EXPLAINS_SHARE
+
+    causes = CAUSED_BY.get(hypothesis, frozenset())
+    for o in outcomes:
+        share = gap_share(o, reference, chance)
+        if (o.hypothesis in causes and share is not None and share >= EXPLAINS_SHARE
+                and o.p_value < alpha):
+            return (f"{o.hypothesis}, which produces {hypothesis}, is proven and recovers "
+                    f"{share:.0%} of the gap: it ranks first whatever retraining finds")
+    return ""
+
+
 def holm(outcomes: list[InterventionOutcome], alpha: float) -> list[bool]:
     """Holm's step-down: which outcomes stay significant with the family-wise error at alpha."""
     order = sorted(range(len(outcomes)), key=lambda i: outcomes[i].p_value)
@@ -255,6 +275,13 @@ class Interventions(Check[InterventionsMeasurement]):
             spent = _over_budget(ctx, it, st, first=not any(o.side is it.side for o in outcomes))
             if spent:
                 skipped.append(Skipped(it.label, c.hypothesis, spent))
+                continue
+            cause = _proven_cause_of(c.hypothesis, outcomes, reference, chance,
+                                     self.thresholds.alpha / len(plan))
+            if it.side is Side.TRAIN and cause:
+                # The ledger ranks the proven cause above this symptom of it whatever a retraining
+                # finds, so the retraining could only confirm a consequence.
+                skipped.append(Skipped(it.label, c.hypothesis, cause))
                 continue
             explained = _explained(outcomes, reference, chance)
             if it.side is Side.TRAIN and explained >= st.explained_share:
