@@ -246,7 +246,55 @@ def test_generic_retraining_waits_until_the_gap_is_unexplained(
     m = Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
     assert ran == ["train.lr=/10"]  # the specific cause first; it explains 98 % of the gap
     assert {s.label for s in m.skipped} >= {"train.epochs=x2"}
-    assert all("already explained" in s.reason for s in m.skipped if s.hypothesis == "underfitting")
+    assert all("already explained" in s.reason or "is proven" in s.reason
+               for s in m.skipped if s.hypothesis == "underfitting")
+
+
+def test_no_retraining_for_a_symptom_whose_proven_cause_explains_the_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proven cause recovering 60 % of the gap (below the 90 % that stops all retraining)
+    ranks above the underfitting it produces whatever retraining finds: the generic retraining
+    is not run. An unrelated cause is still tested; a weakly proven cause skips nothing."""
+    import detective.checks.judgement.interventions as judgement
+    import detective.workflows.training_interventions as training
+    from detective.core.progress import Progress
+    from detective.workflows.interventions import InterventionResult
+
+    def run(after: float) -> tuple[list[str], InterventionsMeasurement]:
+        ran: list[str] = []
+
+        def fake(_ctx, it, **_):  # noqa: ANN001, ANN202
+            ran.append(it.label)
+            up = after if it.hypothesis == "lr_too_high" else 0.52
+            return InterventionResult(it, "val_acc", 0.5, up, 400, 400, up - 0.55, up - 0.45,
+                                      1e-9 if it.hypothesis == "lr_too_high" else 0.5, "t",
+                                      seeds=3)
+
+        monkeypatch.setattr(training, "run_training_intervention", fake)
+        monkeypatch.setattr(judgement, "_reference", lambda _ctx, _n: (0.95, 0.1))
+
+        class Ctx:
+            budget = None
+            prior_findings = (
+                Finding("capacity", Verdict.FAIL, "", effects=(
+                    supports("underfitting", Strength.STRONG, "r"),
+                    supports("underfitting", Strength.STRONG, "r"))),
+                Finding("loss_curve", Verdict.FAIL, "", effects=(
+                    supports("lr_too_high", Strength.STRONG, "r"),)),
+                Finding("per_class_report", Verdict.WARN, "", effects=(
+                    supports("class_imbalance", Strength.MODERATE, "r"),)),
+            )
+
+        return ran, Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
+
+    ran, m = run(after=0.77)  # 0.27 of a 0.45 gap: 60 %
+    assert "train.lr=/10" in ran and "train.class_weight=balanced" in ran
+    assert not {"train.epochs=x2", "model.width=x2"} & set(ran)
+    assert all("lr_too_high, which produces underfitting, is proven" in s.reason
+               for s in m.skipped if s.hypothesis == "underfitting")
+    ran, _ = run(after=0.60)  # 22 % of the gap: the symptom's retraining still runs
+    assert "train.epochs=x2" in ran
 
 
 def test_training_side_skipped_when_its_time_is_spent_says_how_to_run_it(

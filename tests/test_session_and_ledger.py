@@ -308,6 +308,9 @@ def test_a_proven_cause_ranks_above_the_proven_symptom_it_produces() -> None:
     assert supported(build_ledger(rows(("exploding_gradients", 1.0),
                                        ("normalization_mismatch", 0.8)))) == [
         "normalization_mismatch", "exploding_gradients"]
+    # Blank-decoded inputs cannot be fitted: training longer recovers more, the inputs lead.
+    assert supported(build_ledger(rows(("underfitting", 1.0), ("corrupt_inputs", 0.63)))) == [
+        "corrupt_inputs", "underfitting"]
     # Unrelated causes keep the gap-share order.
     assert supported(build_ledger(rows(("class_imbalance", 0.9), ("eval_mode_bug", 0.6)))) == [
         "class_imbalance", "eval_mode_bug"]
@@ -330,6 +333,28 @@ def test_a_cause_with_net_support_ranks_above_one_with_only_a_weak_refutation() 
     ])
     ranked = [e.hypothesis_id for e in entries if e.evidence]
     assert ranked.index("label_misalignment") < ranked.index("label_noise")
+
+
+def test_a_cause_whose_intervention_the_budget_cut_short_ranks_as_untested() -> None:
+    """Frozen parameters with strong evidence and an intervention the budget cut short
+    (inconclusive) lead a weakly supported, untested cause; with a measured "no effect" they
+    would follow it."""
+    from detective.core.session import StoredFinding
+
+    def ranked(effect: Moved) -> list[str]:
+        entries = build_ledger([
+            StoredFinding(1, "label_issues", "fp", finding(
+                "label_issues", supports("label_noise", Strength.WEAK, "8% flagged")), None, 0.0),
+            StoredFinding(2, "gradient_flow", "fp", finding(
+                "gradient_flow", supports("frozen_parameters", Strength.STRONG, "100% frozen"),
+                refutes("frozen_parameters", Strength.WEAK, "memorises a batch")), None, 0.0),
+            StoredFinding(3, "interventions", "fp", proof("frozen_parameters", effect),
+                          None, 0.0),
+        ])
+        return [e.hypothesis_id for e in entries if e.evidence]
+
+    assert ranked(Moved.INCONCLUSIVE)[:2] == ["frozen_parameters", "label_noise"]
+    assert ranked(Moved.NO_EFFECT)[:2] == ["label_noise", "frozen_parameters"]
 
 
 def test_unproven_cause_with_support_ranks_above_the_unproven_symptom() -> None:

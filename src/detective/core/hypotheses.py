@@ -211,9 +211,10 @@ _OPTIMISATION = ("exploding_gradients", "vanishing_gradients", "dead_units", "fr
 CAUSED_BY: dict[str, frozenset[str]] = {
     # A model evaluated in train mode reports a metric that does not match a recomputation.
     "metric_bug": frozenset({"eval_mode_bug"}),
-    # Low train accuracy is what every optimisation pathology and every label defect looks like.
+    # Low train accuracy is what every optimisation pathology and every label defect looks like;
+    # so do inputs that carry no signal (unreadable, decoded blank): they cannot be fitted.
     "underfitting": frozenset((*_OPTIMISATION, "label_misalignment", "label_noise",
-                               "augmentation_breaks_labels")),  # fmt: skip
+                               "augmentation_breaks_labels", "corrupt_inputs")),  # fmt: skip
     # 0-255 inputs make any sane LR too large; saturating activations make it look too small.
     "lr_too_high": frozenset({"normalization_mismatch", "exploding_gradients"}),
     # ... and blow up activations and gradients at any LR.

@@ -75,7 +75,9 @@ class LedgerEntry:
 
     @property
     def tested(self) -> bool:
-        return bool(self.interventions)
+        """An intervention measured something: one the budget cut short (inconclusive) leaves
+        the cause as untested as one never run."""
+        return any(o.effect is not Moved.INCONCLUSIVE for o in self.interventions)
 
 _STATUS_RANK = {
     HypothesisStatus.SUPPORTED: 0,
