@@ -353,9 +353,9 @@ def test_run_without_a_budget_prints_the_plan_and_shortens_nothing(
 ) -> None:
     from detective.ui.cli import main
 
-    # A small case at 50 ms a step (its epoch ≈ 1 s): the checks and the judgement's reserve
-    # (one training-side intervention, 3 seeds × 2 short runs ≈ 50 s) fit the floor whole.
-    fast = UnitCosts(forward_item_s=0.001, train_step_s=0.05, device="cpu")
+    # A small case at 20 ms a step (its epoch ≈ 0.4 s): the checks and the judgement's reserve
+    # (one training-side intervention, 3 seeds × 2 short runs ≈ 20 s) fit the floor whole.
+    fast = UnitCosts(forward_item_s=0.001, train_step_s=0.02, device="cpu")
     monkeypatch.setattr(budget, "measure_units", lambda *_: fast)
     code = main(["run", str(CASES / "digits_clean.py"), "--headless", "--session",
                  str(tmp_path / "s"), "--only", "case_contract,loss_at_init"])  # fmt: skip
@@ -553,3 +553,23 @@ def test_cuda_inference_runs_in_reduced_precision() -> None:
     x = torch.randn(8, 8, device=device)
     with inference_autocast(device):
         assert (x @ x).dtype == inference_dtype(device)
+
+
+def test_the_checks_get_what_the_unit_timing_left(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The budget's clock starts before the units are timed: the plan fits the checks into what
+    is left, so a run stays within its budget whatever the timing took."""
+    from detective.core.playbook import resolve_playbook
+
+    ctx = context_for(CASES / "digits_clean.py", tmp_path / "probe")
+    _slow_steps(monkeypatch, 0.05)
+    playbook = resolve_playbook(None)
+    ids = ["case_contract", "overfit_one_batch", "loss_curve", "lr_range_test"]
+    now = [0.0]
+    plans = {}
+    for spent in (0.0, 20.0):
+        ctx.budget = BudgetClock(None, clock=lambda: now[0], started=0.0)
+        now[0] = spent  # what timing the units took
+        plans[spent], _ = budget.prepare(ctx, playbook, ids, 0.5)  # a 30 s budget
+    assert plans[0.0].total_s > 12.0  # with the whole budget the plan uses more than 10 s
+    assert plans[20.0].total_s <= 10.0 + 1e-6  # 10 s left after 20 s of timing
+    assert plans[20.0].budget_s == plans[0.0].budget_s == 30.0  # the budget itself is the same

@@ -385,6 +385,15 @@ def _plan(
     from detective.core.budget import BudgetClock, prepare, resolve_budget
 
     budget_min = ctx.options.budget_min
+    if todo:
+        # Loading the user's model (a checkpoint, or a case that trains in model()) is setup,
+        # not the investigation's work: it happens before the clock starts.
+        try:
+            ctx.model()
+        except (Cancelled, HookTimeout):
+            raise
+        except Exception:  # noqa: BLE001, S110 - the checks report a model that fails to load
+            pass
     ctx.budget = BudgetClock(resolve_budget(budget_min, math.nan)[0])
     if not todo:
         return playbook
