@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -102,6 +103,7 @@ class CaseResult:
     family: str = "unspecified"
     top_intervention: str = ""  # the top entry's measured intervention, as a sentence
     case_sha: str = ""  # the case file's hash: a stored result is reused only for the same file
+    budget: str = "default"  # --budget the case ran with (a stored result is reused only alike)
 
     @property
     def is_control(self) -> bool:
@@ -188,7 +190,9 @@ def family_view(results: list[CaseResult], dev_families: tuple[str, ...]) -> Fam
 # --- one case, in a child process ------------------------------------------------------------
 
 
-def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
+def run_case(
+    case_path: Path, session_dir: Path, device: str, budget_min: float | None = None
+) -> CaseResult:
     """Run the default playbook on one case with the core API (what `detective run` does)."""
     import shutil
 
@@ -211,7 +215,8 @@ def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
     reported_value = float(reported()) if callable(reported) else None
     if session_dir.exists():
         shutil.rmtree(session_dir)
-    options = RunOptions(device=device, symptom=symptom, reported_metric=reported_value)
+    options = RunOptions(device=device, symptom=symptom, reported_metric=reported_value,
+                         budget_min=budget_min)
     prep = prepare(case_path, session_dir, options, None, existing=False)
     prep.ctx.model()  # the case's own training (cached by kit.cached_model) is setup, not run
     setup_s = time.monotonic() - t0
@@ -254,7 +259,21 @@ def run_case(case_path: Path, session_dir: Path, device: str) -> CaseResult:
         family=family,
         top_intervention=intervention_sentence(findings, top),
         case_sha=case_sha(case_path),
+        budget=_budget_name(budget_min),
     )
+
+
+def _budget_arg(text: str) -> float:
+    from detective.ui.cliargs import budget
+
+    return budget(text)
+
+
+def _budget_name(budget_min: float | None) -> str:
+    """How a result names the --budget it ran with."""
+    if budget_min is None:
+        return "default"
+    return "none" if math.isinf(budget_min) else f"{budget_min:g} min"
 
 
 def intervention_sentence(findings: list, hypothesis: str | None) -> str:
@@ -286,7 +305,7 @@ def _child(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    result = run_case(Path(args.one), Path(args.session), args.device)
+    result = run_case(Path(args.one), Path(args.session), args.device, args.budget)
     Path(args.out).write_text(json.dumps(asdict(result)), encoding="utf-8")
     return 0
 
@@ -303,8 +322,9 @@ def load_result(path: Path) -> CaseResult:
     return CaseResult(**data)
 
 
-def stored_result(case_path: Path, work: Path) -> CaseResult | None:
-    """The result a previous run left for this case file, if the file has not changed since."""
+def stored_result(case_path: Path, work: Path, budget: str = "default") -> CaseResult | None:
+    """The result a previous run left for this case file, if the file has not changed since
+    and it ran with the same --budget."""
     out = work / f"{case_path.stem}.json"
     if not out.exists():
         return None
@@ -312,13 +332,14 @@ def stored_result(case_path: Path, work: Path) -> CaseResult | None:
         result = load_result(out)
     except (ValueError, TypeError, KeyError):
         return None  # a half-written or foreign file: run the case again
-    return result if result.case_sha == case_sha(case_path) else None
+    return result if result.case_sha == case_sha(case_path) and result.budget == budget else None
 
 
 def run_isolated(
-    case_path: Path, work: Path, device: str, threads: int, timeout: float
+    case_path: Path, work: Path, device: str, threads: int, timeout: float,
+    budget_min: float | None = None,
 ) -> CaseResult:
-    result = _run_child(case_path, work, device, threads, timeout)
+    result = _run_child(case_path, work, device, threads, timeout, budget_min)
     if result.status in ("timeout", "crashed"):  # recorded too, so --merge shows the failure
         out = work / f"{case_path.stem}.json"
         out.write_text(json.dumps(asdict(result)), encoding="utf-8")
@@ -326,7 +347,8 @@ def run_isolated(
 
 
 def _run_child(
-    case_path: Path, work: Path, device: str, threads: int, timeout: float
+    case_path: Path, work: Path, device: str, threads: int, timeout: float,
+    budget_min: float | None = None,
 ) -> CaseResult:
     name = case_path.stem
     *module_meta, family = _declared(case_path)
@@ -347,6 +369,8 @@ def _run_child(
         device,
         "--threads",
         str(threads),
+        *(("--budget", "none" if budget_min == math.inf else str(budget_min))
+          if budget_min is not None else ()),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.monotonic()
@@ -455,7 +479,8 @@ def print_scorecard(results: list[CaseResult], s: Score) -> None:
         f"top-1 supported {s.top1:.0%}, top-3 {s.top3:.0%} · "
         f"clean controls {s.controls}: false alarms {s.false_alarms} · "
         f"slowest playbook {s.max_run_s:.0f} s ({s.over_60s} over {CASE_BUDGET_S:.0f} s) · "
-        f"total {s.total_s / 60:.1f} min"
+        f"total {s.total_s / 60:.1f} min · budget "
+        + ", ".join(sorted({r.budget for r in results}))
     )
 
 
@@ -555,6 +580,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="torch threads per case (default 1: on a shared 2-core box more threads are slower)",
     )
+    p.add_argument(
+        "--budget",
+        type=_budget_arg,
+        default=None,
+        metavar="MIN",
+        help="each case's `detective run --budget` (default: the product's default budget)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per case before it is cut")
     p.add_argument(
@@ -638,7 +670,7 @@ def run_all(paths: list[Path], args: argparse.Namespace) -> list[CaseResult]:
     done: dict[str, CaseResult] = {}
     todo = []
     for path in paths:
-        stored = stored_result(path, work) if args.resume else None
+        stored = stored_result(path, work, _budget_name(args.budget)) if args.resume else None
         if stored is not None:
             done[path.stem] = stored
         else:
@@ -649,7 +681,7 @@ def run_all(paths: list[Path], args: argparse.Namespace) -> list[CaseResult]:
     def one(n_path: tuple[int, Path]) -> CaseResult:
         n, path = n_path
         print(f"[{n}/{len(todo)}] {path.stem} …", flush=True)
-        r = run_isolated(path, work, args.device, args.threads, args.timeout)
+        r = run_isolated(path, work, args.device, args.threads, args.timeout, args.budget)
         print(f"    {path.stem}: {_verdict(r)}", flush=True)
         return r
 
