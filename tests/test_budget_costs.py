@@ -307,3 +307,34 @@ def test_data_health_at_its_floor_still_sees_a_darker_val(tmp_path: Path) -> Non
     _, clean = run_check("data_health", CASES / "digits_clean.py", tmp_path / "c",
                          settings=floor)  # fmt: skip
     assert clean.verdict is Verdict.PASS, clean.summary
+
+
+def test_a_training_side_change_is_costed_by_the_runs_its_first_seed_takes(
+    tmp_path: Path,
+) -> None:
+    """An LR change trains its first seed once per LR choice besides the baseline; twice the
+    epochs is one run twice as long (its first half is the baseline). Underestimating them
+    started changes the budget then cut short."""
+    from detective.checks.judgement.interventions import Interventions
+    from detective.core.findings import Finding, supports
+    from detective.core.progress import Progress
+    from detective.workflows.training_interventions import parse_training_intervention
+
+    lr = parse_training_intervention("train.lr=/10")
+    assert lr.first_seed_runs(baseline_cached=False) == 3.0
+    assert lr.first_seed_runs(baseline_cached=True) == 2.0
+    epochs = parse_training_intervention("train.epochs=x2")
+    assert epochs.first_seed_runs(baseline_cached=False) == 2.0
+    assert epochs.first_seed_runs(baseline_cached=True) == 2.0
+    unfreeze = parse_training_intervention("model.unfreeze=all")
+    assert unfreeze.first_seed_runs(baseline_cached=False) == 2.0
+    assert unfreeze.first_seed_runs(baseline_cached=True) == 1.0
+
+    ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
+    ctx.plan = RunPlan((), UnitCosts(0.0001, 0.25, "cpu"), budget.case_size(ctx), 100.0)
+    ctx.budget = BudgetClock(100.0, clock=lambda: 40.0, started=0.0)  # 60 s left
+    ctx.prior_findings = (Finding("loss_curve", Verdict.FAIL, "diverges", effects=(
+        supports("lr_too_high", Strength.STRONG, "the loss blows up"),)),)
+    m = Interventions().measure(ctx, Progress())
+    [skip] = [s for s in m.skipped if s.label == "train.lr=/10"]
+    assert "for 3 short runs of its first seed" in skip.reason

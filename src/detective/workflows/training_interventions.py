@@ -128,6 +128,19 @@ class TrainingIntervention(Intervention):
     def label(self) -> str:
         return self.id
 
+    def first_seed_runs(self, baseline_cached: bool) -> float:
+        """What its first seed costs, in baseline short runs: the changed run once per LR
+        choice, as long as its epochs make it (`train.epochs=x2`: twice, and its first half is
+        the baseline), plus the baseline's own run unless it is cached or a prefix."""
+        from detective.workflows.experiments import Target, relative
+
+        change = parse_change(self.id)
+        length = 1.0
+        if change.target is Target.TRAIN and change.key == "epochs":
+            length = max(1.0, relative(change.value) or 1.0)
+        baseline = 0.0 if baseline_cached or length > 1.0 else 1.0
+        return baseline + max(1, len(self.lr_choices)) * length
+
 
 def _ti(
     change: str, hypothesis: str, description: str, phrase: str, *, generic: bool = False,

@@ -422,12 +422,14 @@ def _over_budget(
             MIN_STEPS,
             TRAIN_SAMPLES,
             VAL_SAMPLES,
+            TrainingIntervention,
         )
 
-        runs = 2 if first else 1
+        runs = (it.first_seed_runs(baseline_cached=not first)
+                if isinstance(it, TrainingIntervention) else 2.0 if first else 1.0)
         fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
         need = units.seconds(runs * fwd, runs * steps)
-        what = f" for {runs} short run{'s' if runs > 1 else ''} of its first seed"
+        what = f" for {runs:g} short run{'s' if runs != 1 else ''} of its first seed"
     left = ctx.budget.seconds_remaining()
     if need <= left:
         return ""
