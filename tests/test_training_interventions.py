@@ -223,6 +223,28 @@ def test_no_effect_is_never_decided_early(clean: RunContext) -> None:
     assert not any("decided after" in n for n in r.notes)
 
 
+def test_a_short_runs_seconds_include_its_measuring_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's seconds are what the next one like it costs, evaluation included: the next
+    seed is started only if that fits (measuring outside them let a seed start, then be cut)."""
+    from detective.analysis.learning.recipe import probe_data
+    from detective.workflows import experiments
+
+    real = experiments._item_correct
+
+    def slow(*a: object, **kw: object) -> object:
+        time.sleep(0.6)  # a slow val pass
+        return real(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(experiments, "_item_correct", slow)
+    ctx = _ctx(tmp_path)
+    data = probe_data(ctx, 200, 200)
+    t0 = time.monotonic()
+    r = experiments.train_probe(ctx, base_recipe(ctx, 1), data, 0, item_correct=True)
+    assert 0.6 <= r.seconds <= time.monotonic() - t0
+
+
 def test_one_whole_seed_is_too_few_to_judge(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
