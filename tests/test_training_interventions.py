@@ -215,6 +215,15 @@ def test_a_decisive_recovery_stops_after_two_seeds_and_agrees_with_all_three(
     assert not any("decided after" in n for n in full.notes)
 
 
+def test_an_equal_budget_change_runs_every_seed(tmp_path: Path) -> None:
+    # Its guard (not significantly below the user's model) gains power with seeds: on labels
+    # shuffled against their images two seeds passed it and three did not.
+    ctx = _ctx(tmp_path, NOISE=0.3, PAIR_NOISE=True)
+    r = run_training_intervention(ctx, "data.drop=label_issues")
+    assert r.seeds == 3, r.notes
+    assert not any("decided after" in n for n in r.notes)
+
+
 def test_no_effect_is_never_decided_early(clean: RunContext) -> None:
     # The interim boundary only stops a recovery: on the clean model the change is futile at
     # seed 0 or runs every seed, never "decided after 2".

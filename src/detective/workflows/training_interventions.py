@@ -558,8 +558,12 @@ def _decided(
 ) -> bool:
     """The whole seeds so far already prove a recovery beyond the interim boundary: significant
     at INTERIM_P against its reference, above the seeds' spread and at least the smallest effect
-    that counts. Only a recovery stops early; anything else runs every seed."""
-    if any(r.stopped_early for r in (*before, *after)):
+    that counts. Only a recovery stops early; anything else runs every seed. Never at an equal
+    budget: its guard (the changed runs not significantly below the user's model) is a test
+    that more seeds make stricter, so stopping early would only loosen it."""
+    if it.reference is Reference.EQUAL_BUDGET or any(
+        r.stopped_early for r in (*before, *after)
+    ):
         return False
     r = _judge(it, before, after, model_ok, 0.0)
     return (
