@@ -211,18 +211,23 @@ def test_evaluation_side_interventions_run_when_the_budget_has_room(tmp_path: Pa
     assert not any("budget has left" in s.reason for s in m.skipped)
 
 
-def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: Path) -> None:
+def _judge_slow_steps(tmp_path: Path, hypothesis: str):  # noqa: ANN202
+    """The judgement with 60 s left, a step of 0.25 s (a first seed's short runs of ≥ 150 steps
+    need minutes) and strong evidence for `hypothesis`."""
     from detective.checks.judgement.interventions import Interventions
     from detective.core.findings import Finding, supports
     from detective.core.progress import Progress
 
     ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
-    # a step of 0.25 s: the first seed's 2 short runs of ≥ 150 steps need minutes
     ctx.plan = RunPlan((), UnitCosts(0.0001, 0.25, "cpu"), budget.case_size(ctx), 100.0)
     ctx.budget = BudgetClock(100.0, clock=lambda: 40.0, started=0.0)  # 60 s left
-    ctx.prior_findings = (Finding("loss_curve", Verdict.FAIL, "underfit", effects=(
-        supports("underfitting", Strength.STRONG, "train accuracy stays low"),)),)
-    m = Interventions().measure(ctx, Progress())
+    ctx.prior_findings = (Finding("loss_curve", Verdict.FAIL, "s", effects=(
+        supports(hypothesis, Strength.STRONG, "r"),)),)
+    return Interventions().measure(ctx, Progress())
+
+
+def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: Path) -> None:
+    m = _judge_slow_steps(tmp_path, "underfitting")
     assert not [o for o in m.outcomes if o.label.startswith("train.")]
     reasons = [s.reason for s in m.skipped if s.label.startswith("train.")]
     assert reasons and all("(60 s left" in r and "for 2 short runs of its first seed" in r
@@ -315,9 +320,6 @@ def test_a_training_side_change_is_costed_by_the_runs_its_first_seed_takes(
     """An LR change trains its first seed once per LR choice besides the baseline; twice the
     epochs is one run twice as long (its first half is the baseline). Underestimating them
     started changes the budget then cut short."""
-    from detective.checks.judgement.interventions import Interventions
-    from detective.core.findings import Finding, supports
-    from detective.core.progress import Progress
     from detective.workflows.training_interventions import parse_training_intervention
 
     lr = parse_training_intervention("train.lr=/10")
@@ -330,11 +332,6 @@ def test_a_training_side_change_is_costed_by_the_runs_its_first_seed_takes(
     assert unfreeze.first_seed_runs(baseline_cached=False) == 2.0
     assert unfreeze.first_seed_runs(baseline_cached=True) == 1.0
 
-    ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
-    ctx.plan = RunPlan((), UnitCosts(0.0001, 0.25, "cpu"), budget.case_size(ctx), 100.0)
-    ctx.budget = BudgetClock(100.0, clock=lambda: 40.0, started=0.0)  # 60 s left
-    ctx.prior_findings = (Finding("loss_curve", Verdict.FAIL, "diverges", effects=(
-        supports("lr_too_high", Strength.STRONG, "the loss blows up"),)),)
-    m = Interventions().measure(ctx, Progress())
+    m = _judge_slow_steps(tmp_path, "lr_too_high")
     [skip] = [s for s in m.skipped if s.label == "train.lr=/10"]
     assert "for 3 short runs of its first seed" in skip.reason

@@ -5,6 +5,7 @@ nothing supported."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,11 +214,22 @@ def test_a_clean_model_gets_nothing_supported(tmp_path: Path) -> None:
     assert judged and judged[0]["verdict"] == "pass"
 
 
-def test_generic_retraining_waits_until_the_gap_is_unexplained(
+_UNDERFIT_AND_LR = (
+    Finding("capacity", Verdict.FAIL, "", effects=(
+        supports("underfitting", Strength.STRONG, "r"),
+        supports("underfitting", Strength.STRONG, "r"))),
+    Finding("loss_curve", Verdict.FAIL, "", effects=(
+        supports("lr_too_high", Strength.STRONG, "r"),)),
+)
+
+
+def _judge_with(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """More epochs would 'recover' any undertrained model: it runs after the specific causes,
-    and not at all once they explain the gap."""
+    after: Callable[[str], tuple[float, float]],
+    findings: tuple[Finding, ...],
+) -> tuple[list[str], InterventionsMeasurement]:
+    """The judgement with every training-side intervention faked: 0.5 → `after(hypothesis)`'s
+    accuracy at its p-value, train accuracy 0.95, chance 0.1. The labels run, the measurement."""
     import detective.checks.judgement.interventions as judgement
     import detective.workflows.training_interventions as training
     from detective.core.progress import Progress
@@ -227,7 +239,8 @@ def test_generic_retraining_waits_until_the_gap_is_unexplained(
 
     def fake(_ctx, it, **_):  # noqa: ANN001, ANN202
         ran.append(it.label)
-        return InterventionResult(it, "val_acc", 0.5, 0.94, 400, 400, 0.4, 0.48, 1e-9, "t",
+        up, p = after(it.hypothesis)
+        return InterventionResult(it, "val_acc", 0.5, up, 400, 400, up - 0.55, up - 0.45, p, "t",
                                   seeds=3)
 
     monkeypatch.setattr(training, "run_training_intervention", fake)
@@ -235,15 +248,17 @@ def test_generic_retraining_waits_until_the_gap_is_unexplained(
 
     class Ctx:
         budget = None
-        prior_findings = (
-            Finding("capacity", Verdict.FAIL, "", effects=(
-                supports("underfitting", Strength.STRONG, "r"),
-                supports("underfitting", Strength.STRONG, "r"))),
-            Finding("loss_curve", Verdict.FAIL, "", effects=(
-                supports("lr_too_high", Strength.STRONG, "r"),)),
-        )
+        prior_findings = findings
 
-    m = Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
+    return ran, Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
+
+
+def test_generic_retraining_waits_until_the_gap_is_unexplained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More epochs would 'recover' any undertrained model: it runs after the specific causes,
+    and not at all once they explain the gap."""
+    ran, m = _judge_with(monkeypatch, lambda _h: (0.94, 1e-9), _UNDERFIT_AND_LR)
     assert ran == ["train.lr=/10"]  # the specific cause first; it explains 98 % of the gap
     assert {s.label for s in m.skipped} >= {"train.epochs=x2"}
     assert all("already explained" in s.reason or "is proven" in s.reason
@@ -256,44 +271,18 @@ def test_no_retraining_for_a_symptom_whose_proven_cause_explains_the_gap(
     """A proven cause recovering 60 % of the gap (below the 90 % that stops all retraining)
     ranks above the underfitting it produces whatever retraining finds: the generic retraining
     is not run. An unrelated cause is still tested; a weakly proven cause skips nothing."""
-    import detective.checks.judgement.interventions as judgement
-    import detective.workflows.training_interventions as training
-    from detective.core.progress import Progress
-    from detective.workflows.interventions import InterventionResult
+    findings = (*_UNDERFIT_AND_LR, Finding("per_class_report", Verdict.WARN, "", effects=(
+        supports("class_imbalance", Strength.MODERATE, "r"),)))
 
-    def run(after: float) -> tuple[list[str], InterventionsMeasurement]:
-        ran: list[str] = []
+    def lr_moves(to: float) -> Callable[[str], tuple[float, float]]:
+        return lambda h: (to, 1e-9) if h == "lr_too_high" else (0.52, 0.5)
 
-        def fake(_ctx, it, **_):  # noqa: ANN001, ANN202
-            ran.append(it.label)
-            up = after if it.hypothesis == "lr_too_high" else 0.52
-            return InterventionResult(it, "val_acc", 0.5, up, 400, 400, up - 0.55, up - 0.45,
-                                      1e-9 if it.hypothesis == "lr_too_high" else 0.5, "t",
-                                      seeds=3)
-
-        monkeypatch.setattr(training, "run_training_intervention", fake)
-        monkeypatch.setattr(judgement, "_reference", lambda _ctx, _n: (0.95, 0.1))
-
-        class Ctx:
-            budget = None
-            prior_findings = (
-                Finding("capacity", Verdict.FAIL, "", effects=(
-                    supports("underfitting", Strength.STRONG, "r"),
-                    supports("underfitting", Strength.STRONG, "r"))),
-                Finding("loss_curve", Verdict.FAIL, "", effects=(
-                    supports("lr_too_high", Strength.STRONG, "r"),)),
-                Finding("per_class_report", Verdict.WARN, "", effects=(
-                    supports("class_imbalance", Strength.MODERATE, "r"),)),
-            )
-
-        return ran, Interventions().measure(Ctx(), Progress())  # type: ignore[arg-type]
-
-    ran, m = run(after=0.77)  # 0.27 of a 0.45 gap: 60 %
+    ran, m = _judge_with(monkeypatch, lr_moves(0.77), findings)  # 0.27 of a 0.45 gap: 60 %
     assert "train.lr=/10" in ran and "train.class_weight=balanced" in ran
     assert not {"train.epochs=x2", "model.width=x2"} & set(ran)
     assert all("lr_too_high, which produces underfitting, is proven" in s.reason
                for s in m.skipped if s.hypothesis == "underfitting")
-    ran, _ = run(after=0.60)  # 22 % of the gap: the symptom's retraining still runs
+    ran, _ = _judge_with(monkeypatch, lr_moves(0.60), findings)  # 22 % of the gap: it runs
     assert "train.epochs=x2" in ran
 
 
