@@ -233,7 +233,9 @@ def test_a_hopeless_change_stops_after_one_seed_and_a_real_one_runs_all(tmp_path
     assert any("stopped after seed 0" in n for n in r.notes)
     planted = context_for(write_case(tmp_path / "p", case_source(LR=0.3)), tmp_path / "p")
     r = run_training_intervention(planted, "train.lr=/10", seeds=3)
-    assert not r.futile and r.seeds == 3 and r.effect is M.RECOVERS, r.notes
+    # Past seed 0: every seed, or two when the interim boundary decided the recovery.
+    assert not r.futile and r.seeds >= 2 and r.effect is M.RECOVERS, r.notes
+    assert r.seeds == 3 or any("decided after 2 of 3 seeds" in n for n in r.notes)
 
 
 def test_an_oversized_init_becomes_a_candidate_cause_and_a_clean_init_does_not(

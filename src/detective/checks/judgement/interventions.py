@@ -50,6 +50,9 @@ class InterventionSettings:
     # Training-side interventions the plan reserves room for (paired short runs over `seeds`);
     # --budget lowers it to 0 when they cannot fit, and the training side then gets what is left.
     train_reserve: int = 1
+    # The level (Bonferroni over the run's plan) at which a proven cause makes retraining for a
+    # symptom it produces moot. A setting, not a threshold: it decides what is measured.
+    moot_alpha: float = 0.05
 
 
 # Val passes the evaluation side is planned for: the predictions before (one pass, shared by
@@ -277,7 +280,7 @@ class Interventions(Check[InterventionsMeasurement]):
                 skipped.append(Skipped(it.label, c.hypothesis, spent))
                 continue
             cause = _proven_cause_of(c.hypothesis, outcomes, reference, chance,
-                                     self.thresholds.alpha / len(plan))
+                                     st.moot_alpha / len(plan))
             if it.side is Side.TRAIN and cause:
                 # The ledger ranks the proven cause above this symptom of it whatever a retraining
                 # finds, so the retraining could only confirm a consequence.
