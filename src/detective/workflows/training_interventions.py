@@ -486,7 +486,7 @@ def run_training_intervention(
     # least two did (one seed has no spread to exceed); otherwise the result is inconclusive.
     whole = [i for i, (b, a) in enumerate(zip(before, after, strict=True))
              if not (b.stopped_early or a.stopped_early)]
-    missing = seeds - len(whole) - (seeds - decided if decided else 0)
+    missing = (decided or seeds) - len(whole)  # seeds the interim boundary spared are not
     if missing and not futile and len(whole) >= min(2, seeds):
         before, after = [before[i] for i in whole], [after[i] for i in whole]
     result = _judge(it, before, after, _model_correct(ctx, data), time.monotonic() - start)

@@ -279,9 +279,10 @@ class Interventions(Check[InterventionsMeasurement]):
             if spent:
                 skipped.append(Skipped(it.label, c.hypothesis, spent))
                 continue
-            cause = _proven_cause_of(c.hypothesis, outcomes, reference, chance,
-                                     st.moot_alpha / len(plan))
-            if it.side is Side.TRAIN and cause:
+            cause = _proven_cause_of(
+                c.hypothesis, outcomes, reference, chance, st.moot_alpha / len(plan)
+            ) if it.side is Side.TRAIN else ""
+            if cause:
                 # The ledger ranks the proven cause above this symptom of it whatever a retraining
                 # finds, so the retraining could only confirm a consequence.
                 skipped.append(Skipped(it.label, c.hypothesis, cause))
@@ -428,8 +429,8 @@ def _over_budget(
             TrainingIntervention,
         )
 
-        runs = (it.first_seed_runs(baseline_cached=not first)
-                if isinstance(it, TrainingIntervention) else 2.0 if first else 1.0)
+        assert isinstance(it, TrainingIntervention)  # every training-side one is
+        runs = it.first_seed_runs(baseline_cached=not first)
         fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
         need = units.seconds(runs * fwd, runs * steps)
         what = f" for {runs:g} short run{'s' if runs != 1 else ''} of its first seed"
