@@ -312,3 +312,38 @@ def test_a_spare_head_with_dead_units_but_its_signal_kept_is_no_alarm(case) -> N
     e = f.effect_on("dead_units")
     assert e is None or e.direction is not Direction.SUPPORTS, f.summary
     assert "no measured impact" in f.summary
+
+
+def _grad_layers(head_in_optimizer: bool, head_trainable: bool) -> object:
+    from detective.checks.learning.gradient_flow import GradFlowMeasurement, LayerGrad
+
+    def layer(name: str, params: int, trainable: bool = True, in_opt: bool = True) -> LayerGrad:
+        return LayerGrad(name, params, trainable, in_opt, False, 1e-2, 1e-2, 1e-2, 0, 0)
+
+    return GradFlowMeasurement(
+        steps=20, recipe="test", lr=1e-3, total_first=1.0, total_last=1.0,
+        layers=(
+            layer("features.0", 300, head_trainable, head_in_optimizer),
+            layer("features.1", 700),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("in_optimizer", "trainable", "strength"),
+    [
+        # 30 % requires_grad=True yet in no optimizer group: gradients discarded, a bug.
+        (False, True, Strength.STRONG),
+        # 30 % requires_grad=False: may be a deliberate freeze, so only moderate.
+        (True, False, Strength.MODERATE),
+    ],
+)
+def test_parameters_left_out_of_the_optimizer_are_strong_evidence(
+    in_optimizer: bool, trainable: bool, strength: Strength
+) -> None:
+    f = get_check("gradient_flow")().judge(_grad_layers(in_optimizer, trainable))
+    assert supported(f, "frozen_parameters", strength), f.effects
+    e = f.effect_on("frozen_parameters")
+    assert ("discarded" in e.reason) is (strength is Strength.STRONG)
+    clean = get_check("gradient_flow")().judge(_grad_layers(True, True))
+    assert clean.effect_on("frozen_parameters").direction is Direction.REFUTES

@@ -134,12 +134,15 @@ def catalogue() -> tuple[Intervention, ...]:
 
 def gap_share(o: InterventionOutcome, reference: float | None, chance: float) -> float | None:
     """The share of the symptom's gap the change recovers. Rising metric: of the way from the
-    metric to the model's train accuracy (or to 100 % when val is not below train). Falling
-    metric (leakage, a shortcut): of the accuracy above chance that depended on the cause."""
+    metric to the model's train accuracy, when train is above it by at least MIN_EFFECT (a
+    train–val gap an engineer would act on), else to 100 %. Falling metric (leakage, a
+    shortcut): of the accuracy above chance that depended on the cause."""
     if o.effect is not Moved.RECOVERS:
         return None
     if o.predicted > 0:
-        top = reference if reference is not None and reference > o.before + 1e-9 else 1.0
+        # A train accuracy a hair above the metric is no gap: taking it as the top would make
+        # any change that passes it "recover 100 %" on noise between seeds.
+        top = reference if reference is not None and reference >= o.before + MIN_EFFECT else 1.0
         gap = max(top, o.after) - o.before
     else:
         gap = o.before - chance

@@ -29,6 +29,7 @@ class GradFlowThresholds:
     exploding_ratio: float = 1e3  # first/last ratio above this: early layers get huge gradients
     growth_strong: float = 1e3  # total gradient norm, last steps / first steps
     frozen_strong: float = 0.5  # share of parameters that can never train
+    frozen_moderate: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -240,13 +241,21 @@ class GradientFlow(Check[GradFlowMeasurement]):
                 f"or left out of the optimizer): {names}"
             )
             problems.append(why)
+            # requires_grad=False can be a deliberate freeze; a parameter that gets a gradient
+            # the optimizer never applies is not: no recipe computes gradients to discard them.
+            orphaned = sum(lg.params for lg in frozen if lg.trainable) / total
             strength = (
                 Strength.STRONG
-                if frozen_share >= th.frozen_strong
+                if frozen_share >= th.frozen_strong or orphaned >= th.frozen_moderate
                 else Strength.MODERATE
-                if frozen_share >= 0.1
+                if frozen_share >= th.frozen_moderate
                 else Strength.WEAK
             )
+            if orphaned >= th.frozen_moderate:
+                why += (
+                    f" ({orphaned:.0%} have requires_grad=True but are in no optimizer group: "
+                    "their gradients are computed and discarded)"
+                )
             effects.append(supports("frozen_parameters", strength, why))
         if no_grad:
             names = ", ".join(lg.layer for lg in no_grad[:6])
