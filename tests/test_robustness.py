@@ -1082,3 +1082,20 @@ def test_hooks_run_watched_in_the_callers_torch_state(tmp_path: Path) -> None:
             case.call("stuck")
     finally:
         release.set()  # free the abandoned hook threads
+
+
+def test_a_failing_model_hook_is_called_once_per_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The plan loads the model before the budget's clock; every check after it needs the model
+    # too. A hook that fails (after a slow checkpoint read, say) fails once, not per caller.
+    calls = tmp_path / "calls"
+    src = ITEMS_CASE.replace(
+        "def model():\n",
+        f"def model():\n    open({str(calls)!r}, 'a').write('x')\n"
+        "    raise RuntimeError('checkpoint has 12 classes')\n",
+    )
+    code = main(["run", str(write_case(tmp_path, src)), "--session", str(tmp_path / "s"),
+                 "--device", "cpu"])
+    assert code == 4, capsys.readouterr().out
+    assert calls.read_text() == "x"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from detective.core.case import Case, CaseError
 from detective.core.ports import CacheKey, ExperimentQueue, KeyValueStore, RunCache
+from detective.core.progress import Cancelled
 from detective.core.shared import SharedMeasurements
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class RunContext:
         self.item_problems: dict[str, dict[int, str]] = {}
         self._device: torch.device | None = None
         self._model: torch.nn.Module | None = None
+        self._model_error: Exception | None = None
         self._expected_shape: dict[str, tuple[int, ...]] = {}
         # Explicit ports instead of a shared dict: the session's key/value store (attached by
         # the engine), experiments waiting for their finding, per-run caches, and the typed
@@ -153,15 +155,25 @@ class RunContext:
 
     def model(self) -> torch.nn.Module:
         """The model under investigation, on the device, in eval mode. Do not modify it."""
+        if self._model_error is not None:
+            # A failing hook fails the same way for every check: calling it again (a slow
+            # checkpoint read, a hook that trains) would only spend the budget again.
+            raise self._model_error
         if self._model is None:
             import torch
 
-            model = self.case.model()
-            if not isinstance(model, torch.nn.Module):
-                raise CaseError(
-                    f"model() returned {type(model).__name__}, expected torch.nn.Module"
-                )
-            self._model = model.to(self.device).eval()
+            try:
+                model = self.case.model()
+                if not isinstance(model, torch.nn.Module):
+                    raise CaseError(
+                        f"model() returned {type(model).__name__}, expected torch.nn.Module"
+                    )
+                self._model = model.to(self.device).eval()
+            except Cancelled:
+                raise
+            except Exception as e:
+                self._model_error = e
+                raise
         return self._model
 
     def model_copy(self) -> torch.nn.Module:
