@@ -106,6 +106,7 @@ class Aligned:
     train_row: int  # row of the candidate that gave it
     mirrored: bool
     shift: tuple[int, int]  # (dy, dx) of the val image against its twin
+    crop: int = 0  # pixels one image was cropped by before being resized back (0: same scale)
 
 
 def _centred_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -119,19 +120,81 @@ def _centred_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def best_alignment(query: np.ndarray, candidates: np.ndarray, max_shift: int) -> Aligned:
-    """The most similar of `candidates` [c, H, W] to `query` [H, W] over its mirror image and
-    shifts up to `max_shift` pixels, compared on the overlap (no wrap-around): a copy that was
-    shifted, cropped at the border or mirrored scores as high as an unmodified one."""
+def alignment_scores(
+    query: np.ndarray, candidates: np.ndarray, max_shift: int
+) -> tuple[np.ndarray, Aligned]:
+    """[c] each candidate's best centred cosine with `query` over its mirror image and shifts
+    up to `max_shift` pixels, compared on the overlap (no wrap-around), and the best alignment
+    of all: a copy that was shifted, cropped at the border or mirrored scores as high as an
+    unmodified one."""
     h, w = query.shape
     variants = np.stack([query, query[:, ::-1]])
+    scores = np.full(len(candidates), -1.0, np.float32)
     best = Aligned(-1.0, 0, False, (0, 0))
     for dy in range(-max_shift, max_shift + 1):
         for dx in range(-max_shift, max_shift + 1):
             a = variants[:, max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
             b = candidates[:, max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
             sims = _centred_cos(a, b)
+            scores = np.maximum(scores, sims.max(0))
             v, c = np.unravel_index(int(sims.argmax()), sims.shape)
             if sims[v, c] > best.similarity:
                 best = Aligned(float(sims[v, c]), int(c), bool(v), (dy, dx))
+    return scores, best
+
+
+def _shrunk(images: np.ndarray, side: int) -> np.ndarray:
+    """[n, H, W] → [n, side, side], antialiased (the resize a saved crop went through)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
+    return F.interpolate(
+        t, size=(side, side), mode="bilinear", antialias=True, align_corners=False
+    )[:, 0].numpy()
+
+
+def _windows(image: np.ndarray, side: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Every side×side window of [..., H, W] → [..., n_windows, side*side], and their corners."""
+    view = np.lib.stride_tricks.sliding_window_view(image, (side, side), axis=(-2, -1))
+    corners = [(y, x) for y in range(view.shape[-4]) for x in range(view.shape[-3])]
+    return view.reshape(*image.shape[:-2], len(corners), side * side), corners
+
+
+def best_rescaled_alignment(query: np.ndarray, candidates: np.ndarray, max_crop: int) -> Aligned:
+    """The most similar of `candidates` [c, H, W] to `query` [H, W] when one of the two is a
+    crop of the other, `1..max_crop` pixels smaller, resized back (a saved RandomResizedCrop;
+    either split may hold the crop), mirrored or not: the larger image's every window of the
+    crop's size is compared with the other image shrunk to that size."""
+    h, w = query.shape
+    best = Aligned(-1.0, 0, False, (0, 0))
+    if h != w or not len(candidates):
+        return best
+    variants = np.stack([query, query[:, ::-1]])
+    # Two crop sizes: a crop between them still matches one of them within a pixel.
+    for side in sorted({h - max_crop, h - max(1, max_crop // 2)}):
+        if side < 4:
+            continue
+        # The val image is the crop: shrink it, slide it over each candidate.
+        small_q = _shrunk(variants, side).reshape(2, -1)
+        wins, corners = _windows(candidates, side)  # [c, n, side²]
+        sims = _centred_cos(small_q, wins.reshape(-1, side * side))  # [2, c*n]
+        v, flat = np.unravel_index(int(sims.argmax()), sims.shape)
+        if sims[v, flat] > best.similarity:
+            c, at = divmod(int(flat), len(corners))
+            best = Aligned(float(sims[v, flat]), c, bool(v), corners[at], h - side)
+        # The train image is the crop: shrink each candidate, slide it over the val image.
+        small_c = _shrunk(candidates, side).reshape(len(candidates), -1)
+        wins_q, corners = _windows(variants, side)  # [2, n, side²]
+        sims = _centred_cos(wins_q.reshape(-1, side * side), small_c)  # [2*n, c]
+        r, c = np.unravel_index(int(sims.argmax()), sims.shape)
+        if sims[r, c] > best.similarity:
+            v, at = divmod(int(r), len(corners))
+            best = Aligned(float(sims[r, c]), int(c), bool(v), corners[at], side - h)
     return best
+
+
+def best_alignment(query: np.ndarray, candidates: np.ndarray, max_shift: int) -> Aligned:
+    """The most similar of `candidates` [c, H, W] to `query` [H, W] over its mirror image and
+    shifts up to `max_shift` pixels (alignment_scores)."""
+    return alignment_scores(query, candidates, max_shift)[1]
