@@ -317,3 +317,29 @@ def test_training_side_skipped_when_its_time_is_spent_says_how_to_run_it(
     [skip] = [s for s in m.skipped if s.label == "train.lr=/10"]
     assert "--budget MIN" in skip.reason
     assert "detective experiment CASE --set train.lr=/10" in skip.reason
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "effect", "removes"),
+    [
+        (0.6, 0.05, Moved.RECOVERS, ("dead_units",)),  # the LR fix revives the dead units
+        (0.6, 0.5, Moved.RECOVERS, ()),  # it recovers val but the units stay dead
+        (0.1, 0.0, Moved.RECOVERS, ()),  # there were hardly any dead units to remove
+        (0.6, 0.05, Moved.NO_EFFECT, ()),  # no proof: nothing is removed
+    ],
+)
+def test_a_recovering_change_removes_a_consequence_only_when_it_halves_its_marker(
+    before: float, after: float, effect: Moved, removes: tuple[str, ...]
+) -> None:
+    from dataclasses import replace
+
+    from detective.core.findings import ConsequenceMarker
+
+    o = replace(
+        outcome("lr_too_high", 0.2, 0.55, 1e-9, effect=effect),
+        markers=(ConsequenceMarker("dead_units", "share of dead ReLU units", before, after),),
+    )
+    m = InterventionsMeasurement((), (o,), (), (), 0.95, 0.1)
+    (judged,) = Interventions().judged(m)
+    assert judged.removes == removes
+    assert any("removes dead_units" in n for n in judged.notes) is bool(removes)

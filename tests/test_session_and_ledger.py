@@ -153,6 +153,30 @@ def test_a_cause_ranks_above_its_consequence_by_gap_share() -> None:
     assert by["slice_failure"].explained_by == "normalization_mismatch"
 
 
+@pytest.mark.parametrize("removed", [True, False])
+def test_a_cause_whose_fix_removes_its_consequence_ranks_above_it(removed: bool) -> None:
+    """Adam at 0.2 kills ReLUs: LeakyReLU at that LR recovers 87 % of the gap, the LR ÷100 in a
+    short run only 40 %. When the LR fix also revives the dead units (it removes the
+    consequence's marker), the LR is the cause whatever its share; when it does not, the
+    consequence's own, larger recovery ranks first."""
+    from dataclasses import replace
+
+    from detective.core.session import StoredFinding
+
+    lr = proof("lr_too_high", share=0.4)
+    o = replace(lr.interventions[0], removes=("dead_units",) if removed else ())
+    rows = [
+        finding("a", supports("lr_too_high", Strength.STRONG, "range test")),
+        finding("b", supports("dead_units", Strength.STRONG, "60 % dead")),
+        replace(lr, interventions=(o,)),
+        proof("dead_units", share=0.87),
+    ]
+    entries = build_ledger([StoredFinding(i, f.check_id, "fp", f, None, 0.0)
+                            for i, f in enumerate(rows)])
+    ranked = [e.hypothesis_id for e in entries if e.evidence][:2]
+    assert ranked == (["lr_too_high", "dead_units"] if removed else ["dead_units", "lr_too_high"])
+
+
 def test_manual_status_notes_user_hypotheses_and_reviews(tmp_path: Path) -> None:
     with new_session(tmp_path / "s") as s:
         s.save_finding(finding("a", supports("label_noise", Strength.STRONG, "r")), "fp")

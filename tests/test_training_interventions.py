@@ -370,3 +370,21 @@ def test_the_epochs_x2_baseline_is_the_changed_runs_first_half(tmp_path: Path) -
         assert (got.train_acc, got.val_acc) == (want.train_acc, want.val_acc)
         assert got.val_loss == pytest.approx(want.val_loss, rel=1e-5)
     assert after.val_loss != pytest.approx(prefix.val_loss, rel=1e-3)  # it trained on
+
+
+def test_an_lr_fix_revives_the_units_a_high_lr_killed_but_not_those_an_init_killed(
+    tmp_path: Path,
+) -> None:
+    # The consequence's marker, measured in the baseline and changed short runs: AdamW at 0.3
+    # kills most ReLUs and the LR ÷10 revives them (the ledger then ranks the LR above the dead
+    # units); a -3 bias kills them at any LR, so the LR change leaves them dead.
+    (tmp_path / "lr").mkdir()
+    (tmp_path / "bias").mkdir()
+    high = run_training_intervention(_ctx(tmp_path / "lr", LR=0.3), "train.lr=/10", seeds=2)
+    (mk,) = high.to_outcome().markers
+    assert mk.hypothesis == "dead_units" and mk.before > 0.6, mk
+    assert mk.after < 0.5 * mk.before, mk
+    bias = run_training_intervention(_ctx(tmp_path / "bias", BIAS=-3.0, DEPTH=2), "train.lr=/10",
+                                     seeds=2)
+    (mk,) = bias.to_outcome().markers
+    assert mk.before > 0.6 and mk.after > 0.8 * mk.before, mk

@@ -140,6 +140,17 @@ class Moved(StrEnum):
 
 
 @dataclass(frozen=True)
+class ConsequenceMarker:
+    """A consequence's own measurement in a retraining's baseline and changed runs: whether the
+    change removed what a consequence of its cause looks like (dead units after an LR fix)."""
+
+    hypothesis: str  # the consequence ("dead_units")
+    measure: str  # "share of ReLU units that never fire on val"
+    before: float  # baseline short runs (mean over seeds)
+    after: float  # changed runs
+
+
+@dataclass(frozen=True)
 class InterventionOutcome:
     """A measured intervention: what was changed to remove a suspected cause and how the metric
     moved. The ledger supports a hypothesis only through an outcome that RECOVERS."""
@@ -162,6 +173,10 @@ class InterventionOutcome:
     gap_share: float | None = None  # share of the symptom's gap the change recovers
     cost_s: float = 0.0
     notes: tuple[str, ...] = ()
+    markers: tuple[ConsequenceMarker, ...] = ()
+    # Consequences whose marker the change removed (judged with thresholds): the ledger ranks
+    # this cause above them whatever share of the gap it recovers.
+    removes: tuple[str, ...] = ()
 
     @property
     def delta(self) -> float:

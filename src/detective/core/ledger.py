@@ -197,8 +197,9 @@ EXPLAINS_SHARE = 0.5
 
 
 def _causes_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
-    """A proven cause that explains at least half of the gap ranks above a proven symptom it
-    produces (hypotheses.CAUSED_BY), even when a generic fix of the symptom recovers more; among
+    """A proven cause that explains at least half of the gap, or whose intervention removed the
+    symptom's own marker, ranks above a proven symptom it produces (hypotheses.CAUSED_BY), even
+    when a generic fix of the symptom recovers more; among
     unproven entries, a cause with net support ranks above the symptom it would produce."""
     out = list(entries)
     for consequence in entries:
@@ -211,6 +212,7 @@ def _causes_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
             if e.hypothesis_id in causes and e.status is consequence.status
             and (
                 (e.gap_share or 0.0) >= EXPLAINS_SHARE
+                or _removes(e, consequence.hypothesis_id)
                 if e.status is HypothesisStatus.SUPPORTED
                 # Neither proven: the specific cause with net support is the lead to follow.
                 else e.score > 0 and not e.review_disagree > e.review_agree
@@ -220,6 +222,14 @@ def _causes_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
             out.remove(e)
         out[at:at] = movers
     return out
+
+
+def _removes(cause: LedgerEntry, consequence: str) -> bool:
+    """The cause's recovering intervention also removed what the consequence looks like (the
+    LR fix that recovers val also revives the dead units): mediation, whatever the share."""
+    return any(
+        o.effect is Moved.RECOVERS and consequence in o.removes for o in cause.interventions
+    )
 
 
 def _attach_descriptions(entries: list[LedgerEntry]) -> list[LedgerEntry]:

@@ -316,6 +316,9 @@ class ProbeResult:
     seconds: float
     stopped_early: bool = False  # the wall-time cap cut training short
     val_correct: tuple[bool, ...] = ()  # per val item, when asked (item_correct=True)
+    # The share of ReLU units that never fire on the val items (item_correct runs; nan without
+    # ReLUs): whether a change removed the dead units its cause produces.
+    dead_units: float = math.nan
 
     @property
     def gap(self) -> float:
@@ -640,6 +643,7 @@ def _train_probe(
 ) -> ProbeResult:
     import torch
 
+    from detective.analysis.learning.hooks import ActivationStats, dead_share
     from detective.analysis.learning.recipe import run_recipe
     from detective.analysis.training import make_loss
 
@@ -694,8 +698,14 @@ def _train_probe(
         held_acc, _ = accuracy(model, x_held, data.y_held)
         val_acc, val_loss = accuracy(model, x_val, y_val)
         params = sum(p.numel() for p in model.parameters())
-        correct = _item_correct(model, x_val, y_val) if item_correct else ()
-        return ProbeResult(train_acc, held_acc, val_acc, val_loss, params, seconds, cut, correct)
+        correct: tuple[bool, ...] = ()
+        dead = math.nan
+        if item_correct:
+            with ActivationStats(model, ranks=False) as stats:
+                correct = _item_correct(model, x_val, y_val)
+            dead = dead_share(stats.summary())
+        return ProbeResult(train_acc, held_acc, val_acc, val_loss, params, seconds, cut, correct,
+                           dead)
 
     def over_time(step: int, _loss: float) -> bool:
         cut_short[0] = time.monotonic() - start > max_seconds

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from detective.core.case import CaseError
-from detective.core.findings import InterventionOutcome, Moved, Side
+from detective.core.findings import ConsequenceMarker, InterventionOutcome, Moved, Side
 from detective.core.ports import CacheKey
 from detective.workflows.experiments import (
     ExperimentError,
@@ -258,6 +258,10 @@ class TrainingResult(InterventionResult):
     # Against the user's model: the change does not beat the baseline short runs by more than
     # their seeds' spread (the intersection–union test's other half).
     within_spread: bool = False
+    # The share of ReLU units that never fire on val, baseline and changed runs (mean over
+    # seeds; nan without ReLUs): a consequence's marker (dead_units) the change may remove.
+    dead_before: float = math.nan
+    dead_after: float = math.nan
 
     @property
     def effect(self) -> Moved:
@@ -285,7 +289,13 @@ class TrainingResult(InterventionResult):
     def to_outcome(
         self, gap_share: float | None = None, cost_s: float | None = None
     ) -> InterventionOutcome:
-        return super().to_outcome(gap_share, self.cost_s if cost_s is None else cost_s)
+        outcome = super().to_outcome(gap_share, self.cost_s if cost_s is None else cost_s)
+        if math.isnan(self.dead_before) or math.isnan(self.dead_after):
+            return outcome
+        return replace(outcome, markers=(
+            ConsequenceMarker("dead_units", "share of ReLU units that never fire on val",
+                              round(self.dead_before, 4), round(self.dead_after, 4)),
+        ))
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -713,4 +723,11 @@ def _judge(
         cut_short=cut,
         below_model=below_model,
         within_spread=within_spread,
+        dead_before=_mean_finite([r.dead_units for r in before]),
+        dead_after=_mean_finite([r.dead_units for r in after]),
     )
+
+
+def _mean_finite(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.fmean(finite) if finite else math.nan

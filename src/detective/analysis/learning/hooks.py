@@ -81,8 +81,9 @@ class _Acc:
     """Running per-unit 'ever active', zero/saturated counts, moments and (ReLU family) the
     unit covariance of one call site."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, ranks: bool = True) -> None:
         self.kind = kind
+        self.ranks = ranks
         self.ever: torch.Tensor | None = None
         self.n = 0
         self.zeros = 0.0
@@ -101,8 +102,9 @@ class _Acc:
         self.n += out.numel()
         if self.kind == "relu":
             self.zeros += float((out <= 0).sum())
-            self.out_cov.add(out)
-            if inp is not None and getattr(inp, "shape", None) == out.shape:
+            if self.ranks:
+                self.out_cov.add(out)
+            if self.ranks and inp is not None and getattr(inp, "shape", None) == out.shape:
                 self.in_cov.add(inp.detach().float())
         elif self.kind == "sigmoid":
             self.sat += float(((out < 0.01) | (out > 0.99)).sum())
@@ -154,8 +156,9 @@ class ActivationStats:
     A call site reached with different unit counts keeps one summary per count.
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, ranks: bool = True) -> None:
         self.model = model
+        self.ranks = ranks  # False: skip the covariances (dead units and moments only)
         self._acc: dict[tuple[str, tuple[int, ...]], _Acc] = {}
         self._handles: list[Any] = []
         self._stack: list[list[Any]] = []  # [name, activation kind of the module, calls so far]
@@ -209,7 +212,7 @@ class ActivationStats:
             site = f"{frame[0] or 'model'}.{fname}#{frame[2]}"
         key = (site, tuple(out.shape[1:2]))
         # An in-place activation (inplace=True) has overwritten its input: no pre-activation.
-        self._acc.setdefault(key, _Acc(kind)).add(out, None if inp is out else inp)
+        self._acc.setdefault(key, _Acc(kind, self.ranks)).add(out, None if inp is out else inp)
 
     def __exit__(self, *exc: object) -> None:
         if self._mode is not None:
@@ -250,3 +253,11 @@ class ActivationStats:
                 )
             )
         return out
+
+
+def dead_share(layers: list[LayerSummary]) -> float:
+    """The share of ReLU-family units (over every ReLU call site) that never fired; nan when
+    the model calls no ReLU."""
+    relu = [s for s in layers if s.kind == "relu" and s.units]
+    units = sum(s.units for s in relu)
+    return sum(s.dead_fraction * s.units for s in relu) / units if units else math.nan

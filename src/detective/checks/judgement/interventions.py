@@ -65,6 +65,11 @@ EVAL_PASSES = 4
 class InterventionThresholds:
     alpha: float = 0.05  # family-wise, Holm-corrected over the run's interventions
     min_effect: float = MIN_EFFECT  # the smallest change in accuracy an engineer acts on
+    # A recovering change removes a consequence when the consequence's marker was present in
+    # the baseline runs (the activations check's moderate share of dead units) and the change
+    # at least halves it.
+    marker_present: float = 0.25
+    marker_removed: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -401,7 +406,17 @@ class Interventions(Check[InterventionsMeasurement]):
             effect = o.effect
             if effect is Moved.RECOVERS and (not significant or abs(o.delta) < th.min_effect):
                 effect = Moved.NO_EFFECT
-            o = replace(o, effect=effect)
+            removes = tuple(
+                mk.hypothesis for mk in o.markers
+                if effect is Moved.RECOVERS and mk.before >= th.marker_present
+                and mk.after <= th.marker_removed * mk.before
+            )
+            notes = o.notes + tuple(
+                f"removes {mk.hypothesis}: the {mk.measure} falls {mk.before:.0%} → "
+                f"{mk.after:.0%}"
+                for mk in o.markers if mk.hypothesis in removes
+            )
+            o = replace(o, effect=effect, removes=removes, notes=notes)
             judged.append(replace(o, gap_share=gap_share(o, m.reference, m.chance)))
         return judged
 
