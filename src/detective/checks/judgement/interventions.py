@@ -406,6 +406,14 @@ class Interventions(Check[InterventionsMeasurement]):
             effect = o.effect
             if effect is Moved.RECOVERS and (not significant or abs(o.delta) < th.min_effect):
                 effect = Moved.NO_EFFECT
+            if effect is Moved.NO_EFFECT and o.side is Side.EVAL and _underpowered(o, th):
+                # Absence of evidence: the CI still holds a recovery an engineer would act on.
+                effect = Moved.INCONCLUSIVE
+                o = replace(o, notes=(*o.notes, (
+                    f"underpowered: the 95 % CI ({o.ci_low * 100:+.1f} … {o.ci_high * 100:+.1f} "
+                    f"points) still includes a {th.min_effect * 100:.0f}-point effect in the "
+                    "predicted direction, so it neither proves nor refutes the cause"
+                )))
             removes = tuple(
                 mk.hypothesis for mk in o.markers
                 if effect is Moved.RECOVERS and mk.before >= th.marker_present
@@ -419,6 +427,14 @@ class Interventions(Check[InterventionsMeasurement]):
             o = replace(o, effect=effect, removes=removes, notes=notes)
             judged.append(replace(o, gap_share=gap_share(o, m.reference, m.chance)))
         return judged
+
+
+def _underpowered(o: InterventionOutcome, th: InterventionThresholds) -> bool:
+    """The outcome's CI includes an effect of at least `min_effect` in the predicted
+    direction: too few items to tell "no effect" from a real one."""
+    if o.predicted > 0:
+        return o.ci_high >= th.min_effect
+    return o.ci_low <= -th.min_effect
 
 
 def _over_budget(
