@@ -230,7 +230,7 @@ def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: P
     m = _judge_slow_steps(tmp_path, "underfitting")
     assert not [o for o in m.outcomes if o.label.startswith("train.")]
     reasons = [s.reason for s in m.skipped if s.label.startswith("train.")]
-    assert reasons and all("(60 s left" in r and "for 2 short runs of its first seed" in r
+    assert reasons and all("(60 s left" in r and "short runs of its first two seeds" in r
                            for r in reasons if "budget" in r)  # fmt: skip
     assert any("budget has left" in r for r in reasons)
 
@@ -331,7 +331,43 @@ def test_a_training_side_change_is_costed_by_the_runs_its_first_seed_takes(
     unfreeze = parse_training_intervention("model.unfreeze=all")
     assert unfreeze.first_seed_runs(baseline_cached=False) == 2.0
     assert unfreeze.first_seed_runs(baseline_cached=True) == 1.0
+    # Two seeds are the least that proves a recovery: the second runs the chosen LR only, and
+    # its own baseline (none for twice the epochs: its first half is the baseline).
+    assert lr.proof_runs(baseline_cached=False) == 5.0
+    assert epochs.proof_runs(baseline_cached=False) == 4.0
+    assert unfreeze.proof_runs(baseline_cached=True) == 3.0
 
     m = _judge_slow_steps(tmp_path, "lr_too_high")
     [skip] = [s for s in m.skipped if s.label == "train.lr=/10"]
-    assert "for 3 short runs of its first seed" in skip.reason
+    assert "for 5 short runs of its first two seeds" in skip.reason
+
+
+@pytest.mark.parametrize(("seeds", "fits"), [(3, False), (1, True)])
+def test_a_training_side_change_that_fits_one_seed_but_not_two_is_not_started(
+    tmp_path: Path, seeds: int, fits: bool
+) -> None:
+    """One seed has no spread to exceed, so alone it can never prove a recovery: a change whose
+    first seed fits but whose second does not is not started (a resnet seed spent half the
+    minute and ended inconclusive). With one seed asked for, one seed is what is needed."""
+    from detective.checks.judgement.interventions import InterventionSettings, _over_budget
+    from detective.workflows.training_interventions import (
+        MAX_EPOCHS,
+        MIN_STEPS,
+        TRAIN_SAMPLES,
+        VAL_SAMPLES,
+        parse_training_intervention,
+    )
+
+    ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
+    units = UnitCosts(0.0001, 0.25, "cpu")
+    ctx.plan = RunPlan((), units, budget.case_size(ctx), 1e6)
+    fwd, steps = budget.probe_run(ctx.plan.size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS,
+                                  MIN_STEPS)
+    run_s = units.seconds(fwd, steps)
+    left = 2.5 * run_s  # the first seed's 2 runs fit, the 4 of two seeds do not
+    ctx.budget = BudgetClock(1e6, clock=lambda: 1e6 - left, started=0.0)
+    it = parse_training_intervention("model.unfreeze=all")
+    reason = _over_budget(ctx, it, InterventionSettings(seeds=seeds), first=True)
+    assert (reason == "") is fits, reason
+    if not fits:
+        assert "4 short runs of its first two seeds" in reason

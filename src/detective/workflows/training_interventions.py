@@ -132,6 +132,15 @@ class TrainingIntervention(Intervention):
         """What its first seed costs, in baseline short runs: the changed run once per LR
         choice, as long as its epochs make it (`train.epochs=x2`: twice, and its first half is
         the baseline), plus the baseline's own run unless it is cached or a prefix."""
+        return self._seed_runs(baseline_cached, max(1, len(self.lr_choices)))
+
+    def proof_runs(self, baseline_cached: bool) -> float:
+        """What the fewest seeds that can prove a recovery cost (two: one seed has no spread to
+        exceed), in baseline short runs: the first seed's, then the second's (its changed run
+        at the chosen LR, and its own baseline)."""
+        return self.first_seed_runs(baseline_cached) + self._seed_runs(False, 1)
+
+    def _seed_runs(self, baseline_cached: bool, changed_runs: int) -> float:
         from detective.workflows.experiments import Target, relative
 
         change = parse_change(self.id)
@@ -139,7 +148,7 @@ class TrainingIntervention(Intervention):
         if change.target is Target.TRAIN and change.key == "epochs":
             length = max(1.0, relative(change.value) or 1.0)
         baseline = 0.0 if baseline_cached or length > 1.0 else 1.0
-        return baseline + max(1, len(self.lr_choices)) * length
+        return baseline + changed_runs * length
 
 
 def _ti(

@@ -442,11 +442,11 @@ def _over_budget(
 ) -> str:
     """Why an intervention does not fit what the budget has left ("" when it does), from its
     planned cost at the run's measured speed: an evaluation-side one is a val pass over the
-    sample (two for the first: the predictions before); a training-side one at least its first
-    seed's short runs, the baseline's and the change's (the change's alone once a baseline is
-    cached): a change whose first seed does not beat its reference stops there, and a run the
-    budget cuts short is not comparable (inconclusive), so one that cannot finish is not
-    started."""
+    sample (two for the first: the predictions before); a training-side one the short runs of
+    the two seeds a recovery needs, the baseline's and the change's (the first seed's change
+    alone once its baseline is cached): a run the budget cuts short is not comparable
+    (inconclusive), and one seed alone cannot prove anything, so a change that cannot finish
+    two is not started."""
     if ctx.budget is None or ctx.plan is None:
         return ""
     units, size = ctx.plan.units, ctx.plan.size
@@ -464,10 +464,14 @@ def _over_budget(
         )
 
         assert isinstance(it, TrainingIntervention)  # every training-side one is
-        runs = it.first_seed_runs(baseline_cached=not first)
+        # Two seeds at least: one has no spread to exceed, so a single seed can never prove a
+        # recovery (a resnet seed once spent half the minute to end inconclusive).
+        two = st.seeds >= 2
+        runs = (it.proof_runs if two else it.first_seed_runs)(baseline_cached=not first)
         fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
         need = units.seconds(runs * fwd, runs * steps)
-        what = f" for {runs:g} short run{'s' if runs != 1 else ''} of its first seed"
+        what = (f" for {runs:g} short run{'s' if runs != 1 else ''} of its "
+                f"{'first two seeds' if two else 'seed'}")
     left = ctx.budget.seconds_remaining()
     if need <= left:
         return ""
