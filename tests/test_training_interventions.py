@@ -388,3 +388,25 @@ def test_an_lr_fix_revives_the_units_a_high_lr_killed_but_not_those_an_init_kill
                                      seeds=2)
     (mk,) = bias.to_outcome().markers
     assert mk.before > 0.6 and mk.after > 0.8 * mk.before, mk
+
+
+def test_a_change_whose_two_seeds_do_not_fit_the_measured_run_time_stops_after_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan's estimate said two seeds fit; seed 0's baseline measures 10 s a run, and the 3
+    # runs still needed do not fit 25 s: one seed alone could only end inconclusive.
+    import detective.workflows.training_interventions as ti
+    from detective.workflows.experiments import ProbeResult
+
+    trained: list[str] = []
+
+    def baseline(*_a: object, **_k: object) -> ProbeResult:
+        trained.append("baseline")
+        return ProbeResult(0.5, 0.5, 0.5, 1.0, 10, 10.0, val_correct=(True,) * 5)
+
+    monkeypatch.setattr(ti, "_baseline", baseline)
+    monkeypatch.setattr(ti, "train_probe", lambda *_a, **_k: trained.append("changed"))
+    ctx = _ctx(tmp_path, FREEZE=True, WIDTH=6)
+    with pytest.raises(InterventionError, match="the 3 more that two seeds need"):
+        run_training_intervention(ctx, "model.unfreeze=all", seeds=3, budget_s=25.0)
+    assert trained == ["baseline"]

@@ -483,6 +483,19 @@ def run_training_intervention(
         else:
             before.append(_baseline(ctx, base, data, seed, span(2 * k), left))
             left = max(budget - (time.monotonic() - start), 0.0)
+            if k == 0 and seeds > 1 and not before[0].stopped_early:
+                # Measured, not planned: the plan's estimate of a short run can be off by 2×
+                # (a ResNet's), and one seed alone can never prove a recovery.
+                more = PROOF_RUNS_AFTER_BASELINE - (len(it.lr_choices) > 1)  # LR choice: cached
+                need = more * before[0].seconds
+                if need > left:
+                    raise InterventionError(
+                        f"does not fit what the budget has left: a short run takes "
+                        f"{before[0].seconds:.0f} s here, the {more} more "
+                        f"that two seeds need ≈ {need:.0f} s, {left:.0f} s left; "
+                        f"a larger `--budget MIN` or `detective experiment CASE --set {it.id}` "
+                        "runs it"
+                    )
             try:
                 after.append(train_probe(
                     ctx, changed, data, seed, span(2 * k + 1), max_seconds=left,
@@ -543,6 +556,11 @@ def run_training_intervention(
     if progress is not None:
         progress.update(1.0)
     return result
+
+
+# Short runs two seeds still need once seed 0's baseline has run: its changed run (cached by
+# the LR choice for a change with lr_choices), and seed 1's baseline and changed run.
+PROOF_RUNS_AFTER_BASELINE = 3
 
 
 def _factor(change: str, chosen: float) -> str:
