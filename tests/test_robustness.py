@@ -648,6 +648,24 @@ def test_session_that_is_a_file_is_refused_with_its_path(tmp_path: Path) -> None
     assert target.read_text() == "keep me"
 
 
+def test_the_cli_module_run_as_a_script_is_the_same_cli() -> None:
+    """`python -m detective.ui.cli` once crashed on every command (NameError, exit 3): the module
+    ran as `__main__` before the rest of it was defined."""
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    for args in (["--help"], ["checks"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "detective.ui.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=GUARD_S,
+            env=env,
+        )
+        text = done.stdout + done.stderr
+        assert done.returncode == 0, (args, text)
+        assert "Traceback" not in text and "this is a bug" not in text, (args, text)
+        assert done.stdout == cli(*args).stdout, args  # what `python -m detective` prints
+
+
 def _world_dir() -> Path:
     """A folder another user can reach (pytest's tmp_path is private to root)."""
     folder = Path(tempfile.mkdtemp(prefix="detective-ro-"))

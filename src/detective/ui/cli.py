@@ -576,10 +576,6 @@ def _open_tui(session: str | None, parser: argparse.ArgumentParser) -> int:
     return int(run_app(session))
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def cmd_doctor(args: argparse.Namespace) -> ExitCode:
     from rich.markup import escape
 
@@ -600,3 +596,12 @@ def cmd_doctor(args: argparse.Namespace) -> ExitCode:
         console.print(f"{problems} problem(s): see the → fixes above")
         return ExitCode.ENVIRONMENT
     return ExitCode.OK
+
+
+# Last in the file, and through the imported module: run as `python -m detective.ui.cli` this file
+# is `__main__`, a second copy of the module; delegating makes it the same module and entry point
+# as `python -m detective` and the `detective` script (and nothing defined below a guard is missed).
+if __name__ == "__main__":
+    from detective.ui.cli import main as _entry_point
+
+    raise SystemExit(_entry_point())
