@@ -468,9 +468,9 @@ def test_a_planted_gap_runs_the_probes_and_coinciding_runs_are_trained_once(
     trained: list[tuple[object, int, float]] = []
     real = experiments._train_probe
 
-    def counting(ctx, recipe, data, seed, *args):  # noqa: ANN001, ANN202
+    def counting(ctx, recipe, data, seed, *args, **kwargs):  # noqa: ANN001, ANN003, ANN202
         trained.append((recipe, seed, args[1]))
-        return real(ctx, recipe, data, seed, *args)
+        return real(ctx, recipe, data, seed, *args, **kwargs)
 
     monkeypatch.setattr(experiments, "_train_probe", counting)
     case = write_case(tmp_path, OVERFIT)

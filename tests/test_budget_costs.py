@@ -235,6 +235,30 @@ def test_a_training_side_intervention_that_cannot_fit_is_not_started(tmp_path: P
     assert any("budget has left" in r for r in reasons)
 
 
+def test_a_measured_short_run_replaces_the_plans_estimate(tmp_path: Path) -> None:
+    # The plan's units say a short run costs well under a second (a ResNet's plan is 2× low);
+    # once a baseline short run has measured 40 s, a change whose two seeds need ≥ 3 such runs
+    # does not fit the 60 s left. Before any run, the plan's estimate decides.
+    from detective.checks.judgement.interventions import InterventionSettings, _over_budget
+    from detective.workflows.training_interventions import (
+        _RUN_S,
+        parse_training_intervention,
+    )
+
+    ctx = context_for(write_case(tmp_path, LEAKY), tmp_path)
+    ctx.plan = RunPlan((), UnitCosts(0.0001, 0.0005, "cpu"), budget.case_size(ctx), 100.0)
+    ctx.budget = BudgetClock(100.0, clock=lambda: 40.0, started=0.0)  # 60 s left
+    it = parse_training_intervention("model.unfreeze=all")
+    st = InterventionSettings()
+    assert _over_budget(ctx, it, st, first=True) == ""
+    ctx.cache.get(_RUN_S, lambda: 40.0)
+    reason = _over_budget(ctx, it, st, first=False)
+    assert "(60 s left" in reason and "at the 40.0 s a short run measured" in reason, reason
+    ctx.cache.clear()
+    ctx.cache.get(_RUN_S, lambda: 5.0)  # 4 runs × 5 s fit
+    assert _over_budget(ctx, it, st, first=True) == ""
+
+
 def test_cheap_probes_skipped_with_the_short_run_group_are_put_back_when_they_fit() -> None:
     from detective.core.playbook import resolve_playbook
 

@@ -4,6 +4,8 @@ undertrained short run; the budget; the new experiment targets; the CLI replay."
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from detective.core.findings import Moved, Side
 from detective.core.session import Session, SessionInfo
 from detective.ui.cli import main
 from detective.workflows.experiments import (
+    PACE_STEPS,
     ExperimentError,
+    ProbeResult,
     _optimizer,
     base_recipe,
     build_model,
@@ -390,23 +394,57 @@ def test_an_lr_fix_revives_the_units_a_high_lr_killed_but_not_those_an_init_kill
     assert mk.before > 0.6 and mk.after > 0.8 * mk.before, mk
 
 
-def test_a_change_whose_two_seeds_do_not_fit_the_measured_run_time_stops_after_the_baseline(
+def test_a_change_slower_than_its_baseline_gives_up_within_a_few_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The plan's estimate said two seeds fit; seed 0's baseline measures 10 s a run, and the 3
-    # runs still needed do not fit 25 s: one seed alone could only end inconclusive.
+    # Unfreezing makes every training step sleep 60 ms (a backbone's cost): one changed run is
+    # ≥ 150 steps ≈ 9 s, so two seeds cannot fit 12 s. The changed run goes first and gives up
+    # on its measured pace after a few steps; the baseline (fast, frozen) never runs. Before,
+    # the baseline ran, then the changed run until the budget cut it: a seed that could only
+    # end inconclusive, at the whole budget's cost.
     import detective.workflows.training_interventions as ti
-    from detective.workflows.experiments import ProbeResult
 
-    trained: list[str] = []
+    baselines: list[int] = []
+    real = ti._baseline
 
-    def baseline(*_a: object, **_k: object) -> ProbeResult:
-        trained.append("baseline")
-        return ProbeResult(0.5, 0.5, 0.5, 1.0, 10, 10.0, val_correct=(True,) * 5)
+    def baseline(*a: object, **k: object) -> ProbeResult:
+        baselines.append(1)
+        return real(*a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ti, "_baseline", baseline)
-    monkeypatch.setattr(ti, "train_probe", lambda *_a, **_k: trained.append("changed"))
-    ctx = _ctx(tmp_path, FREEZE=True, WIDTH=6)
-    with pytest.raises(InterventionError, match="the 3 more that two seeds need"):
-        run_training_intervention(ctx, "model.unfreeze=all", seeds=3, budget_s=25.0)
-    assert trained == ["baseline"]
+    ctx = _ctx(tmp_path, FREEZE=True, SLOW_UNFROZEN=0.06)
+    with pytest.raises(InterventionError, match="its changed short run would take") as e:
+        run_training_intervention(ctx, "model.unfreeze=all", seeds=3, budget_s=12.0)
+    projected = float(re.search(r"would take ≈ (\d+) s", str(e.value)).group(1))  # type: ignore[union-attr]
+    assert projected >= 7, e.value  # 150 steps × 60 ms, measured
+    assert baselines == []
+    assert ctx.case.module.SLOW_STEPS[0] <= 3 * PACE_STEPS  # not the 150 a cut run takes
+
+
+def test_a_change_as_fast_as_its_baseline_is_not_given_up(tmp_path: Path) -> None:
+    # The counter-case: the same unfreezing without the planted cost fits the same 12 s and
+    # runs its seeds to a judgement.
+    ctx = _ctx(tmp_path, FREEZE=True)
+    r = run_training_intervention(ctx, "model.unfreeze=all", seeds=2, budget_s=12.0)
+    assert len(r.seed_deltas) == 2 and not r.cut_short, r.notes
+
+
+def test_the_proof_clock_gives_each_run_its_share_of_the_proof() -> None:
+    # Two seeds, nothing measured yet: the first run gets a quarter of the 100 s left. Once a
+    # changed run is measured at 30 s, the baseline may take (100 − 30) / 2: the second seed's
+    # changed run costs 30, its baseline as much as this one. A run outside the proof gets all
+    # that is left. (The clock's runs take no time here.)
+    from detective.workflows.training_interventions import _ProofClock
+
+    it = parse_training_intervention("model.unfreeze=all")
+    todo = [("0", "changed"), ("0", "baseline"), ("1", "changed"), ("1", "baseline")]
+    clock = _ProofClock(it, 100.0, time.monotonic(), list(todo))
+    assert clock.deadline("0", "changed") == pytest.approx(25.0, abs=0.5)
+    clock.ran("changed", ProbeResult(0.5, 0.5, 0.5, 1.0, 10, 30.0))
+    assert clock.deadline("0", "baseline") == pytest.approx(35.0, abs=0.5)
+    clock.ran("baseline", ProbeResult(0.5, 0.5, 0.5, 1.0, 10, 5.0))
+    assert clock.deadline("1", "changed") == pytest.approx(95.0, abs=0.5)  # 100 − its 5 s baseline
+    assert clock.deadline("2", "changed") == pytest.approx(100.0, abs=0.5)
+    gave_up = ProbeResult(*(math.nan,) * 4, 10, 1.0, True, projected_s=80.0)
+    with pytest.raises(InterventionError, match=r"would take ≈ 80 s"):
+        clock.ran("changed", gave_up)

@@ -21,7 +21,11 @@ from __future__ import annotations
 #             raw_datasets() keep the source's pairs)
 #   SOFTMAX: forward() ends with a softmax and the loss is cross-entropy (a double softmax)
 #   MSE: the loss hook is MSE between the argmax-free outputs' sum and the class index
+#   SLOW_UNFROZEN: seconds every training forward sleeps once the first layer trains (what
+#                  unfreezing a backbone costs); SLOW_STEPS counts those forwards
 TEMPLATE = '''
+import time
+
 import numpy as np
 import torch
 from torch import nn
@@ -102,6 +106,9 @@ def datasets():
 ACTS = {{"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}}
 
 
+SLOW_STEPS = [0]
+
+
 class MLP(nn.Module):
     def __init__(self, width, depth, dropout=0.0):
         super().__init__()
@@ -125,6 +132,9 @@ class MLP(nn.Module):
                 p.requires_grad = False
 
     def forward(self, x):
+        if K["SLOW_UNFROZEN"] and self.training and self.body[1].weight.requires_grad:
+            SLOW_STEPS[0] += 1  # a backbone's cost, paid only once it trains
+            time.sleep(K["SLOW_UNFROZEN"])
         out = self.head(self.dropout(self.body(x)))
         return torch.softmax(out, 1) if K["SOFTMAX"] else out
 
@@ -166,6 +176,7 @@ CLEAN = {
     "ACT": "relu", "INIT_STD": 0.0, "BIAS": 0.0, "FREEZE": False, "HEAD_ONLY_OPT": False,
     "NOISE": 0.0, "PAIR_NOISE": False, "LONGTAIL": 0.0, "PER_CLASS": 0, "PIXEL_NOISE": 0.0,
     "FLIP": False, "AUG": False, "EPOCHS": 30, "SOFTMAX": False, "MSE": False, "MISALIGN": 0.0,
+    "SLOW_UNFROZEN": 0.0,
 }
 
 

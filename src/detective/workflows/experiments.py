@@ -319,6 +319,9 @@ class ProbeResult:
     # The share of ReLU units that never fire on the val items (item_correct runs; nan without
     # ReLUs): whether a change removed the dead units its cause produces.
     dead_units: float = math.nan
+    # A run asked to give up when late (`give_up_late`) that stopped after a few steps: at its
+    # measured pace it would have taken this many seconds, more than its cap. nan otherwise.
+    projected_s: float = math.nan
 
     @property
     def gap(self) -> float:
@@ -568,11 +571,14 @@ def train_probe(
     min_steps: int = 0,
     init_state: dict[str, torch.Tensor] | None = None,
     item_correct: bool = False,
+    give_up_late: bool = False,
 ) -> ProbeResult:
     """Train a fresh model with `recipe` on (a `fraction` of) the fit images; measure it.
 
     `init_state`: start from these weights when the architecture matches (a paired comparison);
-    `item_correct`: also keep which val items the trained model gets right (a paired test).
+    `item_correct`: also keep which val items the trained model gets right (a paired test);
+    `give_up_late`: stop after a few steps when the run's measured pace says it cannot finish
+    within `max_seconds` (for a caller to whom a cut-short run is worth nothing).
 
     A probe that coincides with one already trained in this run (same recipe, sample, seed,
     share, step floor and initial weights: the capacity check's base run is the regularization
@@ -584,7 +590,7 @@ def train_probe(
 
     def train() -> ProbeResult:
         return _train_probe(ctx, recipe, data, seed, progress, fraction, max_seconds, min_steps,
-                            init_state, item_correct)
+                            init_state, item_correct, give_up_late=give_up_late)
 
     try:
         hash(key)
@@ -612,6 +618,7 @@ def train_probe_with_prefix(
     max_seconds: float = math.inf,
     init_state: dict[str, torch.Tensor] | None = None,
     item_correct: bool = False,
+    give_up_late: bool = False,
 ) -> tuple[ProbeResult, ProbeResult | None]:
     """Train `recipe` and also measure the model after its first `prefix_epochs` epochs.
 
@@ -624,7 +631,7 @@ def train_probe_with_prefix(
         raise ExperimentError("fresh augmented draws depend on the epochs: no shared prefix")
     prefix: list[ProbeResult] = []
     run = _train_probe(ctx, recipe, data, seed, progress, 1.0, max_seconds, 0, init_state,
-                       item_correct, prefix=(prefix_epochs, prefix))
+                       item_correct, prefix=(prefix_epochs, prefix), give_up_late=give_up_late)
     return run, (prefix[0] if prefix else None)
 
 
@@ -640,6 +647,7 @@ def _train_probe(
     init_state: dict[str, torch.Tensor] | None,
     item_correct: bool,
     prefix: tuple[int, list[ProbeResult]] | None = None,
+    give_up_late: bool = False,
 ) -> ProbeResult:
     import torch
 
@@ -692,6 +700,12 @@ def _train_probe(
         x, y = aug[:, subset].flatten(0, 1), y.repeat(len(aug))
     cut_short = [False]
     prefix_steps = prefix[0] * steps_per_epoch if prefix is not None else 0
+    total_steps = epochs * steps_per_epoch
+    # Forward items of the measuring passes after training (fit, held-out, val; val again for
+    # the per-item pass): part of what the run costs, so part of its projection.
+    measured_items = len(y) + len(data.y_held) + len(y_val) * (2 if item_correct else 1)
+    first_step = [math.nan]  # when step 0 ended: the pace is timed from there (warm-up apart)
+    projected = [math.nan]
 
     def measure(seconds: float, cut: bool) -> ProbeResult:
         train_acc, _ = accuracy(model, x, y)
@@ -708,7 +722,19 @@ def _train_probe(
                            dead)
 
     def over_time(step: int, _loss: float) -> bool:
-        cut_short[0] = time.monotonic() - start > max_seconds
+        now = time.monotonic()
+        if step == 0:
+            first_step[0] = now
+        elif give_up_late and step >= PACE_STEPS:
+            pace = (now - first_step[0]) / step
+            # An evaluated item costs about half a trained one (forward only, no backward).
+            total = (now - start + pace * (total_steps - step - 1)
+                     + measured_items * pace / bs / 2)  # fmt: skip
+            if total > max_seconds * PACE_SLACK:
+                projected[0] = total
+                cut_short[0] = True
+                return True
+        cut_short[0] = now - start > max_seconds
         if prefix is not None and step + 1 == prefix_steps and not cut_short[0]:
             modes = {m: m.training for m in model.modules()}  # eval mode to measure, as a
             prefix[1].append(measure(time.monotonic() - start, False))  # finished run is
@@ -739,7 +765,18 @@ def _train_probe(
     )
     # Its seconds include the measuring passes: what the next run like it will cost (a seed is
     # started only when it fits what the budget has left).
+    if not math.isnan(projected[0]):  # given up: nothing worth measuring
+        nan = math.nan
+        return ProbeResult(nan, nan, nan, nan, sum(p.numel() for p in model.parameters()),
+                           time.monotonic() - start, True, projected_s=projected[0])
     return replace(measure(0.0, cut_short[0]), seconds=time.monotonic() - start)
+
+
+# A late run's projection is taken from its steps after the first (warm-up: allocations,
+# kernel selection), and only once this many are timed.
+PACE_STEPS = 4
+# Early paces are noisy; the hard cap still cuts a run that was projected just inside it.
+PACE_SLACK = 1.15
 
 
 def _item_correct(

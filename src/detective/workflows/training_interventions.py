@@ -34,8 +34,11 @@ The judgement is paired and conservative:
   recovery into "no effect", never add one, and saves most of a slow case's cost.
 
 Cost is bounded: at most `train_samples` fit items, `val_samples` val items, `max_epochs` epochs
-per run, and a wall-time budget for the whole intervention. A seed that cannot finish in what is
-left is not started, and a seed the budget cut short is left out: the result is judged on the
+per run, and a wall-time budget for the whole intervention. The runs of the first two seeds (one
+seed cannot prove a recovery) get deadlines from the paces measured so far (`_ProofClock`): a run
+that cannot meet its deadline gives up after a few steps and the intervention stops with the
+measured reason. A later seed that cannot finish in what is left is not started, and a seed the
+budget cut short is left out: the result is judged on the
 seeds that ran in full when at least two did, and is inconclusive (`Moved.INCONCLUSIVE`, which
 neither supports nor refutes) otherwise. Small train sets get more epochs so that a short
 run takes at least `min_steps` optimizer steps. Baseline runs are cached per run, so the
@@ -47,7 +50,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -322,6 +325,19 @@ def _baseline_key(recipe: Recipe, data: ProbeData, seed: int) -> CacheKey[ProbeR
     return CacheKey[ProbeResult]("ti_baseline", (recipe, data.fit_indices, len(data.y_val), seed))
 
 
+_RUN_S = CacheKey[float]("ti_run_s", ())
+
+
+def measured_run_s(ctx: RunContext) -> float | None:
+    """Seconds the first whole baseline short run of this investigation took (None before
+    one ran): what the next intervention's runs are costed at, instead of the plan's estimate."""
+    return ctx.cache.peek(_RUN_S)
+
+
+def _cached_baseline(ctx: RunContext, recipe: Recipe, data: ProbeData, seed: int) -> bool:
+    return ctx.cache.peek(_baseline_key(recipe, data, seed)) is not None
+
+
 def _baseline(
     ctx: RunContext, recipe: Recipe, data: ProbeData, seed: int, progress: Progress | None,
     max_seconds: float,
@@ -333,7 +349,7 @@ def _baseline(
         return found
     result = train_probe(
         ctx, recipe, data, seed, progress, max_seconds=max_seconds,
-        init_state=_initial_state(ctx, recipe, seed), item_correct=True,
+        init_state=_initial_state(ctx, recipe, seed), item_correct=True, give_up_late=True,
     )
     if not result.stopped_early:  # a cut-short baseline is never reused
         ctx.cache.get(key, lambda: result)
@@ -344,30 +360,81 @@ def _prefix_pair(
     ctx: RunContext, base: Recipe, changed: Recipe, data: ProbeData, seed: int,
     progress: Progress | None, max_seconds: float,
 ) -> tuple[ProbeResult, ProbeResult] | None:
-    """(baseline, changed) from one run when the change only adds epochs (`train.epochs=x2`)
-    and this seed's baseline is not cached yet: the baseline run is exactly the changed run's
-    first `base.epochs` epochs (same seed, sample, initial weights and batches), measured at
-    that step, so it is not trained twice. None otherwise (the caller trains both)."""
+    """(baseline, changed) from one run, for a change that only adds epochs (`_is_prefix`,
+    `train.epochs=x2`) while this seed's baseline is not cached yet: the baseline run is exactly
+    the changed run's first `base.epochs` epochs (same seed, sample, initial weights and
+    batches), measured at that step, so it is not trained twice. None when the run stopped
+    before that step (the caller trains both)."""
     from detective.workflows.experiments import train_probe_with_prefix
 
-    if (
-        base.fresh_augmentation
-        or changed.epochs <= base.epochs
-        or replace(changed, epochs=base.epochs) != base
-        or ctx.cache.peek(_baseline_key(base, data, seed)) is not None
-    ):
-        return None
     try:
         after, before = train_probe_with_prefix(
             ctx, changed, base.epochs, data, seed, progress, max_seconds,
-            init_state=_initial_state(ctx, base, seed), item_correct=True,
+            init_state=_initial_state(ctx, base, seed), item_correct=True, give_up_late=True,
         )
     except ExperimentError as e:
         raise InterventionError(str(e)) from e
+    if not math.isnan(after.projected_s):
+        return after, after  # given up: the caller's clock says why
     if before is None:  # the budget stopped the run before the baseline's length
         return None
     ctx.cache.get(_baseline_key(base, data, seed), lambda: before)
     return before, after
+
+
+def _is_prefix(base: Recipe, changed: Recipe) -> bool:
+    """The change only adds epochs: the baseline is the changed run's first part."""
+    return (
+        not base.fresh_augmentation
+        and changed.epochs > base.epochs
+        and replace(changed, epochs=base.epochs) == base
+    )
+
+
+@dataclass
+class _ProofClock:
+    """Deadlines for the short runs of the first two seeds: one seed has no spread to exceed,
+    so only two can prove a recovery, and a seed that cannot count is not worth its seconds.
+
+    Each run may take what the budget has left minus what the proof's later runs will cost at
+    the paces measured so far; a later run of a kind not yet measured is taken to cost as much
+    as this one. A run that cannot meet its deadline at its own measured pace gives up after a
+    few steps (`give_up_late`) and the intervention stops with the measured reason. Measured,
+    not planned: the plan's estimate of a ResNet short run is off by 2×, and a change's run
+    need not cost its baseline's (unfreezing a backbone triples it)."""
+
+    it: TrainingIntervention
+    budget_s: float
+    start: float
+    # The proof's runs not yet started, in order: (which run, "baseline" | "changed").
+    todo: list[tuple[str, str]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def left(self) -> float:
+        return max(self.budget_s - (time.monotonic() - self.start), 0.0)
+
+    def deadline(self, run: str, kind: str) -> float:
+        """Seconds that run may take (all that is left for a run outside the proof)."""
+        if (run, kind) not in self.todo:
+            return self.left()
+        self.todo.remove((run, kind))
+        known = sum(self.seconds[k] for _, k in self.todo if k in self.seconds)
+        unknown = sum(k not in self.seconds for _, k in self.todo)
+        return max(self.left() - known, 0.0) / (1 + unknown)
+
+    def ran(self, kind: str, r: ProbeResult) -> None:
+        """Learn a finished run's cost; raise InterventionError when it gave up."""
+        if not math.isnan(r.projected_s):
+            rest = sum(self.seconds.get(k, r.projected_s) for _, k in self.todo)
+            raise InterventionError(
+                f"does not fit what the budget has left: its {kind} short run would take "
+                f"≈ {r.projected_s:.0f} s here (timed over its first steps), the runs two seeds "
+                f"need ≈ {r.projected_s + rest:.0f} s, "
+                f"{self.left() + r.seconds:.0f} s were left; a larger `--budget MIN` or "
+                f"`detective experiment CASE --set {self.it.id}` runs it"
+            )
+        if not r.stopped_early:
+            self.seconds[kind] = max(self.seconds.get(kind, 0.0), r.seconds)
 
 
 def _model_correct(ctx: RunContext, data: ProbeData) -> np.ndarray:
@@ -450,9 +517,17 @@ def run_training_intervention(
         raise InterventionError(str(e)) from e
     if it.hypothesis == "frozen_parameters":
         _check_unfreezes(ctx, it, base, changed)
+    # The runs the first two seeds need, in the order they run; cached ones cost nothing.
+    todo = [(f"lr×{c:g}", "changed") for c in it.lr_choices] if len(it.lr_choices) > 1 else []
+    for seed in range(min(2, seeds)):
+        if not (seed == 0 and todo):  # seed 0's changed run is the chosen LR's, cached
+            todo.append((str(seed), "changed"))
+        if not _is_prefix(base, changed) and not _cached_baseline(ctx, base, data, seed):
+            todo.append((str(seed), "baseline"))
+    clock = _ProofClock(it, budget, start, todo)
     chosen = 1.0
     if len(it.lr_choices) > 1:
-        chosen = _choose_lr(ctx, it, changed, base, data, budget - (time.monotonic() - start))
+        chosen = _choose_lr(ctx, it, changed, base, data, clock)
         changed = replace(changed, lr_scale=changed.lr_scale * chosen)
     if progress is not None:
         progress.log(
@@ -468,41 +543,38 @@ def run_training_intervention(
     futile = False  # seed 0, run in full, did not beat its reference
     decided = 0  # seeds after which the interim boundary decided a recovery (0: not early)
     for k, seed in enumerate(range(seeds)):
-        left = max(budget - (time.monotonic() - start), 0.0)
-        if k > 0 and pair_s > left:
+        if k > 0 and pair_s > clock.left():
             break
         t_seed = time.monotonic()
 
         def span(j: int) -> Progress | None:
             return progress.span(j / runs, (j + 1) / runs) if progress is not None else None
 
-        pair = _prefix_pair(ctx, base, changed, data, seed, span(2 * k), left)
+        pair = _prefix_pair(
+            ctx, base, changed, data, seed, span(2 * k), clock.deadline(str(seed), "changed")
+        ) if _is_prefix(base, changed) and not _cached_baseline(ctx, base, data, seed) else None
         if pair is not None:  # the baseline is the changed run's first half
+            clock.ran("changed", pair[1])
             before.append(pair[0])
             after.append(pair[1])
         else:
-            before.append(_baseline(ctx, base, data, seed, span(2 * k), left))
-            left = max(budget - (time.monotonic() - start), 0.0)
-            if k == 0 and seeds > 1 and not before[0].stopped_early:
-                # Measured, not planned: the plan's estimate of a short run can be off by 2×
-                # (a ResNet's), and one seed alone can never prove a recovery.
-                more = PROOF_RUNS_AFTER_BASELINE - (len(it.lr_choices) > 1)  # LR choice: cached
-                need = more * before[0].seconds
-                if need > left:
-                    raise InterventionError(
-                        f"does not fit what the budget has left: a short run takes "
-                        f"{before[0].seconds:.0f} s here, the {more} more "
-                        f"that two seeds need ≈ {need:.0f} s, {left:.0f} s left; "
-                        f"a larger `--budget MIN` or `detective experiment CASE --set {it.id}` "
-                        "runs it"
-                    )
+            # The changed run first: its cost is the one no plan knows (a cached baseline is
+            # free, and an uncached one costs what the plan's estimate is made of).
             try:
                 after.append(train_probe(
-                    ctx, changed, data, seed, span(2 * k + 1), max_seconds=left,
+                    ctx, changed, data, seed, span(2 * k),
+                    max_seconds=clock.deadline(str(seed), "changed"),
                     init_state=_initial_state(ctx, base, seed), item_correct=True,
+                    give_up_late=True,
                 ))
             except ExperimentError as e:
                 raise InterventionError(str(e)) from e
+            clock.ran("changed", after[-1])
+            before.append(_baseline(ctx, base, data, seed, span(2 * k + 1),
+                                    clock.deadline(str(seed), "baseline")))
+            clock.ran("baseline", before[-1])
+            if not before[-1].stopped_early:
+                ctx.cache.get(_RUN_S, lambda: before[-1].seconds)
         # A run reused from the cache (seed 0's changed run, from the LR choice) cost nothing
         # here but will cost its own seconds for the next seed.
         own = after[-1].seconds + (0.0 if pair is not None else before[-1].seconds)
@@ -558,11 +630,6 @@ def run_training_intervention(
     return result
 
 
-# Short runs two seeds still need once seed 0's baseline has run: its changed run (cached by
-# the LR choice for a change with lr_choices), and seed 1's baseline and changed run.
-PROOF_RUNS_AFTER_BASELINE = 3
-
-
 def _factor(change: str, chosen: float) -> str:
     """`train.lr=/10` with a further ×0.1 → "÷100"; `train.lr=x10` with ×10 → "×100"."""
     from detective.workflows.experiments import relative
@@ -612,7 +679,7 @@ def _decided(
 
 def _choose_lr(
     ctx: RunContext, it: TrainingIntervention, changed: Recipe, base: Recipe, data: ProbeData,
-    budget_s: float,
+    clock: _ProofClock,
 ) -> float:
     """The LR scale among `it.lr_choices` whose seed-0 changed run scores best on the held-out
     train items (train accuracy when there are none); the first on a tie. The winner's run is
@@ -623,11 +690,12 @@ def _choose_lr(
         try:
             r = train_probe(
                 ctx, replace(changed, lr_scale=changed.lr_scale * scale), data, 0,
-                max_seconds=max(budget_s, 0.0) / len(it.lr_choices), init_state=init,
-                item_correct=True,
+                max_seconds=clock.deadline(f"lr×{scale:g}", "changed"), init_state=init,
+                item_correct=True, give_up_late=True,
             )
         except ExperimentError as e:
             raise InterventionError(str(e)) from e
+        clock.ran("changed", r)
         score = r.heldout_acc if not math.isnan(r.heldout_acc) else r.train_acc
         if score > best_score + 1e-9:
             best, best_score = scale, score

@@ -444,9 +444,10 @@ def _over_budget(
     planned cost at the run's measured speed: an evaluation-side one is a val pass over the
     sample (two for the first: the predictions before); a training-side one the short runs of
     the two seeds a recovery needs, the baseline's and the change's (the first seed's change
-    alone once its baseline is cached): a run the budget cuts short is not comparable
-    (inconclusive), and one seed alone cannot prove anything, so a change that cannot finish
-    two is not started."""
+    alone once its baseline is cached), at the seconds a short run measured once one has run:
+    a run the budget cuts short is not comparable (inconclusive), and one seed alone cannot
+    prove anything, so a change that cannot finish two is not started. (Inside the
+    intervention, `_ProofClock` holds each run to what the rest of the proof needs.)"""
     if ctx.budget is None or ctx.plan is None:
         return ""
     units, size = ctx.plan.units, ctx.plan.size
@@ -461,6 +462,7 @@ def _over_budget(
             TRAIN_SAMPLES,
             VAL_SAMPLES,
             TrainingIntervention,
+            measured_run_s,
         )
 
         assert isinstance(it, TrainingIntervention)  # every training-side one is
@@ -468,10 +470,15 @@ def _over_budget(
         # recovery (a resnet seed once spent half the minute to end inconclusive).
         two = st.seeds >= 2
         runs = (it.proof_runs if two else it.first_seed_runs)(baseline_cached=not first)
-        fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
-        need = units.seconds(runs * fwd, runs * steps)
         what = (f" for {runs:g} short run{'s' if runs != 1 else ''} of its "
                 f"{'first two seeds' if two else 'seed'}")
+        run_s = measured_run_s(ctx)
+        if run_s is not None:  # measured beats planned (a ResNet's plan is 2× low)
+            need = runs * run_s
+            what += f" at the {run_s:.1f} s a short run measured"
+        else:
+            fwd, steps = probe_run(size, TRAIN_SAMPLES, VAL_SAMPLES, MAX_EPOCHS, MIN_STEPS)
+            need = units.seconds(runs * fwd, runs * steps)
     left = ctx.budget.seconds_remaining()
     if need <= left:
         return ""
