@@ -143,6 +143,53 @@ def test_demo_investigation_end_to_end() -> None:
     drive(app, scenario)
 
 
+def test_a_review_or_status_set_on_a_row_is_never_left_truncated(workdir: Path) -> None:
+    """Textual's DataTable widens an auto-width column only when idle, after add_row, and caches
+    each painted line under a key that ignores column widths: a frame painted in between (on a
+    busy machine) kept "✓ agre" on screen. The columns a review or a status set by hand changes
+    are as wide as their widest mark from the start."""
+    from textual.widgets import DataTable
+
+    from detective.ui.tui.screens.failures import REVIEW_MARK
+
+    path = build_session(workdir / "sessions")
+    with Session.open(path) as s:
+        s.kv_set("ui.screen", "failures")
+    app = DetectiveApp(str(path))
+
+    async def painted_early(pilot, table: DataTable[object], row: int) -> str:  # noqa: ANN001
+        """The row's line after a frame was painted before the table's idle-time resize."""
+        table.render_line(row + 1)  # the frame (+1: the header), before the table is idle
+        await pilot.pause()  # now idle: the auto-width columns are measured
+        return table.render_line(row + 1).text
+
+    async def scenario(pilot) -> None:  # noqa: ANN001
+        await until(pilot, lambda: screen_name(app) == "FailuresScreen")
+        screen = app.screen
+        tables = list(screen.query(DataTable))
+        assert [t.id for t in tables][0] == "failures" and len(tables) == 2  # + a cluster table
+        for table in tables:
+            table.focus()
+            await pilot.pause()
+            for row, verdict in enumerate(("agree", "disagree", "skip")):
+                table.move_cursor(row=min(row, table.row_count - 1))
+                screen.action_review(verdict)  # stores it and fills the table again
+                line = await painted_early(pilot, table, min(row, table.row_count - 1))
+                assert REVIEW_MARK[verdict][0] in line, (verdict, line)
+
+        await pilot.press("3")
+        await until(pilot, lambda: screen_name(app) == "LedgerScreen")
+        ledger = app.screen
+        h = next(e for e in ledger.entries if e.status is HypothesisStatus.INCONCLUSIVE)
+        app.current.session.set_status(h.hypothesis_id, HypothesisStatus.INCONCLUSIVE, "by hand")
+        ledger.refresh_data()  # what choosing a status in the dialog does
+        row = next(i for i, e in enumerate(ledger.entries) if e.hypothesis_id == h.hypothesis_id)
+        line = await painted_early(pilot, ledger.query_one(DataTable), row)
+        assert "inconclusive ✎" in line, line
+
+    drive(app, scenario)
+
+
 def test_reopening_lands_where_the_user_was(workdir: Path) -> None:
     path = build_session(workdir / "sessions")
     app = DetectiveApp(str(path))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -34,6 +35,15 @@ REVIEW_MARK = {
     "disagree": ("✗ disagree", "bold reverse"),
     "skip": ("– skip", "dim"),
 }  # glyphs first: readable without colour
+NOT_REVIEWED = ("·", "dim")
+# The review column is as wide as its widest mark from the start. Left to auto-width, it widens
+# only when the table is next idle, after the rows are added; a frame painted in between stays
+# truncated ("✓ agre"): Textual's DataTable caches painted lines under a key that ignores column
+# widths. A fixed width also keeps the columns still while reviewing.
+REVIEW = "review"
+REVIEW_WIDTH = max(
+    cell_len(text) for text, _ in (*REVIEW_MARK.values(), NOT_REVIEWED, (REVIEW, ""))
+)  # 10: "✗ disagree"
 
 
 def copyable(path: Path) -> str:
@@ -95,12 +105,14 @@ class FailuresScreen(SessionScreen):
                         classes="heading",
                     )
                     table: DataTable[object] = DataTable(cursor_type="row", id="failures")
-                    table.add_columns("failure", "true→pred", "conf", "review")
+                    table.add_columns("failure", "true→pred", "conf")
+                    table.add_column(REVIEW, width=REVIEW_WIDTH)
                     yield table
                 for check_id, t in clusters:
                     yield Label(plain(f"{t.name} ({check_id})"), classes="heading")
                     ctable: DataTable[object] = DataTable(cursor_type="row", classes="clusters")
-                    ctable.add_columns(*(plain(c) for c in t.columns), "review")
+                    ctable.add_columns(*(plain(c) for c in t.columns))
+                    ctable.add_column(REVIEW, width=REVIEW_WIDTH)
                     for row in t.rows:
                         self.clusters.append(cluster_target(t, row))
                     yield ctable
@@ -123,7 +135,7 @@ class FailuresScreen(SessionScreen):
         }
 
         def mark(kind: str, target: str) -> object:
-            text, style = REVIEW_MARK.get(reviews.get((kind, target), ""), ("·", "dim"))
+            text, style = REVIEW_MARK.get(reviews.get((kind, target), ""), NOT_REVIEWED)
             return plain(text, style)
 
         if self.items:

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 CLEAR = "clear"
 CURSOR_KEY = "ui.ledger.hypothesis"  # Session.kv: the hypothesis the cursor was on
+# As wide as the widest status set by hand ("inconclusive ✎") from the start: an auto-width
+# column widens only once the table is idle after the rows are added, and a frame painted in
+# between stays truncated (Textual's DataTable caches painted lines whatever the column widths).
+STATUS_WIDTH = max(status(s.value, manual=True).cell_len for s in HypothesisStatus)
 
 
 class LedgerScreen(SessionScreen):
@@ -41,7 +45,9 @@ class LedgerScreen(SessionScreen):
 
     def body(self) -> ComposeResult:
         table: DataTable[object] = DataTable(cursor_type="row")
-        table.add_columns("#", "status", "score", "hypothesis", "evidence")
+        table.add_column("#")
+        table.add_column("status", width=STATUS_WIDTH)
+        table.add_columns("score", "hypothesis", "evidence")
         yield table
         with VerticalScroll(id="entry"):
             yield Static("", id="entry-text")
