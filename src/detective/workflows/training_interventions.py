@@ -524,7 +524,8 @@ def run_training_intervention(
             todo.append((str(seed), "changed"))
         if not _is_prefix(base, changed) and not _cached_baseline(ctx, base, data, seed):
             todo.append((str(seed), "baseline"))
-    clock = _ProofClock(it, budget, start, todo)
+    run_s = measured_run_s(ctx)  # an earlier intervention's baseline: this one's is alike
+    clock = _ProofClock(it, budget, start, todo, {} if run_s is None else {"baseline": run_s})
     chosen = 1.0
     if len(it.lr_choices) > 1:
         chosen = _choose_lr(ctx, it, changed, base, data, clock)
