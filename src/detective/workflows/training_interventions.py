@@ -401,7 +401,7 @@ class _ProofClock:
     as this one. A run that cannot meet its deadline at its own measured pace gives up after a
     few steps (`give_up_late`) and the intervention stops with the measured reason. Measured,
     not planned: the plan's estimate of a ResNet short run is off by 2×, and a change's run
-    need not cost its baseline's (unfreezing a backbone triples it)."""
+    need not cost its baseline's (unfreezing a frozen ResNet backbone costs 6× here)."""
 
     it: TrainingIntervention
     budget_s: float
