@@ -520,10 +520,10 @@ def run_training_intervention(
     # The runs the first two seeds need, in the order they run; cached ones cost nothing.
     todo = [(f"lr×{c:g}", "changed") for c in it.lr_choices] if len(it.lr_choices) > 1 else []
     for seed in range(min(2, seeds)):
-        if not (seed == 0 and todo):  # seed 0's changed run is the chosen LR's, cached
-            todo.append((str(seed), "changed"))
         if not _is_prefix(base, changed) and not _cached_baseline(ctx, base, data, seed):
             todo.append((str(seed), "baseline"))
+        if not (seed == 0 and len(it.lr_choices) > 1):  # seed 0's: the chosen LR's, cached
+            todo.append((str(seed), "changed"))
     run_s = measured_run_s(ctx)  # an earlier intervention's baseline: this one's is alike
     clock = _ProofClock(it, budget, start, todo, {} if run_s is None else {"baseline": run_s})
     chosen = 1.0
@@ -559,11 +559,17 @@ def run_training_intervention(
             before.append(pair[0])
             after.append(pair[1])
         else:
-            # The changed run first: its cost is the one no plan knows (a cached baseline is
-            # free, and an uncached one costs what the plan's estimate is made of).
+            # The baseline first: once its cost is known, the changed run's deadline holds the
+            # one cost no plan knows (unfreezing, more width) to what the proof can afford.
+            # (Cached, it is free; the other interventions share it.)
+            before.append(_baseline(ctx, base, data, seed, span(2 * k),
+                                    clock.deadline(str(seed), "baseline")))
+            clock.ran("baseline", before[-1])
+            if not before[-1].stopped_early:
+                ctx.cache.get(_RUN_S, lambda: before[-1].seconds)
             try:
                 after.append(train_probe(
-                    ctx, changed, data, seed, span(2 * k),
+                    ctx, changed, data, seed, span(2 * k + 1),
                     max_seconds=clock.deadline(str(seed), "changed"),
                     init_state=_initial_state(ctx, base, seed), item_correct=True,
                     give_up_late=True,
@@ -571,11 +577,6 @@ def run_training_intervention(
             except ExperimentError as e:
                 raise InterventionError(str(e)) from e
             clock.ran("changed", after[-1])
-            before.append(_baseline(ctx, base, data, seed, span(2 * k + 1),
-                                    clock.deadline(str(seed), "baseline")))
-            clock.ran("baseline", before[-1])
-            if not before[-1].stopped_early:
-                ctx.cache.get(_RUN_S, lambda: before[-1].seconds)
         # A run reused from the cache (seed 0's changed run, from the LR choice) cost nothing
         # here but will cost its own seconds for the next seed.
         own = after[-1].seconds + (0.0 if pair is not None else before[-1].seconds)
